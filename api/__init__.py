@@ -1,0 +1,1 @@
+"""The review API: FastAPI routes, schemas, evidence serving."""

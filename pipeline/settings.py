@@ -1,0 +1,52 @@
+"""Settings for every streetwatch job, from defaults, environment (STREETWATCH_*) and flags.
+
+Build them with ``get_settings()``: nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
+DEFAULT_MODEL = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0.pt"
+
+
+class CameraSettings(BaseSettings):
+    """How the dashcam sits in the car. Defaults suit a windscreen-mounted 1080p dashcam."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    hfov_deg: float = Field(100.0, gt=10, lt=180, description="Horizontal field of view in degrees.")
+    mount_height_m: float = Field(1.3, gt=0, lt=10, description="Lens height above the road.")
+    pitch_deg: float = Field(5.0, ge=-30, le=60, description="Downward tilt of the optical axis.")
+    yaw_offset_deg: float = Field(0.0, ge=-180, le=180, description="Camera yaw from the direction of travel.")
+
+
+class Settings(BaseSettings):
+    """Everything a job needs to know. Environment variables are ``STREETWATCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    db_url: str = Field("sqlite:///streetwatch.db", description="SQLAlchemy URL of the database.")
+    evidence_dir: Path = Field(Path("evidence"), description="Folder for evidence images.")
+    model_path: Path = Field(DEFAULT_MODEL, description="Detector weights (.pt or .onnx).")
+    taxonomy_path: Path = Field(DEFAULT_TAXONOMY, description="Class -> family -> event table.")
+    device: str = Field("cpu", description="Torch device for the detector: cpu, cuda, cuda:0, ...")
+    sample_fps: float = Field(5.0, gt=0, le=120, description="Frames analysed per second of video.")
+    imgsz: int = Field(640, ge=160, le=1920, description="Detector input size (longest side).")
+    batch_size: int = Field(8, ge=1, le=256, description="Frames per detector call.")
+    conf_threshold: float = Field(0.25, gt=0, lt=1, description="Minimum detection confidence.")
+    min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
+    gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
+    gps_offset_s: float = Field(0.0, description="Added to video time to get GPS time.")
+    camera: CameraSettings = Field(default_factory=CameraSettings)
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Return settings from the environment, with explicit overrides (e.g. CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

@@ -1,0 +1,197 @@
+"""The ``streetwatch`` command line: one command per job, each with a teaching ``--help``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics must never reach for the network
+
+app = typer.Typer(
+    name="streetwatch",
+    help="Patrol-car dashcam footage in, geolocated city-management violations out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+models_app = typer.Typer(help="Detector weights: import, inspect.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+
+console = Console(stderr=True)
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL [default: sqlite:///streetwatch.db].")]
+EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder [default: ./evidence].")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def process(
+    videos: Annotated[list[Path], typer.Argument(help="Video files (MP4, MOV, AVI, TS; H.264/H.265).")],
+    gps: Annotated[Path | None, typer.Option(help="GPS file (GPX, NMEA, CSV). Default: a file with the "
+                                                  "video's name and a .gpx/.nmea/.csv suffix, if present.")] = None,
+    db: DbOption = None,
+    evidence: EvidenceOption = None,
+    model: Annotated[Path | None, typer.Option(help="Detector weights [default: the bundled model].")] = None,
+    sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
+    gps_offset: Annotated[float | None, typer.Option(help="Seconds added to video time to get GPS time [0].")] = None,
+    device: Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:0 [cpu].")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per video.")] = True,
+) -> None:
+    """Find violations in patrol videos and store them, with evidence, in the database.
+
+    Each video is fingerprinted (sha256): the same content is never processed twice. Bad
+    files are reported and skipped; the exit code is 1 if any file was rejected or failed.
+
+    Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
+    """
+    from pipeline.run import Failed, Processed, Rejected, Skipped, process_videos
+    from pipeline.settings import get_settings
+
+    missing = [str(v) for v in videos if not v.exists()]
+    settings = get_settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
+                            gps_offset_s=gps_offset, device=device)
+    if gps is not None and not gps.is_file():
+        raise _fail(f"GPS file not found: {gps}")
+    if not settings.model_path.is_file():
+        raise _fail(f"detector weights not found: {settings.model_path}")
+
+    def report(outcome: object) -> None:
+        if isinstance(outcome, Processed):
+            fams = ", ".join(f"{k} {v}" for k, v in sorted(outcome.violations_by_family.items())) or "none"
+            console.print(f"[green]done[/] {outcome.path.name}: {outcome.frames} frames, {outcome.detections} "
+                          f"detections, {outcome.observations} objects; violations: {fams} "
+                          f"({outcome.seconds:.1f} s)")
+        elif isinstance(outcome, Skipped):
+            console.print(f"[yellow]skipped[/] {outcome.path.name}: {outcome.message}")
+        elif isinstance(outcome, Rejected):
+            console.print(f"[red]rejected[/] {outcome.path.name}: {outcome.message}")
+        elif isinstance(outcome, Failed):
+            console.print(f"[red]failed[/] {outcome.path.name}: {outcome.message}")
+
+    summary = process_videos([v for v in videos if v.exists()], settings, gps, progress=progress,
+                             on_outcome=report)
+    for name in missing:
+        console.print(f"[red]rejected[/] {name}: file not found")
+    _print_summary(summary, missing, settings.db_url, settings.evidence_dir)
+    raise typer.Exit(1 if summary.failed or missing else 0)
+
+
+def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:
+    from pipeline.run import Failed, Processed, Rejected, RunSummary, Skipped
+
+    assert isinstance(summary, RunSummary)
+    processed = summary.processed()
+    families: dict[str, int] = {}
+    for p in processed:
+        for family, n in p.violations_by_family.items():
+            families[family] = families.get(family, 0) + n
+    table = Table(title="streetwatch process", show_header=False)
+    table.add_row("videos processed", str(len(processed)))
+    table.add_row("videos skipped", str(sum(isinstance(o, Skipped) for o in summary.outcomes)))
+    table.add_row("videos rejected/failed",
+                  str(sum(isinstance(o, Rejected | Failed) for o in summary.outcomes) + len(missing)))
+    table.add_row("frames analysed", str(sum(p.frames for p in processed)))
+    table.add_row("detections", str(sum(p.detections for p in processed)))
+    table.add_row("objects observed", str(sum(p.observations for p in processed)))
+    for family in sorted(families):
+        table.add_row(f"violations: {family}", str(families[family]))
+    table.add_row("wall time", f"{summary.seconds:.1f} s")
+    table.add_row("database", db_url)
+    table.add_row("evidence", str(evidence_dir))
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    evidence: EvidenceOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the review API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+    from pipeline.settings import get_settings
+
+    settings = get_settings(db_url=db, evidence_dir=evidence)
+    console.print(f"streetwatch API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Apply database migrations (process and serve do this too)."""
+    from pipeline.settings import get_settings
+    from pipeline.store.db import upgrade
+
+    settings = get_settings(db_url=db)
+    upgrade(settings.db_url)
+    console.print(f"database at {settings.db_url} is up to date")
+
+
+@models_app.command("import-tflite")
+def models_import_tflite(
+    tflite: Annotated[Path, typer.Argument(help="An Ultralytics YOLOv8n TFLite export (int8 or float).")],
+    out: Annotated[Path, typer.Argument(help="Where to write the PyTorch checkpoint (.pt).")],
+    metadata: Annotated[Path | None, typer.Option(help="metadata.yaml with class names "
+                                                       "[default: beside the TFLite file].")] = None,
+) -> None:
+    """Turn an Ultralytics YOLOv8n TFLite export into a PyTorch checkpoint to fine-tune from.
+
+    Example: streetwatch models import-tflite ../shared/data/coco_yolov8n_tflite/yolov8n_int8.tflite base.pt
+    """
+    from vision.weights.tflite_import import TfliteImportError, import_tflite
+
+    try:
+        path = import_tflite(tflite, out, metadata_path=metadata)
+    except (TfliteImportError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the demo clip, GPS track, database and evidence go.")]
+    = Path("streetwatch-demo"),
+    seconds: Annotated[float, typer.Option(help="Length of the demo clip.")] = 12.0,
+) -> None:
+    """Build a short patrol clip with its GPX track, process it, and say how to look at the result.
+
+    The clip pans and zooms over Ultralytics' bundled street photo (a bus and people) while
+    the GPS track drives along a straight road.
+    """
+    from pipeline.run import process_videos
+    from pipeline.settings import get_settings
+    from streetwatch_datasets.demo import make_demo_footage
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    video, gpx = make_demo_footage(workdir, seconds=seconds)
+    console.print(f"demo clip {video} with GPS track {gpx}")
+    db_url = f"sqlite:///{(workdir / 'streetwatch.db').resolve()}"
+    settings = get_settings(db_url=db_url, evidence_dir=workdir / "evidence")
+    summary = process_videos([video], settings, gpx)
+    _print_summary(summary, [], settings.db_url, settings.evidence_dir)
+    console.print("\nLook at the result:\n"
+                  f"  streetwatch serve --db {db_url} --evidence {workdir / 'evidence'}\n"
+                  "  then open http://127.0.0.1:8000/docs or http://127.0.0.1:8000/violations")
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="streetwatch")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

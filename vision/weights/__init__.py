@@ -1,0 +1,1 @@
+"""Converting and loading detector weights."""
