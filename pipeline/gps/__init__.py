@@ -1,0 +1,1 @@
+"""GPS sources: fixes from files, and a track that gives the camera's pose at any time."""
