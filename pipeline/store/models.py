@@ -30,7 +30,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012 (SQLAlchemy reads it)
 
 
 class Video(Base):
@@ -131,6 +131,8 @@ class Violation(Base):
     reason: Mapped[str] = mapped_column(Text)
     rule: Mapped[str] = mapped_column(String(64))
     rule_version: Mapped[str] = mapped_column(String(32))
+    # The rule's own details (pipeline.types.Violation.extra), e.g. the zone it matched.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # pending | approved | rejected
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     # Copied from the observation so that list queries filter without a join.
