@@ -261,7 +261,7 @@ def list_observations(
     if family is not None:
         stmt = stmt.where(Observation.family == family)
     if class_name is not None:
-        pass
+        stmt = stmt.where(Observation.class_name == class_name)
     if location_status is not None:
         stmt = stmt.where(Observation.location_status == location_status)
     if video_id is not None:

@@ -1,0 +1,89 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` only builds the app: the database is migrated, the engine made and
+the taxonomy loaded when the app starts (its lifespan), so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.routes import evidence, health, observations, videos, violations
+from pipeline.settings import Settings
+from pipeline.store.db import make_engine, make_session_factory, upgrade
+from pipeline.store.queries import QueryError
+from pipeline.taxonomy import load_taxonomy
+
+DESCRIPTION = """\
+Geolocated city-management violations found in patrol-car dashcam footage, for review.
+
+* **violations**: what a rule filed (stalls, garbage, parking, ads), with evidence and position;
+  reviewers approve, reject or relabel them.
+* **observations**: every tracked object, violation or not.
+* **videos**: the footage processed and how processing went.
+* **evidence**: the JPEG frames and crops, addressed by the sha256 of their bytes.
+
+Lists are newest first and paginated with an opaque `cursor`: pass a page's `next_cursor` to get
+the next page; `next_cursor` is null on the last page.
+"""
+
+TAGS = [
+    {"name": "violations", "description": "Violations filed by the rules, and their review."},
+    {"name": "observations", "description": "Every tracked, geolocated object."},
+    {"name": "videos", "description": "Processed footage and its processing status."},
+    {"name": "evidence", "description": "Evidence images, addressed by content hash."},
+    {"name": "health", "description": "Liveness of the API and its database."},
+]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the API for ``settings``; the database is migrated to the newest schema at startup.
+
+    Args:
+        settings: Where the database, evidence folder and taxonomy are.
+
+    Returns:
+        The app. Serve it with uvicorn, or use it with ``with TestClient(app)`` (which runs
+        the startup).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Alembic and the YAML parser block: keep them off the event loop.
+        await anyio.to_thread.run_sync(upgrade, settings.db_url)
+        app.state.taxonomy = await anyio.to_thread.run_sync(load_taxonomy, settings.taxonomy_path)
+        from pipeline.evidence import EvidenceStore  # pulls in OpenCV: only when the app starts
+
+        app.state.evidence_store = EvidenceStore(settings.evidence_dir)
+        engine = make_engine(settings.db_url)
+        app.state.session_factory = make_session_factory(engine)
+        try:
+            yield
+        finally:
+            app.state.session_factory = None
+            engine.dispose()
+
+    app = FastAPI(
+        title="streetwatch",
+        summary="Dashcam footage in, reviewed and geolocated city-management violations out.",
+        description=DESCRIPTION,
+        version="0.1.0",
+        license_info={"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(QueryError)
+    async def _bad_query(_request: Request, exc: QueryError) -> JSONResponse:
+        # Bad cursors and filters the schemas could not catch: the client's mistake.
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    for module in (violations, observations, videos, evidence, health):
+        app.include_router(module.router)
+    return app

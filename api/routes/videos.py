@@ -1,0 +1,41 @@
+"""Videos: the footage processed, and how processing went."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from api.deps import SessionDep
+from api.schemas import ErrorPublic, VideoPublic, VideosPage, VideosQuery
+from pipeline.store import queries
+
+router = APIRouter(prefix="/videos", tags=["videos"])
+
+
+@router.get(
+    "",
+    summary="List videos",
+    response_model=VideosPage,
+    responses={400: {"model": ErrorPublic, "description": "A cursor this API did not produce."}},
+)
+def list_videos(session: SessionDep, query: Annotated[VideosQuery, Query()]) -> VideosPage:
+    """Videos newest first with their processing status (processing, done, failed), counts and error."""
+    rows, next_cursor = queries.list_videos(
+        session, status=query.status, limit=query.limit, cursor=query.cursor
+    )
+    return VideosPage(items=[VideoPublic.from_row(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{video_id}",
+    summary="Read one video",
+    response_model=VideoPublic,
+    responses={404: {"model": ErrorPublic, "description": "No video has this id."}},
+)
+def get_video(session: SessionDep, video_id: Annotated[int, Path(ge=1)]) -> VideoPublic:
+    """One video with its processing status, counts and error."""
+    row = queries.get_video(session, video_id)
+    if row is None:
+        raise HTTPException(404, f"video {video_id} not found")
+    return VideoPublic.from_row(row)

@@ -1,0 +1,78 @@
+"""The app served by uvicorn for real on 127.0.0.1, queried with httpx over TCP."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from pipeline.settings import Settings
+from tests.api.seed import SeedData
+
+
+@pytest.fixture
+def live_url(settings: Settings) -> Iterator[str]:
+    # Bind the socket ourselves (port 0: the OS picks a free one) so there is no race for the port.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_real_server_answers(live_url: str, seed: SeedData) -> None:
+    with httpx.Client(base_url=live_url, timeout=10) as http:
+        assert http.get("/health").json() == {"status": "ok", "db": "ok"}
+
+        ids: list[int] = []
+        cursor: str | None = None
+        while True:
+            page = http.get(
+                "/violations", params={"limit": 10} | ({"cursor": cursor} if cursor else {})
+            ).json()
+            ids += [item["id"] for item in page["items"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert ids == sorted((v.id for v in seed.violations), reverse=True)
+
+        detail = http.get(f"/violations/{ids[0]}").json()
+        image = http.get(detail["crop_url"])
+        assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+        assert hashlib.sha256(image.content).hexdigest() == detail["crop_url"].rsplit("/", 1)[1]
+        assert image.headers["etag"] == f'"{hashlib.sha256(image.content).hexdigest()}"'
+
+        pending = next(v for v in seed.violations if v.status == "pending")
+        decided = http.post(
+            f"/violations/{pending.id}/decision", json={"action": "approve", "reviewer": "live"}
+        )
+        assert decided.status_code == 200 and decided.json()["status"] == "approved"
+        assert (
+            http.post(
+                f"/violations/{pending.id}/decision", json={"action": "approve", "reviewer": "live"}
+            ).status_code
+            == 409
+        )
+
+        assert http.get("/evidence/..%2f..%2fstreetwatch.db").status_code == 404
+        assert "/violations" in http.get("/openapi.json").json()["paths"]

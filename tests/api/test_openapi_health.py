@@ -1,0 +1,82 @@
+"""The OpenAPI document, the docs page and the health check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from pipeline.settings import Settings
+from pipeline.store.db import make_engine, make_session_factory
+
+EXPECTED_OPERATIONS = {
+    ("/violations", "get"),
+    ("/violations/{violation_id}", "get"),
+    ("/violations/{violation_id}/decision", "post"),
+    ("/observations", "get"),
+    ("/videos", "get"),
+    ("/videos/{video_id}", "get"),
+    ("/evidence/{sha256}", "get"),
+    ("/health", "get"),
+}
+
+
+def test_openapi_lists_every_route_with_tags_and_models(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    operations = {(path, method) for path, item in spec["paths"].items() for method in item}
+    assert operations == EXPECTED_OPERATIONS
+    for path, method in operations:
+        op = spec["paths"][path][method]
+        assert op["tags"] and op["summary"] and op.get("description"), (path, method)
+    schemas = spec["components"]["schemas"]
+    for name in (
+        "ViolationsPage",
+        "ViolationPublic",
+        "ViolationDetail",
+        "ObservationsPage",
+        "VideosPage",
+        "DecisionCreate",
+        "DecisionPublic",
+        "HealthPublic",
+    ):
+        assert name in schemas, name
+    assert schemas["DecisionCreate"]["additionalProperties"] is False
+    assert spec["info"]["title"] == "streetwatch"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_pages(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200 and "openapi.json" in response.text
+
+
+def test_health_ok(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok", "db": "ok"}
+
+
+def test_health_reports_an_unreachable_database(client: TestClient, tmp_path: Path) -> None:
+    # A corrupt database file: every connection fails when it sets its pragmas.
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not an SQLite database" * 100)
+    broken = make_engine(f"sqlite:///{corrupt}")
+    app = client.app
+    good = app.state.session_factory  # type: ignore[attr-defined]
+    app.state.session_factory = make_session_factory(broken)  # type: ignore[attr-defined]
+    try:
+        response = client.get("/health")
+    finally:
+        app.state.session_factory = good  # type: ignore[attr-defined]
+        broken.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "error" and response.json()["db"] != "ok"
+
+
+def test_app_is_cheap_to_create_and_migrates_on_start(tmp_path: Path) -> None:
+    db = tmp_path / "fresh" / "streetwatch.db"
+    app = create_app(Settings(db_url=f"sqlite:///{db}", evidence_dir=tmp_path / "evidence"))
+    assert not db.exists()  # nothing touched before startup
+    with TestClient(app) as fresh:
+        assert db.exists()
+        assert fresh.get("/violations").json() == {"items": [], "next_cursor": None}
