@@ -140,7 +140,7 @@ class ViolationDetail(ViolationPublic):
             **cls.fields_from(violation),
             rule_version=violation.rule_version, extra=violation.extra or {},
             detector_class_name=obs.class_name,
-            bearing_deg=obs.bearing_deg, range_m=obs.range_m, bbox=obs.bbox,  # type: ignore[arg-type]
+            bearing_deg=obs.bearing_deg, range_m=obs.range_m, bbox=obs.bbox,
             pts_start_s=obs.pts_start_s, pts_end_s=obs.pts_end_s, best_pts_s=obs.best_pts_s,
             video=VideoRef.model_validate(obs.video),
             track_points=[TrackPointPublic.model_validate(p) for p in obs.track_points],
@@ -205,10 +205,10 @@ class ObservationPublic(_Out):
     def from_row(cls, obs: Observation) -> ObservationPublic:
         return cls(
             id=obs.id, video_id=obs.video_id, track_id=obs.track_id, class_name=obs.class_name,
-            family=obs.family, confidence=obs.confidence, location_status=obs.location_status,  # type: ignore[arg-type]
+            family=obs.family, confidence=obs.confidence, location_status=obs.location_status,
             lat=obs.lat, lon=obs.lon, bearing_deg=obs.bearing_deg, range_m=obs.range_m, seen_at=obs.seen_at,
             pts_start_s=obs.pts_start_s, pts_end_s=obs.pts_end_s, best_pts_s=obs.best_pts_s,
-            bbox=obs.bbox,  # type: ignore[arg-type]
+            bbox=obs.bbox,
             frame_url=evidence_url(obs.frame_sha256), crop_url=evidence_url(obs.crop_sha256),
             violation_id=obs.violation.id if obs.violation is not None else None,
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -16,10 +16,10 @@ DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
 DEFAULT_MODEL = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0.pt"
 
 
-class CameraSettings(BaseSettings):
+class CameraSettings(BaseModel):
     """How the dashcam sits in the car. Defaults suit a windscreen-mounted 1080p dashcam."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid")
 
     hfov_deg: float = Field(100.0, gt=10, lt=180, description="Horizontal field of view in degrees.")
     mount_height_m: float = Field(1.3, gt=0, lt=10, description="Lens height above the road.")
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
     gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
     gps_offset_s: float = Field(0.0, description="Added to video time to get GPS time.")
-    camera: CameraSettings = Field(default_factory=CameraSettings)
+    camera: CameraSettings = CameraSettings()
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -27,7 +27,6 @@ from pipeline.settings import DEFAULT_TAXONOMY, Settings
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 from tests.api.seed import SeedData, seed_database
-
 from tests.db_fixtures import PostgresServer
 
 DB_NAME = "streetwatch.db"

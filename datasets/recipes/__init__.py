@@ -1,0 +1,1 @@
+"""Recipes that build training sets in the streetwatch taxonomy from public sources."""

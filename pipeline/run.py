@@ -1,0 +1,252 @@
+"""The run orchestrator: videos and GPS in, observations and violations in the database out.
+
+For each video: probe and fingerprint it, claim it in the database (so the same content
+is never processed twice, even concurrently), decode sampled frames, detect and track,
+turn tracks into geolocated observations, judge them, and commit everything for the video
+in one transaction. One bad file never stops the batch: outcomes are values.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import supervision as sv
+from tqdm import tqdm
+
+from pipeline.evidence import EvidenceStore
+from pipeline.frames import iter_frames
+from pipeline.geolocate import locate_object
+from pipeline.gps.errors import GpsFormatError
+from pipeline.gps.loader import load_gps_track
+from pipeline.gps.track import GpsTrack
+from pipeline.ingest import IngestError, VideoInfo, probe_video
+from pipeline.observe import ObservationBuilder
+from pipeline.rules import RuleContext, TaxonomyRule
+from pipeline.settings import Settings
+from pipeline.store import writes
+from pipeline.store.db import make_engine, make_session_factory, upgrade
+from pipeline.taxonomy import Taxonomy, load_taxonomy
+from pipeline.types import Location, Observation, TrackPoint, Violation
+from vision.detector import Detector, UltralyticsConfig, build_detector
+from vision.geometry import CameraModel
+from vision.tracking import MultiObjectTracker
+from vision.types import Frame
+
+GPS_SIDECAR_SUFFIXES = (".gpx", ".nmea", ".csv")
+HEARTBEAT_EVERY_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    path: Path
+    video_id: int
+    frames: int
+    detections: int
+    observations: int
+    violations_by_family: dict[str, int]
+    seconds: float
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Already processed, or being processed by another worker: nothing new written."""
+
+    path: Path
+    video_id: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The file is not a usable video, or its GPS is unusable: nothing written."""
+
+    path: Path
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Processing broke part-way: the video is marked failed, nothing else written."""
+
+    path: Path
+    message: str
+
+
+Outcome = Processed | Skipped | Rejected | Failed
+
+
+@dataclass(slots=True)
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(isinstance(o, Rejected | Failed) for o in self.outcomes)
+
+    def processed(self) -> list[Processed]:
+        return [o for o in self.outcomes if isinstance(o, Processed)]
+
+
+def find_gps_sidecar(video: Path) -> Path | None:
+    """A GPS file with the video's stem beside it (``clip.mp4`` -> ``clip.gpx``), if any."""
+    for suffix in GPS_SIDECAR_SUFFIXES:
+        for candidate in (video.with_suffix(suffix), video.with_suffix(suffix.upper())):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class VideoProcessor:
+    """Processes videos one at a time with one detector, database and evidence folder."""
+
+    def __init__(self, settings: Settings, detector: Detector | None = None, *, progress: bool = True,
+                 worker: str | None = None) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
+        self.detector = detector or build_detector(UltralyticsConfig(
+            weights=settings.model_path, device=settings.device, imgsz=settings.imgsz,
+            conf=settings.conf_threshold, batch_size=settings.batch_size))
+        self.camera = CameraModel(hfov_deg=settings.camera.hfov_deg, mount_height_m=settings.camera.mount_height_m,
+                                  pitch_deg=settings.camera.pitch_deg, yaw_offset_deg=settings.camera.yaw_offset_deg)
+        self.rules = [TaxonomyRule()]
+        self.evidence = EvidenceStore(settings.evidence_dir)
+        upgrade(settings.db_url)
+        self.engine = make_engine(settings.db_url)
+        self.sessions = make_session_factory(self.engine)
+        # Only classes the taxonomy knows are tracked; the rest of what a model sees is ignored.
+        # Model class id -> taxonomy class name, e.g. COCO's "dining table" -> "dining_table".
+        self.class_names: dict[int, str] = {
+            i: spec.name for i, name in self.detector.names.items() if (spec := self.taxonomy.lookup(name))}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def process(self, path: Path, gps_path: Path | None = None) -> Outcome:
+        started = time.monotonic()
+        probed = probe_video(path)
+        if isinstance(probed, IngestError):
+            return Rejected(path, probed.reason, probed.message)
+        info: VideoInfo = probed
+        gps_file = gps_path or find_gps_sidecar(path)
+        track: GpsTrack | None = None
+        if gps_file is not None:
+            try:
+                track = load_gps_track(gps_file, max_gap_s=self.settings.gps_max_gap_s)
+            except (GpsFormatError, OSError) as exc:
+                return Rejected(path, "bad_gps", f"GPS file {gps_file}: {exc}")
+        claim = writes.claim_video(self.sessions, writes.VideoMeta(
+            sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
+            codec=info.codec, width=info.width, height=info.height, rotation=info.rotation,
+            duration_s=info.duration_s), worker=self.worker)
+        if isinstance(claim, writes.AlreadyProcessed):
+            return Skipped(path, claim.video_id, f"already processed (video #{claim.video_id})")
+        if isinstance(claim, writes.InProgressElsewhere):
+            return Skipped(path, claim.video_id,
+                           f"already being processed by {claim.worker} (video #{claim.video_id})")
+        try:
+            results = self._analyse(path, info, claim.video_id, track, gps_file)
+            writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence)
+        except Exception as exc:
+            writes.mark_failed(self.sessions, claim.video_id, self.worker, f"{type(exc).__name__}: {exc}")
+            return Failed(path, f"{type(exc).__name__}: {exc}")
+        families = Counter(v.family for _, v in results.items if v is not None)
+        return Processed(path, claim.video_id, results.frames_sampled, results.detections, len(results.items),
+                         dict(families), time.monotonic() - started, resumed=claim.resumed)
+
+    def _analyse(self, path: Path, info: VideoInfo, video_id: int, track: GpsTrack | None,
+                 gps_file: Path | None) -> writes.VideoResults:
+        offset = self.settings.gps_offset_s
+        start_utc = track.start + offset if track is not None else None
+        tracker = MultiObjectTracker(self.settings.sample_fps)
+        builder = ObservationBuilder(self._locator(track, start_utc), min_frames=self.settings.min_track_frames)
+        observations: list[Observation] = []
+        frames_sampled = detections_total = 0
+        last_beat = time.monotonic()
+        bar = tqdm(total=round(info.duration_s, 1), unit="s", desc=path.name[:30], disable=not self.progress,
+                   leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
+                                           "[{elapsed}<{remaining}]")
+        frames = iter_frames(path, info.sha256, sample_fps=self.settings.sample_fps)
+        for batch in batched(frames, self.settings.batch_size):
+            for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
+                detections = self._taxonomy_only(detections)
+                detections_total += len(detections)
+                observations.extend(builder.add(frame, tracker.update(detections, frame.image)))
+            frames_sampled += len(batch)
+            bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
+            if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
+                if not writes.heartbeat(self.sessions, video_id, self.worker):
+                    raise RuntimeError("another worker took this video over; stopping")
+                last_beat = time.monotonic()
+        observations.extend(builder.finish_all())
+        bar.close()
+        context = RuleContext(self.taxonomy)
+        items: list[tuple[Observation, Violation | None]] = []
+        for observation in observations:
+            violations = [v for rule in self.rules for v in rule.evaluate(observation, context)]
+            items.append((observation, violations[0] if violations else None))
+        return writes.VideoResults(
+            frames_sampled=frames_sampled, detections=detections_total,
+            gps_source=str(gps_file) if gps_file else None, gps_fixes=len(track) if track else 0,
+            gps_offset_s=offset,
+            start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
+            model_name=self.detector.model_name, items=items)
+
+    def _taxonomy_only(self, detections: sv.Detections) -> sv.Detections:
+        """Keep the classes the taxonomy knows, named as the taxonomy names them."""
+        if detections.class_id is None or len(detections) == 0:
+            return sv.Detections.empty()
+        detections = detections[np.isin(detections.class_id, list(self.class_names))]
+        detections.data["class_name"] = np.array([self.class_names[int(c)] for c in detections.class_id])
+        return detections
+
+    def _locator(self, track: GpsTrack | None, start_utc: float | None
+                 ) -> Callable[[TrackPoint, int, int], tuple[Location, float | None]]:
+        def locate(point: TrackPoint, width: int, height: int) -> tuple[Location, float | None]:
+            if track is None or start_utc is None:
+                return locate_object(None, self.camera, point.xyxy, width, height), None
+            t = start_utc + point.pts_s
+            return locate_object(track.pose_at(t), self.camera, point.xyxy, width, height), t
+        return locate
+
+
+def process_videos(paths: Sequence[Path], settings: Settings, gps_path: Path | None = None, *,
+                   progress: bool = True, detector: Detector | None = None,
+                   on_outcome: Callable[[Outcome], None] | None = None) -> RunSummary:
+    """Process a batch of videos; every file gets an outcome, none stops the others."""
+    started = time.monotonic()
+    summary = RunSummary()
+    processor = VideoProcessor(settings, detector, progress=progress)
+    try:
+        for path in paths:
+            outcome = processor.process(Path(path), gps_path)
+            summary.outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        processor.close()
+    summary.seconds = time.monotonic() - started
+    return summary
