@@ -54,7 +54,26 @@ class UltralyticsConfig(BaseModel):
     batch_size: int = Field(8, ge=1)
 
 
-DetectorConfig = Annotated[UltralyticsConfig, Field(discriminator="kind")]
+class OnnxConfig(BaseModel):
+    """A YOLO detection ONNX export (``vision.export.export_onnx``) run by ONNX Runtime on the CPU.
+
+    The input size comes from the model (fixed height and width, e.g. 384x640); the class
+    names from its metadata.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["onnx"] = "onnx"
+    weights: Path
+    conf: float = Field(0.25, gt=0, lt=1)
+    iou: float = Field(0.7, gt=0, lt=1)
+    max_det: int = Field(300, ge=1)
+    batch_size: int = Field(8, ge=1)
+    # None = one thread per CPU core.
+    intra_op_threads: int | None = Field(None, ge=1)
+
+
+DetectorConfig = Annotated[UltralyticsConfig | OnnxConfig, Field(discriminator="kind")]
 
 
 def _build_ultralytics(config: UltralyticsConfig) -> Detector:
@@ -63,10 +82,16 @@ def _build_ultralytics(config: UltralyticsConfig) -> Detector:
     return UltralyticsDetector(config)
 
 
-BACKENDS: dict[str, Callable[..., Detector]] = {"ultralytics": _build_ultralytics}
+def _build_onnx(config: OnnxConfig) -> Detector:
+    from vision.backends.onnx_backend import OnnxDetector
+
+    return OnnxDetector(config)
 
 
-def build_detector(config: UltralyticsConfig) -> Detector:
+BACKENDS: dict[str, Callable[..., Detector]] = {"ultralytics": _build_ultralytics, "onnx": _build_onnx}
+
+
+def build_detector(config: UltralyticsConfig | OnnxConfig) -> Detector:
     """Build the backend a config names."""
     try:
         factory = BACKENDS[config.kind]
