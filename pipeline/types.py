@@ -24,6 +24,7 @@ class GpsFix:
         speed: Ground speed in m/s, if reported.
         fix: Fix quality as reported (NMEA GGA quality, or 2/3 for 2D/3D), if any.
         hdop: Horizontal dilution of precision, if reported.
+        satellites: Number of satellites used in the fix, if reported.
     """
 
     t: float
@@ -34,6 +35,7 @@ class GpsFix:
     speed: float | None = None
     fix: int | None = None
     hdop: float | None = None
+    satellites: int | None = None
 
     def __post_init__(self) -> None:
         if not -90.0 <= self.lat <= 90.0:
@@ -91,6 +93,8 @@ class Location:
     lon: float | None = None
     bearing_deg: float | None = None    # from the camera to the object, clockwise from north
     range_m: float | None = None        # from the camera to the object, along the ground
+    uncertainty_m: float | None = None  # ~1-sigma horizontal radius (DRMS) of the position, if estimated
+    n_views: int = 1                    # sightings (frames) the position was estimated from
 
     def __post_init__(self) -> None:
         has_point = self.lat is not None and self.lon is not None

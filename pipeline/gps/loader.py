@@ -7,7 +7,12 @@ suffix (any case)                      read as
 ``.nmea``, ``.nmea0183``, ``.log``,    NMEA 0183 (``read_nmea``), once the start of the
 ``.txt``                               file is seen to hold ``$--RMC`` or ``$--GGA``
 ``.csv``                               CSV (``read_csv``)
+``.srt``                               SRT subtitles with positions (``read_srt``; local
+                                       times in UTC+08:00, see ``pipeline.gps.timing``)
 =====================================  ==============================================
+
+Video files with embedded GPS, and finding a video's GPS without being told, are the job of
+``pipeline.gps.source``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pipeline.gps.csv_source import read_csv
 from pipeline.gps.errors import GpsFormatError, ParseReport
 from pipeline.gps.gpx import read_gpx
 from pipeline.gps.nmea import read_nmea
+from pipeline.gps.srt import read_srt
 from pipeline.gps.track import GpsTrack
 
 logger = logging.getLogger(__name__)
@@ -30,6 +36,7 @@ NMEA_SUFFIXES = frozenset({".nmea", ".nmea0183", ".log", ".txt"})
 _READERS: dict[str, Callable[[str | os.PathLike[str]], ParseReport]] = {
     ".gpx": read_gpx,
     ".csv": read_csv,
+    ".srt": lambda path: read_srt(path).report,
     **dict.fromkeys(NMEA_SUFFIXES, read_nmea),
 }
 _SNIFF_BYTES = 1 << 20  # an NMEA log repeats RMC/GGA every second: the first MiB shows it
@@ -40,7 +47,7 @@ def read_gps_file(path: str | os.PathLike[str]) -> ParseReport:
     """Read any supported GPS file into fixes, with the counts of skipped records.
 
     Args:
-        path: A ``.gpx``, ``.csv`` or NMEA log (``.nmea``, ``.nmea0183``, ``.log``, ``.txt``).
+        path: A ``.gpx``, ``.csv``, ``.srt`` or NMEA log (``.nmea``, ``.nmea0183``, ``.log``, ``.txt``).
 
     Returns:
         The parser's report: fixes sorted by time, and what was skipped.

@@ -5,10 +5,10 @@ byte on a serial link), so bad lines are skipped and counted rather than failing
 so are void fixes (RMC status ``V``) and GGA sentences with fix quality 0.
 
 RMC gives date, time, position, speed (knots, converted to m/s) and course (the heading).
-GGA gives only the time of day, with altitude, HDOP and fix quality: a GGA is merged into the
-RMC of the same instant, or, with no such RMC, becomes a fix of its own dated from the nearest
-RMC or ZDA in the file (crossing midnight either way). A file of GGA sentences with no date
-anywhere cannot be placed in time and raises ``GpsFormatError``.
+GGA gives only the time of day, with altitude, HDOP, satellite count and fix quality: a GGA
+is merged into the RMC of the same instant, or, with no such RMC, becomes a fix of its own
+dated from the nearest RMC or ZDA in the file (crossing midnight either way). A file of GGA
+sentences with no date anywhere cannot be placed in time and raises ``GpsFormatError``.
 
 Anything before the ``$`` on a line (a logger's own timestamp) is ignored, as are lines
 without ``$`` and sentence types other than RMC, GGA and ZDA.
@@ -50,6 +50,7 @@ class _Gga:
     alt: float | None
     hdop: float | None
     quality: int
+    satellites: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +105,11 @@ def read_nmea(path: str | os.PathLike[str]) -> ParseReport:
         if known is None:
             fixes_by_time[when] = GpsFix(
                 t=when.timestamp(), lat=record.lat, lon=record.lon,
-                alt=record.alt, fix=record.quality, hdop=record.hdop,
+                alt=record.alt, fix=record.quality, hdop=record.hdop, satellites=record.satellites,
             )
         elif known.fix is None:  # merge the first GGA of that instant only
             fixes_by_time[when] = dataclasses.replace(
-                known, alt=record.alt, fix=record.quality, hdop=record.hdop
+                known, alt=record.alt, fix=record.quality, hdop=record.hdop, satellites=record.satellites
             )
 
     if not fixes_by_time and skips.counts.get(SkipReason.NO_DATE):
@@ -197,6 +198,7 @@ def _gga_record(number: int, gga: pynmea2.GGA, skips: SkipCounter) -> _Gga | Non
         alt=_optional_float(gga.altitude, "altitude"),
         hdop=_optional_float(gga.horizontal_dil or None, "HDOP"),
         quality=quality,
+        satellites=_optional_int(gga.num_sats, "satellite count"),
     )
 
 
@@ -225,6 +227,15 @@ def _optional_float(value: object, name: str) -> float | None:
         return None
     try:
         return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"bad {name} {value!r}") from None
+
+
+def _optional_int(value: object, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise ValueError(f"bad {name} {value!r}") from None
 
