@@ -7,7 +7,7 @@ so memory stays bounded on long footage.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -30,7 +30,8 @@ BORDER_PENALTY = 0.5        # a box cut by the frame edge makes poorer evidence
 class _OpenTrack:
     track_id: int
     points: list[TrackPoint] = field(default_factory=list)
-    class_votes: Counter[str] = field(default_factory=Counter)
+    # class name -> summed confidence (a float tally, which Counter's int typing does not allow)
+    class_votes: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     best_score: float = -1.0
     best: TrackPoint | None = None
     best_image: npt.NDArray[np.uint8] | None = None
@@ -107,7 +108,8 @@ class ObservationBuilder:
         location, time_utc = self._locate(best, width, height)
         frame_jpeg: EvidenceImage = encode_jpeg(image, quality=self._jpeg_quality)
         crop_jpeg: EvidenceImage = encode_jpeg(crop_with_margin(image, best.xyxy), quality=self._jpeg_quality)
-        class_name = track.class_votes.most_common(1)[0][0]
+        votes = track.class_votes
+        class_name = max(votes, key=votes.__getitem__)  # the first seen wins a tie
         return Observation(
             track_id=track.track_id,
             class_name=class_name,

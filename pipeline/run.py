@@ -9,6 +9,7 @@ in one transaction. One bad file never stops the batch: outcomes are values.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import time
 from collections import Counter
@@ -42,6 +43,8 @@ from vision.types import Frame
 
 GPS_SIDECAR_SUFFIXES = (".gpx", ".nmea", ".csv")
 HEARTBEAT_EVERY_S = 10.0
+# Beat several times per staleness window, so a live worker never looks abandoned.
+HEARTBEATS_PER_STALE_WINDOW = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,10 @@ class VideoProcessor:
                  worker: str | None = None) -> None:
         self.settings = settings
         self.progress = progress
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        # The random part keeps two processors in one process (threads, tests) distinct claimants.
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.heartbeat_every_s = min(HEARTBEAT_EVERY_S,
+                                     settings.claim_stale_after_s / HEARTBEATS_PER_STALE_WINDOW)
         self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
         self.detector = detector or build_detector(UltralyticsConfig(
             weights=settings.model_path, device=settings.device, imgsz=settings.imgsz,
@@ -161,7 +167,7 @@ class VideoProcessor:
         claim = writes.claim_video(self.sessions, writes.VideoMeta(
             sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
             codec=info.codec, width=info.width, height=info.height, rotation=info.rotation,
-            duration_s=info.duration_s), worker=self.worker)
+            duration_s=info.duration_s), worker=self.worker, stale_after_s=self.settings.claim_stale_after_s)
         if isinstance(claim, writes.AlreadyProcessed):
             return Skipped(path, claim.video_id, f"already processed (video #{claim.video_id})")
         if isinstance(claim, writes.InProgressElsewhere):
@@ -197,7 +203,7 @@ class VideoProcessor:
                 observations.extend(builder.add(frame, tracker.update(detections, frame.image)))
             frames_sampled += len(batch)
             bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
-            if time.monotonic() - last_beat > HEARTBEAT_EVERY_S:
+            if time.monotonic() - last_beat > self.heartbeat_every_s:
                 if not writes.heartbeat(self.sessions, video_id, self.worker):
                     raise RuntimeError("another worker took this video over; stopping")
                 last_beat = time.monotonic()

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
     gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
     gps_offset_s: float = Field(0.0, description="Added to video time to get GPS time.")
+    claim_stale_after_s: float = Field(120.0, gt=0, description="A video claim whose heartbeat is older "
+                                       "than this is abandoned: another run may take the video over.")
     camera: CameraSettings = CameraSettings()
 
 

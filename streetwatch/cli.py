@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics must never reach for the network
 
@@ -35,6 +38,20 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _settings(**overrides: object) -> Settings:
+    """Settings from the environment and flags; a bad value is a usage error, not a traceback."""
+    from pydantic import ValidationError
+
+    from pipeline.settings import get_settings
+
+    try:
+        return get_settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+                             for e in exc.errors())
+        raise _fail(f"invalid settings: {problems}") from None
+
+
 @app.command()
 def process(
     videos: Annotated[list[Path], typer.Argument(help="Video files (MP4, MOV, AVI, TS; H.264/H.265).")],
@@ -55,12 +72,11 @@ def process(
 
     Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
     """
-    from pipeline.run import Failed, Processed, Rejected, Skipped, process_videos
-    from pipeline.settings import get_settings
+    from pipeline.run import Failed, Processed, Rejected, RunSummary, Skipped, process_videos
 
     missing = [str(v) for v in videos if not v.exists()]
-    settings = get_settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
-                            gps_offset_s=gps_offset, device=device)
+    settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
+                         gps_offset_s=gps_offset, device=device)
     if gps is not None and not gps.is_file():
         raise _fail(f"GPS file not found: {gps}")
     if not settings.model_path.is_file():
@@ -79,8 +95,10 @@ def process(
         elif isinstance(outcome, Failed):
             console.print(f"[red]failed[/] {outcome.path.name}: {outcome.message}")
 
-    summary = process_videos([v for v in videos if v.exists()], settings, gps, progress=progress,
-                             on_outcome=report)
+    present = [v for v in videos if v.exists()]
+    # Nothing to process: do not load the model or touch the database.
+    summary = (process_videos(present, settings, gps, progress=progress, on_outcome=report)
+               if present else RunSummary())
     for name in missing:
         console.print(f"[red]rejected[/] {name}: file not found")
     _print_summary(summary, missing, settings.db_url, settings.evidence_dir)
@@ -88,7 +106,7 @@ def process(
 
 
 def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:
-    from pipeline.run import Failed, Processed, Rejected, RunSummary, Skipped
+    from pipeline.run import Failed, Rejected, RunSummary, Skipped
 
     assert isinstance(summary, RunSummary)
     processed = summary.processed()
@@ -123,9 +141,8 @@ def serve(
     import uvicorn
 
     from api.app import create_app
-    from pipeline.settings import get_settings
 
-    settings = get_settings(db_url=db, evidence_dir=evidence)
+    settings = _settings(db_url=db, evidence_dir=evidence)
     console.print(f"streetwatch API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
@@ -133,10 +150,9 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(db: DbOption = None) -> None:
     """Apply database migrations (process and serve do this too)."""
-    from pipeline.settings import get_settings
     from pipeline.store.db import upgrade
 
-    settings = get_settings(db_url=db)
+    settings = _settings(db_url=db)
     upgrade(settings.db_url)
     console.print(f"database at {settings.db_url} is up to date")
 
@@ -172,15 +188,15 @@ def demo(
     The clip pans and zooms over Ultralytics' bundled street photo (a bus and people) while
     the GPS track drives along a straight road.
     """
-    from pipeline.run import process_videos
-    from pipeline.settings import get_settings
     from streetwatch_datasets.demo import make_demo_footage
+
+    from pipeline.run import process_videos
 
     workdir.mkdir(parents=True, exist_ok=True)
     video, gpx = make_demo_footage(workdir, seconds=seconds)
     console.print(f"demo clip {video} with GPS track {gpx}")
     db_url = f"sqlite:///{(workdir / 'streetwatch.db').resolve()}"
-    settings = get_settings(db_url=db_url, evidence_dir=workdir / "evidence")
+    settings = _settings(db_url=db_url, evidence_dir=workdir / "evidence")
     summary = process_videos([video], settings, gpx)
     _print_summary(summary, [], settings.db_url, settings.evidence_dir)
     console.print("\nLook at the result:\n"

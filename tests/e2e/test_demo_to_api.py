@@ -1,0 +1,135 @@
+"""End to end: the demo patrol clip and its GPX track, processed by the bundled model, served by
+uvicorn on 127.0.0.1 and read back over HTTP, as a reviewer's browser would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from streetwatch_datasets.demo import (
+    DEMO_HEADING_DEG,
+    DEMO_SIZE,
+    DEMO_SPEED_MPS,
+    DEMO_START_LATLON,
+    make_demo_footage,
+)
+
+from api.app import create_app
+from pipeline.run import Processed, process_videos
+from pipeline.settings import Settings, get_settings
+from tests.pipeline.run_helpers import along_and_cross_track_m, shared_detector
+
+DEMO_SECONDS = 4.0
+TRACK_LENGTH_M = DEMO_SPEED_MPS * (DEMO_SECONDS + 1.0)  # the GPX runs one second past the clip
+MAX_OFF_ROAD_M = 30.0
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@pytest.fixture(scope="module")
+def demo_footage(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_demo_footage(tmp_path_factory.mktemp("demo"), seconds=DEMO_SECONDS)
+
+
+@pytest.fixture
+def processed_demo(db_url: str, demo_footage: tuple[Path, Path], tmp_path: Path) -> Settings:
+    """The demo processed into a fresh database; the settings the API is then started with."""
+    video, gpx = demo_footage
+    settings = get_settings(db_url=db_url, evidence_dir=tmp_path / "evidence", sample_fps=3.0)
+    summary = process_videos([video], settings, gpx, progress=False, detector=shared_detector())
+    assert isinstance(summary.outcomes[0], Processed), summary.outcomes
+    return settings
+
+
+@pytest.fixture
+def api_url(processed_demo: Settings) -> Iterator[str]:
+    """The API served by uvicorn in a thread, on a port the OS picked."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(processed_demo), log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def get_json(http: httpx.Client, path: str, **params: str | int) -> Any:
+    response = http.get(path, params=params)
+    assert response.status_code == 200, f"GET {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def test_demo_footage_to_reviewed_violation_over_http(api_url: str) -> None:
+    with httpx.Client(base_url=api_url, timeout=30) as http:
+        assert get_json(http, "/health") == {"status": "ok", "db": "ok"}
+
+        observations = get_json(http, "/observations", limit=500)
+        assert observations["next_cursor"] is None
+        items = observations["items"]
+        classes = [o["class_name"] for o in items]
+        assert classes.count("person") >= 2, classes
+        assert classes.count("bus") == 1, classes
+
+        # Every placed object is beside the road the car drove, between its start and end.
+        placed = [o for o in items if o["lat"] is not None]
+        assert placed, items
+        for obs in placed:
+            assert obs["location_status"] in ("geolocated", "camera"), obs
+            along, across = along_and_cross_track_m(obs["lat"], obs["lon"], DEMO_START_LATLON,
+                                                    DEMO_HEADING_DEG)
+            assert abs(across) <= MAX_OFF_ROAD_M, f"{obs['class_name']} {across:.1f} m off the road: {obs}"
+            assert -1.0 <= along <= TRACK_LENGTH_M + 1.0, f"{obs['class_name']} {along:.1f} m along: {obs}"
+
+        violations = get_json(http, "/violations")["items"]
+        bus = [v for v in violations if v["class_name"] == "bus"]
+        assert len(bus) == 1, violations
+        violation = bus[0]
+        assert (violation["family"], violation["event_code"], violation["status"]) == ("parking", "0508",
+                                                                                      "pending")
+        assert violation["name_en"] == "illegal parking of motor vehicle"
+        assert violation["seen_at"] is not None and violation["lat"] is not None
+
+        detail = get_json(http, f"/violations/{violation['id']}")
+        assert detail["video"]["filename"] == "patrol-demo.mp4"
+        for key, expected_size in (("frame_url", DEMO_SIZE), ("crop_url", None)):
+            url = str(detail[key])
+            image = http.get(url)
+            assert image.status_code == 200, url
+            assert image.headers["content-type"] == "image/jpeg"
+            assert image.content.startswith(JPEG_MAGIC)
+            assert hashlib.sha256(image.content).hexdigest() == url.rsplit("/", 1)[1]
+            decoded = cv2.imdecode(np.frombuffer(image.content, np.uint8), cv2.IMREAD_COLOR)
+            assert decoded is not None, f"{url} is not a decodable JPEG"
+            if expected_size is not None:
+                assert (decoded.shape[1], decoded.shape[0]) == expected_size
+
+        decided = http.post(f"/violations/{violation['id']}/decision",
+                            json={"action": "approve", "reviewer": "e2e-test"})
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["status"] == "approved"
+        assert [d["action"] for d in decided.json()["decisions"]] == ["approve"]
+        approved = get_json(http, "/violations", status="approved")["items"]
+        assert [v["id"] for v in approved] == [violation["id"]]
+        pending = get_json(http, "/violations", status="pending")["items"]
+        assert violation["id"] not in [v["id"] for v in pending]

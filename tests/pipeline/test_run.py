@@ -1,0 +1,305 @@
+"""The run orchestrator on real clips, real GPS files and real databases (SQLite and PostgreSQL).
+
+Every processing test runs the bundled model on the session's street clip, so each one
+checks what really lands in the database, not what the orchestrator says it did.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from pipeline.geo import haversine_m
+from pipeline.run import (
+    Processed,
+    Rejected,
+    Skipped,
+    VideoProcessor,
+    find_gps_sidecar,
+    process_videos,
+)
+from pipeline.store.db import make_engine
+from pipeline.store.models import Observation, Video, Violation
+from tests.pipeline.run_helpers import (
+    TRACK_START_UTC,
+    as_utc,
+    fetch_rows,
+    run_settings,
+    seconds_between,
+    shared_detector,
+    shared_street_clip,
+    sqlite_url,
+    start_cli,
+    table_counts,
+    track_point,
+    write_gpx_fixes,
+    write_straight_gpx,
+)
+from tests.video_fixtures import make_bad_file
+
+OBSERVATIONS = select(Observation.track_id, Observation.class_name, Observation.location_status,
+                      Observation.lat, Observation.lon, Observation.range_m, Observation.best_pts_s,
+                      Observation.seen_at).order_by(Observation.track_id)
+
+
+@pytest.fixture(scope="module")
+def street_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_street_clip(tmp_path_factory)
+
+
+def copy_clip(clip: Path, directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copyfile(clip, directory / name))
+
+
+# --- GPS sidecars ---------------------------------------------------------------------------
+
+SIDECAR_CASES = [
+    # files beside clip.mp4, expected pick (None: no sidecar)
+    pytest.param(["clip.gpx"], "clip.gpx", id="gpx"),
+    pytest.param(["clip.nmea"], "clip.nmea", id="nmea"),
+    pytest.param(["clip.csv"], "clip.csv", id="csv"),
+    pytest.param(["clip.GPX"], "clip.GPX", id="upper-case-suffix"),
+    pytest.param(["clip.csv", "clip.gpx"], "clip.gpx", id="gpx-preferred-over-csv"),
+    pytest.param(["other.gpx", "clip.kml", "clip.mp4.gpx"], None, id="other-stem-or-type"),
+    pytest.param([], None, id="nothing"),
+]
+
+
+@pytest.mark.parametrize(("present", "expected"), SIDECAR_CASES)
+def test_find_gps_sidecar(tmp_path: Path, present: list[str], expected: str | None) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    for name in present:
+        (tmp_path / name).write_text("x")
+    found = find_gps_sidecar(video)
+    assert (found.name if found is not None else None) == expected
+
+
+# --- a batch with bad files -------------------------------------------------------------------
+
+BAD_FILES = [
+    # (kind made by tests.video_fixtures.make_bad_file, the reason the orchestrator must give)
+    ("zero_byte", "empty"),
+    ("truncated_mp4", "truncated"),
+    ("random_bytes", "not_video"),
+    ("text_as_mp4", "not_video"),
+    ("missing", "not_found"),
+]
+
+
+def test_bad_files_are_rejected_one_by_one_and_the_good_clip_is_processed(
+    db_url: str, street_clip: Path, tmp_path: Path
+) -> None:
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    bad = [(make_bad_file(kind, bad_dir), reason) for kind, reason in BAD_FILES]
+    good = copy_clip(street_clip, tmp_path / "good", "good.mp4")
+    paths = [p for p, _ in bad[:2]] + [good] + [p for p, _ in bad[2:]]  # a good file amid bad ones
+
+    summary = process_videos(paths, run_settings(db_url, tmp_path), progress=False,
+                             detector=shared_detector())
+
+    assert [o.path for o in summary.outcomes] == paths
+    by_path = {o.path: o for o in summary.outcomes}
+    for path, reason in bad:
+        outcome = by_path[path]
+        assert isinstance(outcome, Rejected), f"{path.name}: expected Rejected({reason}), got {outcome}"
+        assert outcome.reason == reason, f"{path.name}: {outcome.message}"
+        assert outcome.message
+    processed = by_path[good]
+    assert isinstance(processed, Processed), processed
+    assert processed.observations > 0 and processed.frames > 0
+    assert summary.failed  # anything rejected makes the run a failure (the CLI's exit code 1)
+    counts = table_counts(db_url)
+    assert counts["videos"] == 1
+    assert counts["observations"] == processed.observations
+    assert fetch_rows(db_url, select(Video.filename, Video.status)) == [{"filename": "good.mp4",
+                                                                          "status": "done"}]
+
+
+BAD_GPS = [
+    # (file name, content, words the message must hold)
+    pytest.param("track.gpx", "this is not XML", "track.gpx", id="garbage-gpx"),
+    pytest.param("track.csv", "", "track.csv", id="empty-csv"),
+    pytest.param("track.kml", "<kml/>", "unknown GPS file type", id="unknown-type"),
+    pytest.param("absent.gpx", None, "no such file", id="missing"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected_words"), BAD_GPS)
+def test_unusable_gps_rejects_the_video_and_writes_nothing(
+    street_clip: Path, tmp_path: Path, name: str, content: str | None, expected_words: str
+) -> None:
+    gps = tmp_path / name
+    if content is not None:
+        gps.write_text(content)
+    url = sqlite_url(tmp_path / "db.sqlite")
+    processor = VideoProcessor(run_settings(url, tmp_path), shared_detector(), progress=False)
+    try:
+        outcome = processor.process(street_clip, gps)
+    finally:
+        processor.close()
+    assert isinstance(outcome, Rejected), outcome
+    assert outcome.reason == "bad_gps"
+    assert expected_words in outcome.message
+    assert table_counts(url) == {"videos": 0, "observations": 0, "violations": 0, "evidence": 0}
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+def test_the_same_content_is_processed_once(db_url: str, street_clip: Path, tmp_path: Path) -> None:
+    settings = run_settings(db_url, tmp_path)
+    first = process_videos([street_clip, street_clip], settings, progress=False, detector=shared_detector())
+    processed, again = first.outcomes
+    assert isinstance(processed, Processed), processed
+    assert isinstance(again, Skipped), again
+    assert again.video_id == processed.video_id
+    assert "already processed" in again.message
+    assert not first.failed
+    counts = table_counts(db_url)
+    assert counts["videos"] == 1 and counts["observations"] == processed.observations
+
+    renamed = copy_clip(street_clip, tmp_path / "renamed", "renamed-copy.mp4")
+    second = process_videos([renamed], settings, progress=False, detector=shared_detector())
+    (outcome,) = second.outcomes
+    assert isinstance(outcome, Skipped), outcome
+    assert outcome.video_id == processed.video_id and "already processed" in outcome.message
+    assert table_counts(db_url) == counts
+
+
+# --- GPS: gaps, none, sidecar -------------------------------------------------------------------
+
+# Fixes at these seconds; 1.25 -> 3.85 is longer than the 2 s max gap. No sampled frame (10 fps
+# clip) falls exactly on a bound, so which side a best frame is on is never a rounding question.
+GAP_FIXES = [0.0, 0.5, 1.25, 3.85, 4.5, 5.0, 5.5, 6.0]
+GAP = (1.25, 3.85)
+
+
+def test_objects_seen_inside_a_gps_gap_have_no_position(street_clip: Path, tmp_path: Path) -> None:
+    gpx = write_gpx_fixes(tmp_path / "gappy.gpx", GAP_FIXES)
+    url = sqlite_url(tmp_path / "db.sqlite")
+    summary = process_videos([street_clip], run_settings(url, tmp_path, gps_max_gap_s=2.0), gpx,
+                             progress=False, detector=shared_detector())
+    assert isinstance(summary.outcomes[0], Processed), summary.outcomes[0]
+
+    rows = fetch_rows(url, OBSERVATIONS)
+    in_gap = [r for r in rows if GAP[0] < r["best_pts_s"] < GAP[1]]
+    outside = [r for r in rows if not GAP[0] < r["best_pts_s"] < GAP[1]]
+    assert in_gap and outside, f"the clip must have objects on both sides of the gap: {rows}"
+    for row in in_gap:
+        assert (row["location_status"], row["lat"], row["lon"]) == ("unknown", None, None), row
+    for row in outside:
+        assert row["location_status"] != "unknown" and row["lat"] is not None and row["lon"] is not None, row
+    for row in rows:  # the time is known even where the position is not
+        assert seconds_between(row["seen_at"], TRACK_START_UTC + timedelta(seconds=row["best_pts_s"])) < 1e-3
+
+
+def test_without_gps_every_object_is_unplaced_and_untimed(street_clip: Path, tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "db.sqlite")
+    summary = process_videos([street_clip], run_settings(url, tmp_path), progress=False,
+                             detector=shared_detector())
+    assert isinstance(summary.outcomes[0], Processed), summary.outcomes[0]
+    rows = fetch_rows(url, OBSERVATIONS)
+    assert rows
+    assert {(r["location_status"], r["lat"], r["lon"], r["seen_at"]) for r in rows} == {
+        ("unknown", None, None, None)}
+    assert fetch_rows(url, select(Video.gps_source, Video.gps_fixes, Video.start_utc)) == [
+        {"gps_source": None, "gps_fixes": 0, "start_utc": None}]
+    violations = fetch_rows(url, select(Violation.lat, Violation.lon, Violation.seen_at))
+    assert all(v == {"lat": None, "lon": None, "seen_at": None} for v in violations)
+
+
+def test_a_gps_sidecar_is_used_without_being_named(street_clip: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "patrol"
+    video = copy_clip(street_clip, folder, "patrol-007.mp4")
+    gpx = write_straight_gpx(folder / "patrol-007.gpx")
+    url = sqlite_url(tmp_path / "db.sqlite")
+    summary = process_videos([video], run_settings(url, tmp_path), progress=False, detector=shared_detector())
+    assert isinstance(summary.outcomes[0], Processed), summary.outcomes[0]
+
+    (video_row,) = fetch_rows(url, select(Video.gps_source, Video.gps_fixes, Video.start_utc))
+    assert Path(video_row["gps_source"]) == gpx
+    assert video_row["gps_fixes"] == 7
+    assert as_utc(video_row["start_utc"]) == TRACK_START_UTC
+    rows = fetch_rows(url, OBSERVATIONS)
+    geolocated = [r for r in rows if r["location_status"] == "geolocated"]
+    assert geolocated, rows
+    for row in rows:
+        assert seconds_between(row["seen_at"], TRACK_START_UTC + timedelta(seconds=row["best_pts_s"])) < 1e-3
+    for row in geolocated:
+        # The object lies range_m from where the car was at the evidence frame's time.
+        camera = track_point(row["best_pts_s"])
+        assert math.isclose(haversine_m(*camera, row["lat"], row["lon"]), row["range_m"], abs_tol=0.3), row
+
+
+# --- a run killed mid-video ----------------------------------------------------------------------
+
+def wait_for_processing_row(db_url: str, poll: Callable[[], int | None], timeout_s: float = 180.0) -> None:
+    """Poll until the video row exists in status 'processing'; fail if the process ends first."""
+    engine = make_engine(db_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                status = conn.execute(select(Video.status)).scalar_one_or_none()
+            if status == "processing":
+                return
+            assert status is None, f"expected the video to be 'processing' when first seen, found {status!r}"
+            assert poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"no video row in status 'processing' after {timeout_s} s")
+
+
+def test_a_killed_run_leaves_no_results_and_a_rerun_takes_over(
+    db_url: str, street_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 10 frames/s: about 50 frames to analyse, seconds of work during which the kill lands.
+    proc = start_cli("process", str(street_clip), "--db", db_url, "--evidence", str(tmp_path / "evidence"),
+                     "--sample-fps", "10", "--no-progress")
+    try:
+        wait_for_processing_row(db_url, proc.poll)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == -signal.SIGKILL, f"expected the run to be killed, it exited: {output}"
+    assert table_counts(db_url) == {"videos": 1, "observations": 0, "violations": 0, "evidence": 0}
+    (killed,) = fetch_rows(db_url, select(Video.id, Video.status, Video.worker))
+    assert killed["status"] == "processing" and str(proc.pid) in killed["worker"]
+
+    # While the dead worker's heartbeat is fresh, a re-run leaves the video alone.
+    fresh = process_videos([street_clip], run_settings(db_url, tmp_path), progress=False,
+                           detector=shared_detector())
+    (outcome,) = fresh.outcomes
+    assert isinstance(outcome, Skipped) and "being processed" in outcome.message, outcome
+    assert table_counts(db_url)["observations"] == 0
+
+    # Once the heartbeat is stale, the re-run takes the video over and finishes it.
+    monkeypatch.setenv("STREETWATCH_CLAIM_STALE_AFTER_S", "0.5")
+    settings = run_settings(db_url, tmp_path)
+    assert settings.claim_stale_after_s == 0.5
+    time.sleep(1.0)
+    rerun = process_videos([street_clip], settings, progress=False, detector=shared_detector())
+    (outcome,) = rerun.outcomes
+    assert isinstance(outcome, Processed), outcome
+    assert outcome.resumed and outcome.video_id == killed["id"]
+    counts = table_counts(db_url)
+    assert counts["videos"] == 1
+    assert counts["observations"] == outcome.observations > 0
+    assert counts["violations"] == sum(outcome.violations_by_family.values())
+    (done,) = fetch_rows(db_url, select(Video.status, Video.worker, Video.error))
+    assert done["status"] == "done" and done["error"] is None
+    assert done["worker"] != killed["worker"]

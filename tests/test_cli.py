@@ -1,0 +1,199 @@
+"""The ``streetwatch`` command line: help, exit codes, messages, and two processes racing on one file.
+
+Most commands run in-process with typer's CliRunner; the race runs two real ``streetwatch
+process`` subprocesses against one database.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select
+from typer.testing import CliRunner
+
+from pipeline.geo import haversine_m
+from pipeline.store.db import make_engine
+from pipeline.store.models import Observation, Video
+from streetwatch.cli import app
+from tests.pipeline.run_helpers import (
+    TRACK_START_UTC,
+    fetch_rows,
+    one_line,
+    seconds_between,
+    shared_street_clip,
+    sqlite_url,
+    start_cli,
+    table_counts,
+    track_point,
+    write_straight_gpx,
+)
+from tests.video_fixtures import make_bad_file
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def street_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_street_clip(tmp_path_factory)
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, one_line(result.output)
+
+
+# --- help ----------------------------------------------------------------------------------------
+
+HELP_CASES = [
+    pytest.param([], ["process", "serve", "db", "demo", "models"], id="top-level"),
+    pytest.param(["--help"], ["process", "serve", "db", "demo", "models"], id="top-level-help"),
+    pytest.param(["process", "--help"],
+                 ["--gps", "--db", "--evidence", "--model", "--sample-fps", "--gps-offset", "--device",
+                  "--progress", "sha256"], id="process"),
+    pytest.param(["serve", "--help"], ["--db", "--evidence", "--host", "--port"], id="serve"),
+    pytest.param(["db", "--help"], ["upgrade"], id="db"),
+    pytest.param(["db", "upgrade", "--help"], ["--db", "migrations"], id="db-upgrade"),
+    pytest.param(["demo", "--help"], ["--workdir", "--seconds"], id="demo"),
+    pytest.param(["models", "import-tflite", "--help"], ["* tflite <path>", "* out <path>", "--metadata"],
+                 id="models-import"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), HELP_CASES)
+def test_help_teaches_the_options(args: list[str], expected: list[str]) -> None:
+    result = runner.invoke(app, args)
+    text = one_line(result.output)
+    assert result.exit_code in (0, 2), text  # no_args_is_help exits 2 under click 8.2+
+    missing = [word for word in expected if word.lower() not in text.lower()]
+    assert not missing, f"help for {args} lacks {missing}:\n{text}"
+
+
+# --- errors before any processing ------------------------------------------------------------------
+
+def test_a_missing_video_is_reported_and_exits_1(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "clip.mp4"
+    code, output = invoke("process", str(missing), "--db", sqlite_url(tmp_path / "db.sqlite"),
+                          "--evidence", str(tmp_path / "evidence"))
+    assert code == 1, output
+    assert f"rejected {missing}: file not found" in output
+
+
+ARG_ERRORS = [
+    # extra args, expected exit code, words in the message
+    pytest.param(["--gps", "no-such-track.gpx"], 2, "GPS file not found: no-such-track.gpx",
+                 id="missing-gps"),
+    pytest.param(["--model", "no-such-weights.pt"], 2, "detector weights not found: no-such-weights.pt",
+                 id="missing-weights"),
+    pytest.param(["--sample-fps", "0"], 2, "sample_fps", id="zero-sample-fps"),
+]
+
+
+@pytest.mark.parametrize(("extra", "expected_code", "expected_words"), ARG_ERRORS)
+def test_bad_arguments_fail_with_a_message(
+    street_clip: Path, tmp_path: Path, extra: list[str], expected_code: int, expected_words: str
+) -> None:
+    result = runner.invoke(app, ["process", str(street_clip), "--db", sqlite_url(tmp_path / "db.sqlite"),
+                                 "--evidence", str(tmp_path / "evidence"), *extra])
+    text = one_line(result.output)
+    assert result.exit_code == expected_code, f"{text} {result.exception!r}"
+    assert expected_words in text, text
+    assert not (tmp_path / "db.sqlite").exists()  # refused before touching the database
+
+
+def test_db_upgrade_creates_the_tables(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "fresh.sqlite")
+    code, output = invoke("db", "upgrade", "--db", url)
+    assert code == 0, output
+    assert "up to date" in output
+    engine = make_engine(url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    expected = {"alembic_version", "videos", "evidence", "observations", "violations", "review_decisions"}
+    assert expected <= tables, f"missing tables: {expected - tables}"
+    assert invoke("db", "upgrade", "--db", url)[0] == 0  # idempotent
+
+
+# --- processing ---------------------------------------------------------------------------------
+
+def test_exit_code_is_0_when_all_is_well_and_1_when_anything_is_rejected(street_clip: Path, tmp_path: Path
+                                                                         ) -> None:
+    url = sqlite_url(tmp_path / "db.sqlite")
+    common = ["--db", url, "--evidence", str(tmp_path / "evidence"), "--sample-fps", "2", "--no-progress"]
+
+    code, output = invoke("process", str(street_clip), *common)
+    assert code == 0, output
+    assert re.search(r"done street\.mp4: \d+ frames, \d+ detections, [1-9]\d* objects", output), output
+
+    bad = [make_bad_file(kind, tmp_path) for kind in ("zero_byte", "random_bytes", "truncated_mp4")]
+    code, output = invoke("process", str(street_clip), *map(str, bad), *common)
+    assert code == 1, output
+    assert "skipped street.mp4: already processed" in output
+    for path in bad:
+        assert f"rejected {path.name}:" in output, output
+    assert re.search(r"videos rejected/failed\W+3\b", output), output
+    assert table_counts(url)["videos"] == 1
+
+    code, output = invoke("process", str(street_clip), *common)
+    assert code == 0, output  # skipping what is done is success
+
+
+def test_gps_offset_shifts_time_and_place(street_clip: Path, tmp_path: Path) -> None:
+    offset_s = 2.5
+    gpx = write_straight_gpx(tmp_path / "long-track.gpx", seconds=12.0)
+    url = sqlite_url(tmp_path / "db.sqlite")
+    code, output = invoke("process", str(street_clip), "--gps", str(gpx), "--gps-offset", str(offset_s),
+                          "--db", url, "--evidence", str(tmp_path / "evidence"), "--sample-fps", "3",
+                          "--no-progress")
+    assert code == 0, output
+    (video,) = fetch_rows(url, select(Video.gps_offset_s, Video.start_utc))
+    assert video["gps_offset_s"] == offset_s
+    assert seconds_between(video["start_utc"], TRACK_START_UTC + timedelta(seconds=offset_s)) < 1e-3
+    rows = fetch_rows(url, select(Observation.best_pts_s, Observation.seen_at, Observation.location_status,
+                                  Observation.lat, Observation.lon, Observation.range_m))
+    geolocated = [r for r in rows if r["location_status"] == "geolocated"]
+    assert geolocated, rows
+    for row in rows:
+        shifted = TRACK_START_UTC + timedelta(seconds=row["best_pts_s"] + offset_s)
+        assert seconds_between(row["seen_at"], shifted) < 1e-3, row
+    for row in geolocated:
+        # Placed from where the car was offset_s later: 10 m further east than without the offset.
+        camera = track_point(row["best_pts_s"] + offset_s)
+        assert math.isclose(haversine_m(*camera, row["lat"], row["lon"]), row["range_m"], abs_tol=0.3), row
+        unshifted = track_point(row["best_pts_s"])
+        assert haversine_m(*unshifted, row["lat"], row["lon"]) > 10.0 - row["range_m"] - 0.3
+
+
+# --- two processes, one file ---------------------------------------------------------------------
+
+def test_two_processes_racing_on_one_file_make_one_video(db_url: str, street_clip: Path, tmp_path: Path
+                                                         ) -> None:
+    clip = Path(shutil.copyfile(street_clip, tmp_path / "race.mp4"))
+    args = ("process", str(clip), "--db", db_url, "--evidence", str(tmp_path / "evidence"),
+            "--sample-fps", "2", "--no-progress")
+    procs = [start_cli(*args) for _ in range(2)]  # started together: both load the model, then claim
+    try:
+        outputs = [one_line(proc.communicate(timeout=300)[0]) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    winners = [o for o in outputs if "done race.mp4" in o]
+    losers = [o for o in outputs if "skipped race.mp4" in o]
+    assert len(winners) == 1 and len(losers) == 1, outputs
+    assert re.search(r"skipped race\.mp4: already (processed|being processed by \S+) \(video #1\)", losers[0])
+    found = re.search(r"done race\.mp4: \d+ frames, \d+ detections, (\d+) objects", winners[0])
+    assert found, winners[0]
+    counts = table_counts(db_url)
+    assert counts["videos"] == 1
+    assert counts["observations"] == int(found.group(1)) > 0
+    assert fetch_rows(db_url, select(Video.status)) == [{"status": "done"}]
