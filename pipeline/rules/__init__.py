@@ -1,9 +1,42 @@
 """City rules: each judges an observation and returns the violations it finds.
 
 One small class per rule, one verb: ``Rule.evaluate(observation, context) -> list[Violation]``.
+
+How the rules combine (``default_rules``): each family rule owns its taxonomy family entirely
+(parking, stall, garbage, ads); where it cannot check its conditions (no zones or registry
+configured, no position, no time) it files the baseline candidate itself and says why in the
+reason. The baseline :class:`TaxonomyRule` then covers only the families no family rule owns
+(a family a city adds to the taxonomy), so every observation is judged by exactly one rule and
+yields at most one violation.
 """
 
-from pipeline.rules.base import Rule, RuleContext
-from pipeline.rules.taxonomy_rule import TaxonomyRule
+from __future__ import annotations
 
-__all__ = ["Rule", "RuleContext", "TaxonomyRule"]
+from pipeline.rules.ads import AdsRule
+from pipeline.rules.base import Rule, RuleContext, RuleParams
+from pipeline.rules.garbage import GarbageRule
+from pipeline.rules.history import InMemorySightingHistory, PastSighting, SightingHistory
+from pipeline.rules.parking import ParkingRule
+from pipeline.rules.stall import StallRule
+from pipeline.rules.taxonomy_rule import TaxonomyRule
+from pipeline.taxonomy import Taxonomy
+from pipeline.types import Observation, Violation
+
+FAMILY_RULES: dict[str, type[Rule]] = {
+    "parking": ParkingRule, "stall": StallRule, "garbage": GarbageRule, "ads": AdsRule}
+
+
+def default_rules(taxonomy: Taxonomy) -> list[Rule]:
+    """The family rules for the taxonomy's families, then the baseline for the families none owns."""
+    owned = [family for family in FAMILY_RULES if family in taxonomy.families]
+    return [*(FAMILY_RULES[family]() for family in owned), TaxonomyRule(skip_families=owned)]
+
+
+def evaluate_rules(rules: list[Rule], observation: Observation, context: RuleContext) -> list[Violation]:
+    """Every rule's violations for one observation, in rule order."""
+    return [violation for rule in rules for violation in rule.evaluate(observation, context)]
+
+
+__all__ = ["FAMILY_RULES", "AdsRule", "GarbageRule", "InMemorySightingHistory", "ParkingRule",
+           "PastSighting", "Rule", "RuleContext", "RuleParams", "SightingHistory", "StallRule",
+           "TaxonomyRule", "default_rules", "evaluate_rules"]

@@ -1,51 +1,66 @@
 """The baseline rule: an object of a violation class is a candidate violation for review.
 
 It knows no zones, hours or permits; it files every sighting of, say, a parked car as a
-pending case for a person to judge. Zone-, hour- and permit-aware rules refine this.
+pending case for a person to judge. The family rules (parking, stall, garbage, ads) refine
+this and fall back to the same candidate, saying why, when they cannot check their conditions.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
 
 from pipeline.rules.base import RuleContext
-from pipeline.types import LocationStatus, Observation, Violation
+from pipeline.rules.reasons import UNVERIFIED, describe_place, describe_time_utc, judged, label
+from pipeline.types import Observation, Violation
+
+TAXONOMY_RULE_VERSION = "1"
 
 
-def describe_place(observation: Observation) -> str:
-    location = observation.location
-    if location.status is LocationStatus.UNKNOWN:
-        return "location unknown (no GPS fix at that time)"
-    where = f"{location.lat:.6f}, {location.lon:.6f}"
-    if location.status is LocationStatus.CAMERA:
-        return f"near {where} (camera position; distance not measurable)"
-    return f"at {where} ({location.range_m:.0f} m from the camera)"
+def candidate(observation: Observation, context: RuleContext, *, rule: str, version: str,
+              note: str | None = None) -> list[Violation]:
+    """The baseline verdict: a ``role: violation`` class is a candidate of its event, to be reviewed.
 
-
-def describe_time(observation: Observation) -> str:
-    if observation.time_utc is None:
-        return f"{observation.best.pts_s:.1f} s into the video"
-    return datetime.fromtimestamp(observation.time_utc, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    Args:
+        observation: What was seen.
+        context: The taxonomy (and zones, for routing).
+        rule: Name of the rule that files it.
+        version: That rule's version.
+        note: Why the rule could not decide more (appended to the reason).
+    """
+    spec = context.taxonomy.lookup(observation.class_name)
+    if spec is None or spec.role != "violation":
+        return []
+    event = context.taxonomy.event_for(spec)
+    if event is None:
+        return []
+    seconds = observation.pts_end_s - observation.pts_start_s
+    reason = (
+        f"{label(spec.name)} seen for {seconds:.1f} s in {len(observation.points)} frames "
+        f"(best confidence {observation.confidence:.2f}) {describe_place(observation)} at "
+        f"{describe_time_utc(observation)}: candidate {event.name_zh} / {event.name_en}, "
+        "to be confirmed by review"
+    )
+    if note:
+        reason += f"; {note}"
+    return [judged(observation, context, spec, event, rule=rule, version=version, reason=reason,
+                   basis=UNVERIFIED)]
 
 
 class TaxonomyRule:
-    """Files every observation of a ``role: violation`` class under its taxonomy event."""
+    """Files every observation of a ``role: violation`` class under its taxonomy event.
+
+    Args:
+        skip_families: Families another rule judges; this rule stays silent on them.
+    """
 
     name = "taxonomy"
-    version = "1"
+    version = TAXONOMY_RULE_VERSION
+
+    def __init__(self, skip_families: Iterable[str] = ()) -> None:
+        self.skip_families = frozenset(skip_families)
 
     def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
         spec = context.taxonomy.lookup(observation.class_name)
-        if spec is None or spec.role != "violation":
+        if spec is None or spec.family in self.skip_families:
             return []
-        event = context.taxonomy.event_for(spec)
-        if event is None:
-            return []
-        seconds = observation.pts_end_s - observation.pts_start_s
-        reason = (
-            f"{spec.name.replace('_', ' ')} seen for {seconds:.1f} s in {len(observation.points)} frames "
-            f"(best confidence {observation.confidence:.2f}) {describe_place(observation)} at "
-            f"{describe_time(observation)}: candidate {event.name_zh} / {event.name_en}, to be confirmed by review"
-        )
-        return [Violation(family=spec.family, event_code=event.code, name_zh=event.name_zh,
-                          name_en=event.name_en, reason=reason, rule=self.name, rule_version=self.version)]
+        return candidate(observation, context, rule=self.name, version=self.version)
