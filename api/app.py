@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import evidence, health, observations, videos, violations
+from api.routes import cases, evidence, health, observations, videos, violations
 from pipeline.settings import Settings
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.store.queries import QueryError
@@ -24,6 +24,8 @@ Geolocated city-management violations found in patrol-car dashcam footage, for r
 
 * **violations**: what a rule filed (stalls, garbage, parking, ads), with evidence and position;
   reviewers approve, reject or relabel them.
+* **cases**: one per real-world problem; repeated sightings of the same stall, pile, car or sign
+  (same family, a few metres apart) are violations of one case, with first/last seen and recurrences.
 * **observations**: every tracked object, violation or not.
 * **videos**: the footage processed and how processing went.
 * **evidence**: the JPEG frames and crops, addressed by the sha256 of their bytes.
@@ -34,6 +36,7 @@ the next page; `next_cursor` is null on the last page.
 
 TAGS = [
     {"name": "violations", "description": "Violations filed by the rules, and their review."},
+    {"name": "cases", "description": "Real-world problems, each gathering its sightings (violations)."},
     {"name": "observations", "description": "Every tracked, geolocated object."},
     {"name": "videos", "description": "Processed footage and its processing status."},
     {"name": "evidence", "description": "Evidence images, addressed by content hash."},
@@ -84,6 +87,6 @@ def create_app(settings: Settings) -> FastAPI:
         # Bad cursors and filters the schemas could not catch: the client's mistake.
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    for module in (violations, observations, videos, evidence, health):
+    for module in (violations, cases, observations, videos, evidence, health):
         app.include_router(module.router)
     return app

@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.store.models import Observation, Violation
-from pipeline.store.queries import BBox, QueryError, VideoCounts
+from pipeline.store.models import Case, Observation, Violation
+from pipeline.store.queries import BBox, CaseDetail, QueryError, VideoCounts
+from pipeline.taxonomy import Taxonomy
 
 
 def _utc(value: datetime) -> datetime:
@@ -23,6 +24,8 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 ViolationStatus = Literal["pending", "approved", "rejected"]
 VideoStatus = Literal["processing", "done", "failed"]
+CaseStatus = Literal["open", "closed"]
+TimeStatus = Literal["verified", "configured", "unverified"]
 LocationStatusName = Literal["geolocated", "camera", "unknown"]
 # Families come from the taxonomy (a city may add its own), so routes check them, not a Literal.
 Family = Annotated[str, Field(min_length=1, max_length=32, description="A family of models/taxonomy.yaml.")]
@@ -93,6 +96,8 @@ class ViolationPublic(BaseModel):
     location_status: LocationStatusName
     observation_id: int
     video_id: int
+    case_id: int | None = Field(description="The case (real-world problem) it is a sighting of; "
+                                            "null while its position is unknown.")
     frame_url: str = Field(description="The full evidence frame (JPEG).")
     crop_url: str = Field(description="The object cut out of the frame (JPEG).")
     created_at: UtcDatetime
@@ -107,7 +112,7 @@ class ViolationPublic(BaseModel):
             "name_zh": violation.name_zh, "name_en": violation.name_en, "reason": violation.reason,
             "rule": violation.rule, "confidence": obs.confidence, "seen_at": violation.seen_at,
             "lat": violation.lat, "lon": violation.lon, "location_status": obs.location_status,
-            "observation_id": obs.id, "video_id": obs.video_id,
+            "observation_id": obs.id, "video_id": obs.video_id, "case_id": violation.case_id,
             "frame_url": evidence_url(obs.frame_sha256), "crop_url": evidence_url(obs.crop_sha256),
             "created_at": violation.created_at, "updated_at": violation.updated_at,
         }
@@ -192,6 +197,8 @@ class ObservationPublic(_Out):
     lon: float | None
     bearing_deg: float | None
     range_m: float | None
+    uncertainty_m: float | None = Field(description="Radius (m) likely to hold the true position.")
+    n_views: int = Field(description="Camera positions the position was triangulated from.")
     seen_at: UtcDatetime | None
     pts_start_s: float
     pts_end_s: float
@@ -206,7 +213,8 @@ class ObservationPublic(_Out):
         return cls(
             id=obs.id, video_id=obs.video_id, track_id=obs.track_id, class_name=obs.class_name,
             family=obs.family, confidence=obs.confidence, location_status=obs.location_status,
-            lat=obs.lat, lon=obs.lon, bearing_deg=obs.bearing_deg, range_m=obs.range_m, seen_at=obs.seen_at,
+            lat=obs.lat, lon=obs.lon, bearing_deg=obs.bearing_deg, range_m=obs.range_m,
+            uncertainty_m=obs.uncertainty_m, n_views=obs.n_views, seen_at=obs.seen_at,
             pts_start_s=obs.pts_start_s, pts_end_s=obs.pts_end_s, best_pts_s=obs.best_pts_s,
             bbox=obs.bbox,
             frame_url=evidence_url(obs.frame_sha256), crop_url=evidence_url(obs.crop_sha256),
@@ -245,6 +253,12 @@ class VideoPublic(_Out):
     gps_source: str | None
     gps_fixes: int
     gps_offset_s: float
+    gps_kind: str | None = Field(description="Kind of GPS source: gpx, nmea, csv, srt, gpmf, ...")
+    gps_dropped: dict[str, int] = Field(description="GPS fixes the quality gate dropped, by reason.")
+    time_status: TimeStatus = Field(
+        description="verified: clock offset estimated from the data; configured: taken from settings; "
+                    "unverified: unknown, so times may be off."
+    )
     start_utc: UtcDatetime | None
     model_name: str | None
     worker: str | None
@@ -264,6 +278,63 @@ class VideosPage(BaseModel):
 
     items: list[VideoPublic]
     next_cursor: str | None
+
+
+# --- cases ---------------------------------------------------------------------------------------
+
+class CasePublic(_Out):
+    """One real-world problem: every violation of its family seen within a few metres of it."""
+
+    id: int
+    family: str
+    event_code: str
+    name_zh: str | None = Field(description="Event name in Chinese, from the taxonomy (if it knows the code).")
+    name_en: str | None = Field(description="Event name in English, from the taxonomy (if it knows the code).")
+    status: CaseStatus
+    lat: float = Field(description="Mean position of its sightings.")
+    lon: float
+    h3_cell: str = Field(description="H3 cell of the position.")
+    first_seen: UtcDatetime | None
+    last_seen: UtcDatetime | None
+    sightings: int = Field(description="Violations attached to it.")
+    recurrence_count: int = Field(
+        description="复发: times it was seen again after a long gap (24 h by default) or after being closed."
+    )
+    grid_id: str | None = Field(description="网格: the grid cell it is routed to, if known.")
+    unit: str | None = Field(description="责任单位: the responsible unit, if known.")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @classmethod
+    def fields_from(cls, case: Case, taxonomy: Taxonomy) -> dict[str, Any]:
+        event = taxonomy.events.get(case.event_code)
+        fields = {name: getattr(case, name) for name in CasePublic.model_fields if name not in ("name_zh", "name_en")}
+        return {**fields, "name_zh": event.name_zh if event else None, "name_en": event.name_en if event else None}
+
+    @classmethod
+    def from_row(cls, case: Case, taxonomy: Taxonomy) -> CasePublic:
+        return cls(**cls.fields_from(case, taxonomy))
+
+
+class CaseDetailPublic(CasePublic):
+    """A case with a summary of its sightings."""
+
+    violations_by_status: dict[str, int] = Field(description="Its violations counted by review status.")
+    recent_violations: list[ViolationPublic] = Field(description="Its newest violations (at most 50).")
+
+    @classmethod
+    def from_detail(cls, detail: CaseDetail, taxonomy: Taxonomy) -> CaseDetailPublic:
+        return cls(
+            **cls.fields_from(detail.case, taxonomy), violations_by_status=detail.violations_by_status,
+            recent_violations=[ViolationPublic.from_row(v) for v in detail.recent_violations],
+        )
+
+
+class CasesPage(BaseModel):
+    """One page of cases, newest first."""
+
+    items: list[CasePublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 # --- query parameters ----------------------------------------------------------------------------
@@ -315,6 +386,13 @@ class ObservationsQuery(_PlaceTimeQuery):
     class_name: str | None = Field(None, max_length=64, description="The detector's class.")
     location_status: LocationStatusName | None = None
     video_id: int | None = None
+
+
+class CasesQuery(_PlaceTimeQuery):
+    """Filters for listing cases; ``since`` / ``until`` apply to when a case was last seen."""
+
+    family: Family | None = None
+    status: CaseStatus | None = None
 
 
 class VideosQuery(_PageQuery):

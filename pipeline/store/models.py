@@ -21,8 +21,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+CASE_OPEN = "open"
+CASE_CLOSED = "closed"
+CASE_STATUSES = (CASE_OPEN, CASE_CLOSED)  # the review/dispatch workflow adds more
 
 
 def utcnow() -> datetime:
@@ -60,6 +65,12 @@ class Video(Base):
     gps_offset_s: Mapped[float] = mapped_column(Float, default=0.0)
     start_utc: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     model_name: Mapped[str | None] = mapped_column(String(255))
+    # GPS fixes the quality gate dropped, by reason (e.g. {"hdop": 3, "jump": 1}).
+    gps_dropped: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    # verified (clock offset estimated from the data) | configured (taken from settings) | unverified
+    time_status: Mapped[str] = mapped_column(String(16), default="unverified", server_default="unverified")
+    # Where the GPS came from: gpx | nmea | csv | srt | gpmf | ... (None without GPS)
+    gps_kind: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -104,6 +115,10 @@ class Observation(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     bearing_deg: Mapped[float | None] = mapped_column(Float)
     range_m: Mapped[float | None] = mapped_column(Float)
+    # Radius (m) that likely holds the true position; None when geolocation gave none.
+    uncertainty_m: Mapped[float | None] = mapped_column(Float)
+    # How many camera positions the position was triangulated from (1: one view or flat-ground ranging).
+    n_views: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     bbox: Mapped[list[Any]] = mapped_column(JSON)          # [x1, y1, x2, y2] in the evidence frame
     track_points: Mapped[list[Any]] = mapped_column(JSON)  # [{frame_index, pts_s, xyxy, confidence}]
     frame_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
@@ -139,13 +154,49 @@ class Violation(Base):
     seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # The real-world problem this violation is a sighting of; None while its position is unknown.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     observation: Mapped[Observation] = relationship(back_populates="violation")
+    case: Mapped[Case | None] = relationship(back_populates="violations")
     decisions: Mapped[list[ReviewDecision]] = relationship(
         back_populates="violation", order_by="ReviewDecision.id"
     )
+
+
+class Case(Base):
+    """One real-world problem (a stall, a pile, a parked car, a sign), seen once or many times.
+
+    Violations of the same family within a few metres are sightings of one case
+    (``pipeline.store.cases`` attaches them on commit). Position is the running mean of the
+    sightings; ``h3_cell`` is that position's H3 cell, for neighbourhood search.
+    """
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    event_code: Mapped[str] = mapped_column(String(32))
+    # One of CASE_STATUSES.
+    status: Mapped[str] = mapped_column(String(16), default=CASE_OPEN, index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    h3_cell: Mapped[str] = mapped_column(String(16), index=True)
+    # None only while no sighting has a known time.
+    first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    sightings: Mapped[int] = mapped_column(Integer, default=0)
+    # 复发: times the problem was seen again after a long gap, or after the case was closed.
+    recurrence_count: Mapped[int] = mapped_column(Integer, default=0)
+    # For routing to a 网格 (grid cell) and its 责任单位 (responsible unit); filled in by routing.
+    grid_id: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    violations: Mapped[list[Violation]] = relationship(back_populates="case", order_by="Violation.id")
 
 
 class ReviewDecision(Base):

@@ -1,5 +1,8 @@
 """Read queries for the API and the review queue, plus the one write a reviewer makes.
 
+Cases (one per real-world problem, see ``pipeline.store.cases``) list like violations, with
+their times filtered on ``last_seen``.
+
 Every list is keyset-paginated by id, newest first: a page ends with an opaque cursor (the
 base64 of the last id it returned) and the next page starts strictly below that id, so
 rows inserted meanwhile never shift a page or appear twice.
@@ -36,7 +39,7 @@ from typing import Any, Final, Literal, TypeVar
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from pipeline.store.models import Evidence, Observation, ReviewDecision, Video, Violation, utcnow
+from pipeline.store.models import CASE_STATUSES, Case, Evidence, Observation, ReviewDecision, Video, Violation, utcnow
 from pipeline.taxonomy import Taxonomy
 
 DecisionAction = Literal["approve", "reject", "relabel"]
@@ -45,6 +48,7 @@ VIOLATION_STATUSES: Final = ("pending", "approved", "rejected")
 VIDEO_STATUSES: Final = ("processing", "done", "failed")
 LOCATION_STATUSES: Final = ("geolocated", "camera", "unknown")
 MAX_PAGE_SIZE: Final = 500
+CASE_RECENT_VIOLATIONS: Final = 50  # sightings a case's detail lists; the counts cover all of them
 
 _CURSOR_PREFIX: Final = "id:"
 RowT = TypeVar("RowT")
@@ -107,6 +111,22 @@ class BBox:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseDetail:
+    """A case with a summary of its sightings.
+
+    Attributes:
+        case: The case row.
+        violations_by_status: How many of its violations are pending, approved, rejected.
+        recent_violations: Its newest violations (by id, at most ``CASE_RECENT_VIOLATIONS``),
+            observations loaded.
+    """
+
+    case: Case
+    violations_by_status: dict[str, int]
+    recent_violations: list[Violation]
+
+
+@dataclass(frozen=True, slots=True)
 class VideoCounts:
     """A video with how many observations and violations it produced."""
 
@@ -158,15 +178,15 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def _time_and_place(
-    stmt: Select[Any], model: type[Observation] | type[Violation],
+    stmt: Select[Any], model: type[Observation] | type[Violation] | type[Case], time_column: Any,
     since: datetime | None, until: datetime | None, bbox: BBox | None,
 ) -> Select[Any]:
     if since is not None and until is not None and _as_utc(since) >= _as_utc(until):
         raise QueryError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
     if since is not None:
-        stmt = stmt.where(model.seen_at >= _as_utc(since))
+        stmt = stmt.where(time_column >= _as_utc(since))
     if until is not None:
-        stmt = stmt.where(model.seen_at < _as_utc(until))
+        stmt = stmt.where(time_column < _as_utc(until))
     if bbox is not None:
         stmt = stmt.where(model.lon.between(bbox.min_lon, bbox.max_lon),
                           model.lat.between(bbox.min_lat, bbox.max_lat))
@@ -215,7 +235,7 @@ def list_violations(
         stmt = stmt.where(Violation.family == family)
     if status is not None:
         stmt = stmt.where(Violation.status == status)
-    stmt = _time_and_place(stmt, Violation, since, until, bbox)
+    stmt = _time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox)
     return _page(session, stmt, Violation.id, limit, cursor)
 
 
@@ -231,6 +251,63 @@ def get_violation(session: Session, violation_id: int) -> Violation | None:
         .execution_options(populate_existing=True)  # fresh after a decision changed the row
     )
     return session.scalars(stmt).unique().one_or_none()
+
+
+# --- cases ---------------------------------------------------------------------------------------
+
+def list_cases(
+    session: Session,
+    *,
+    family: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bbox: BBox | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Case], str | None]:
+    """List cases, newest first (by id).
+
+    Args:
+        session: An open session.
+        family: Only this family (stall, garbage, parking, ads).
+        status: Only this case status (open, closed).
+        since: Only cases last seen at or after this time.
+        until: Only cases last seen before this time.
+        bbox: Only cases whose (mean) position is inside this box.
+        limit: Page size, 1..500.
+        cursor: The ``next_cursor`` of the previous page.
+
+    Returns:
+        The page's cases and the cursor of the next page (None on the last page).
+
+    Raises:
+        QueryError: A bad cursor, limit, status or time range.
+    """
+    _check_choice("status", status, CASE_STATUSES)
+    stmt = select(Case)
+    if family is not None:
+        stmt = stmt.where(Case.family == family)
+    if status is not None:
+        stmt = stmt.where(Case.status == status)
+    stmt = _time_and_place(stmt, Case, Case.last_seen, since, until, bbox)
+    return _page(session, stmt, Case.id, limit, cursor)
+
+
+def get_case(session: Session, case_id: int, recent: int = CASE_RECENT_VIOLATIONS) -> CaseDetail | None:
+    """Return one case with its violations' counts by status and its newest violations, or None."""
+    case = session.get(Case, case_id, populate_existing=True)
+    if case is None:
+        return None
+    by_status: dict[str, int] = dict.fromkeys(VIOLATION_STATUSES, 0)
+    by_status.update(session.execute(
+        select(Violation.status, func.count()).where(Violation.case_id == case_id).group_by(Violation.status)
+    ).all())
+    newest = session.scalars(
+        select(Violation).where(Violation.case_id == case_id).options(joinedload(Violation.observation))
+        .order_by(Violation.id.desc()).limit(recent)
+    ).unique().all()
+    return CaseDetail(case=case, violations_by_status=by_status, recent_violations=list(newest))
 
 
 # --- observations, videos, evidence ---------------------------------------------------------------
@@ -266,7 +343,7 @@ def list_observations(
         stmt = stmt.where(Observation.location_status == location_status)
     if video_id is not None:
         stmt = stmt.where(Observation.video_id == video_id)
-    stmt = _time_and_place(stmt, Observation, since, until, bbox)
+    stmt = _time_and_place(stmt, Observation, Observation.seen_at, since, until, bbox)
     return _page(session, stmt, Observation.id, limit, cursor)
 
 

@@ -9,8 +9,9 @@ The protocol that makes re-runs and several workers safe, on SQLite and PostgreS
    it read, so of two workers taking over the same video only one succeeds.
 2. ``heartbeat`` refreshes the claim while the worker processes; it says if the claim is lost.
 3. ``commit_video_results`` writes evidence files (content-addressed, idempotent), then in
-   ONE transaction checks ownership, inserts every row and marks the video ``done``. A
-   worker that lost its claim writes nothing; a database error leaves nothing behind.
+   ONE transaction checks ownership, inserts every row, attaches each located violation to
+   its case (``pipeline.store.cases``) and marks the video ``done``. A worker that lost its
+   claim writes nothing; a database error leaves nothing behind.
 4. ``mark_failed`` records why processing stopped, so another run may retry.
 
 No SELECT ... FOR UPDATE anywhere: SQLite has none. Each write transaction starts with a
@@ -21,7 +22,7 @@ lock before anything is read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -32,11 +33,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline import types
 from pipeline.evidence import EvidenceStore
+from pipeline.store.cases import (
+    DEFAULT_CASE_RADIUS_M,
+    DEFAULT_RECURRENCE_GAP_S,
+    CaseTally,
+    attach_violations,
+    lock_case_areas,
+)
 from pipeline.store.models import Evidence, Observation, Video, Violation, utcnow
 
 STATUS_PROCESSING = "processing"
 STATUS_DONE = "done"
 STATUS_FAILED = "failed"
+# How far the video's clock is trusted: offset estimated from the data, taken from settings, or neither.
+TIME_STATUSES = ("verified", "configured", "unverified")
 # A lost compare-and-set means another worker moved the row; re-reading it settles the
 # claim within one or two rounds. The bound only guards against a livelock bug.
 _MAX_CLAIM_ROUNDS = 5
@@ -86,7 +96,13 @@ ClaimResult = Claimed | AlreadyProcessed | InProgressElsewhere
 
 @dataclass(frozen=True, slots=True)
 class VideoResults:
-    """Everything a run produced for one video, committed together."""
+    """Everything a run produced for one video, committed together.
+
+    Attributes:
+        gps_dropped: GPS fixes the quality gate dropped, by reason (reason -> count).
+        time_status: ``verified``, ``configured`` or ``unverified`` (see ``TIME_STATUSES``).
+        gps_kind: The kind of GPS source (gpx, nmea, csv, srt, gpmf, ...), None without GPS.
+    """
 
     frames_sampled: int
     detections: int
@@ -96,6 +112,19 @@ class VideoResults:
     start_utc: datetime | None
     model_name: str | None
     items: list[tuple[types.Observation, types.Violation | None]]
+    gps_dropped: dict[str, int] = field(default_factory=dict)
+    time_status: str = "unverified"
+    gps_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitSummary:
+    """What a commit stored: row counts and what happened to cases."""
+
+    video_id: int
+    observations: int
+    violations: int
+    cases: CaseTally
 
 
 class OwnershipLostError(RuntimeError):
@@ -250,6 +279,9 @@ def observation_values(observation: types.Observation, violation: types.Violatio
     if not observation.points:
         raise ValueError(f"observation of track {observation.track_id} has no track points")
     location = observation.location
+    # getattr: older Location types have neither field.
+    uncertainty_m = getattr(location, "uncertainty_m", None)
+    n_views = getattr(location, "n_views", None)
     return {
         "track_id": int(observation.track_id),
         "class_name": observation.class_name,
@@ -264,6 +296,8 @@ def observation_values(observation: types.Observation, violation: types.Violatio
         "lon": None if location.lon is None else float(location.lon),
         "bearing_deg": None if location.bearing_deg is None else float(location.bearing_deg),
         "range_m": None if location.range_m is None else float(location.range_m),
+        "uncertainty_m": None if uncertainty_m is None else float(uncertainty_m),
+        "n_views": 1 if n_views is None else int(n_views),
         "bbox": [float(v) for v in observation.best.xyxy],
         # float()/int() so numpy scalars never reach the JSON encoder
         "track_points": [
@@ -329,29 +363,62 @@ def _insert_evidence_rows(session: Session, images: Sequence[types.EvidenceImage
                 session.execute(insert(Evidence), missing)
 
 
+def _check_results(results: VideoResults) -> None:
+    if results.start_utc is not None and results.start_utc.tzinfo is None:
+        raise ValueError(f"start_utc must be timezone-aware (UTC), got naive {results.start_utc.isoformat()}")
+    if results.time_status not in TIME_STATUSES:
+        raise ValueError(f"time_status must be one of {', '.join(TIME_STATUSES)}; got {results.time_status!r}")
+    for reason, dropped in results.gps_dropped.items():
+        if not isinstance(reason, str) or not reason:
+            raise ValueError(f"gps_dropped keys must be non-empty reason names, got {reason!r}")
+        if isinstance(dropped, bool) or not isinstance(dropped, int) or dropped < 0:
+            raise ValueError(f"gps_dropped[{reason!r}] must be a count (an int >= 0), got {dropped!r}")
+
+
 def commit_video_results(
     session_factory: sessionmaker[Session],
     video_id: int,
     worker: str,
     results: VideoResults,
     evidence: EvidenceStore,
-) -> None:
+    *,
+    case_radius_m: float = DEFAULT_CASE_RADIUS_M,
+    recurrence_gap_s: float = DEFAULT_RECURRENCE_GAP_S,
+) -> CommitSummary:
     """Store a processed video's results all at once and mark it ``done``.
 
     Evidence files are written first (content-addressed, so an aborted commit leaves only
     harmless unreferenced files). Then one transaction checks that ``worker`` still owns
     the video, replaces its observations, inserts evidence rows, observations and pending
-    violations, and marks the video ``done`` with its counters. Either all of it or none.
+    violations, attaches each located violation to its case (a new one, or the open case of
+    the same family within ``case_radius_m``: see ``pipeline.store.cases``), and marks the
+    video ``done`` with its counters. Either all of it or none.
+
+    Args:
+        session_factory: Makes sessions on the target database.
+        video_id: The claimed video.
+        worker: The worker that claimed it.
+        results: What processing produced.
+        evidence: Where evidence images are written.
+        case_radius_m: Violations of one family closer than this are sightings of one case.
+        recurrence_gap_s: A sighting this long after its case's last one counts as a recurrence.
+
+    Returns:
+        The counts stored and what happened to cases.
 
     Raises:
         OwnershipLostError: If the worker no longer owns the video in status ``processing``.
         ResultsRejectedError: If the database refused a row (e.g. a duplicate track id).
         ValueError: If the results are malformed (naive ``start_utc``, an observation with
-            no track points); raised before anything is written.
+            no track points, an unknown ``time_status``, a negative drop count) or the case
+            parameters are out of range; raised before anything is written.
         EvidenceIntegrityError: If an evidence image's bytes do not match its sha256.
     """
-    if results.start_utc is not None and results.start_utc.tzinfo is None:
-        raise ValueError(f"start_utc must be timezone-aware (UTC), got naive {results.start_utc.isoformat()}")
+    _check_results(results)
+    if not case_radius_m > 0:
+        raise ValueError(f"case_radius_m must be a positive number of metres, got {case_radius_m}")
+    if not recurrence_gap_s >= 0:
+        raise ValueError(f"recurrence_gap_s must be zero or more seconds, got {recurrence_gap_s}")
     rows = [
         (observation_values(obs, vio), vio) for obs, vio in results.items
     ]  # converted before any write, so malformed input writes nothing
@@ -360,6 +427,7 @@ def commit_video_results(
         evidence.put(image)
 
     now = utcnow()
+    violation_count = sum(1 for _, vio in rows if vio is not None)
     with session_factory() as session:
         try:
             with session.begin():
@@ -375,24 +443,32 @@ def commit_video_results(
                     ).one_or_none()
                     raise OwnershipLostError(video_id, worker, found[0] if found else None,
                                              found[1] if found else None)
+                observations = [Observation(video_id=video_id, **values) for values, _ in rows]
+                violations = [
+                    Violation(observation=observation, **violation_values(values, vio))
+                    for observation, (values, vio) in zip(observations, rows, strict=True) if vio is not None
+                ]
+                # Before any case is read: concurrent commits near the same spot take turns.
+                lock_case_areas(session, violations, case_radius_m)
                 # Defensive: a committed video is "done" and never claimed again, so none are expected.
                 session.execute(delete(Observation).where(Observation.video_id == video_id),
                                 execution_options={"synchronize_session": False})
                 _insert_evidence_rows(session, images)
-                for values, vio in rows:
-                    observation = Observation(video_id=video_id, **values)
-                    session.add(observation)
-                    if vio is not None:
-                        session.add(Violation(observation=observation, **violation_values(values, vio)))
+                session.add_all(observations)
+                session.add_all(violations)
                 session.flush()
+                tally = attach_violations(session, violations, radius_m=case_radius_m,
+                                          recurrence_gap_s=recurrence_gap_s)
                 _rowcount(session, update(Video).where(Video.id == video_id).values(
                     status=STATUS_DONE, processed_at=now, error=None,
                     frames_sampled=int(results.frames_sampled), detections=int(results.detections),
                     gps_source=results.gps_source, gps_fixes=int(results.gps_fixes),
                     gps_offset_s=float(results.gps_offset_s), start_utc=results.start_utc,
-                    model_name=results.model_name,
+                    model_name=results.model_name, gps_dropped=dict(results.gps_dropped),
+                    time_status=results.time_status, gps_kind=results.gps_kind,
                 ))
         except IntegrityError as exc:
             raise ResultsRejectedError(
                 f"video {video_id}: the database rejected its results, nothing was written: {exc.orig}"
             ) from exc
+    return CommitSummary(video_id=video_id, observations=len(rows), violations=violation_count, cases=tally)

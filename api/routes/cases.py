@@ -1,0 +1,45 @@
+"""Cases: one per real-world problem, gathering every violation that is a sighting of it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from api.deps import SessionDep, TaxonomyDep, check_family
+from api.schemas import CaseDetailPublic, CasePublic, CasesPage, CasesQuery, ErrorPublic
+from pipeline.store import queries
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+
+@router.get(
+    "",
+    summary="List cases",
+    response_model=CasesPage,
+    responses={400: {"model": ErrorPublic, "description": "A cursor this API did not produce."}},
+)
+def list_cases(session: SessionDep, taxonomy: TaxonomyDep, query: Annotated[CasesQuery, Query()]) -> CasesPage:
+    """Cases newest first, filtered by family, status, when last seen (`since`/`until`) and map box."""
+    check_family(taxonomy, query.family)
+    rows, next_cursor = queries.list_cases(
+        session, family=query.family, status=query.status, since=query.since, until=query.until,
+        bbox=query.parsed_bbox(), limit=query.limit, cursor=query.cursor,
+    )
+    return CasesPage(items=[CasePublic.from_row(c, taxonomy) for c in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{case_id}",
+    summary="Read one case",
+    response_model=CaseDetailPublic,
+    responses={404: {"model": ErrorPublic, "description": "No case has this id."}},
+)
+def get_case(
+    session: SessionDep, taxonomy: TaxonomyDep, case_id: Annotated[int, Path(ge=1, description="The case's id.")]
+) -> CaseDetailPublic:
+    """A case with its violations counted by review status and its newest violations."""
+    detail = queries.get_case(session, case_id)
+    if detail is None:
+        raise HTTPException(404, f"case {case_id} not found")
+    return CaseDetailPublic.from_detail(detail, taxonomy)
