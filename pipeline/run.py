@@ -26,7 +26,8 @@ from pipeline.evidence import EvidenceStore
 from pipeline.frames import iter_frames
 from pipeline.geolocate import locate_object
 from pipeline.gps.errors import GpsFormatError
-from pipeline.gps.loader import load_gps_track
+from pipeline.gps.source import GpsOptions, VideoGps, load_video_gps
+from pipeline.gps.timing import parse_timezone
 from pipeline.gps.track import GpsTrack
 from pipeline.ingest import IngestError, VideoInfo, probe_video
 from pipeline.observe import ObservationBuilder
@@ -36,12 +37,11 @@ from pipeline.store import writes
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 from pipeline.types import Location, Observation, TrackPoint, Violation
-from vision.detector import Detector, UltralyticsConfig, build_detector
+from vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
 from vision.geometry import CameraModel
 from vision.tracking import MultiObjectTracker
 from vision.types import Frame
 
-GPS_SIDECAR_SUFFIXES = (".gpx", ".nmea", ".csv")
 HEARTBEAT_EVERY_S = 10.0
 # Beat several times per staleness window, so a live worker never looks abandoned.
 HEARTBEATS_PER_STALE_WINDOW = 4
@@ -101,15 +101,6 @@ class RunSummary:
         return [o for o in self.outcomes if isinstance(o, Processed)]
 
 
-def find_gps_sidecar(video: Path) -> Path | None:
-    """A GPS file with the video's stem beside it (``clip.mp4`` -> ``clip.gpx``), if any."""
-    for suffix in GPS_SIDECAR_SUFFIXES:
-        for candidate in (video.with_suffix(suffix), video.with_suffix(suffix.upper())):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
 def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
     batch: list[Frame] = []
     for frame in frames:
@@ -119,6 +110,18 @@ def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
             batch = []
     if batch:
         yield batch
+
+
+def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
+    """The detector backend for the settings: ONNX Runtime for ``.onnx`` weights unless told otherwise."""
+    backend = settings.detector_backend
+    if backend == "auto":
+        backend = "onnx" if settings.model_path.suffix.lower() == ".onnx" else "ultralytics"
+    if backend == "onnx":
+        return OnnxConfig(weights=settings.model_path, conf=settings.conf_threshold,
+                          batch_size=settings.batch_size)
+    return UltralyticsConfig(weights=settings.model_path, device=settings.device, imgsz=settings.imgsz,
+                             conf=settings.conf_threshold, batch_size=settings.batch_size)
 
 
 class VideoProcessor:
@@ -133,9 +136,11 @@ class VideoProcessor:
         self.heartbeat_every_s = min(HEARTBEAT_EVERY_S,
                                      settings.claim_stale_after_s / HEARTBEATS_PER_STALE_WINDOW)
         self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
-        self.detector = detector or build_detector(UltralyticsConfig(
-            weights=settings.model_path, device=settings.device, imgsz=settings.imgsz,
-            conf=settings.conf_threshold, batch_size=settings.batch_size))
+        self.detector = detector or build_detector(detector_config(settings))
+        self.gps_options = GpsOptions(
+            tz=parse_timezone(settings.gps_local_timezone), configured_offset_s=settings.gps_offset_s,
+            max_gap_s=settings.gps_max_gap_s, max_hdop=settings.gps_max_hdop,
+            min_satellites=settings.gps_min_satellites, max_speed_mps=settings.gps_max_speed_mps)
         self.camera = CameraModel(hfov_deg=settings.camera.hfov_deg, mount_height_m=settings.camera.mount_height_m,
                                   pitch_deg=settings.camera.pitch_deg, yaw_offset_deg=settings.camera.yaw_offset_deg)
         self.rules = [TaxonomyRule()]
@@ -157,13 +162,10 @@ class VideoProcessor:
         if isinstance(probed, IngestError):
             return Rejected(path, probed.reason, probed.message)
         info: VideoInfo = probed
-        gps_file = gps_path or find_gps_sidecar(path)
-        track: GpsTrack | None = None
-        if gps_file is not None:
-            try:
-                track = load_gps_track(gps_file, max_gap_s=self.settings.gps_max_gap_s)
-            except (GpsFormatError, OSError) as exc:
-                return Rejected(path, "bad_gps", f"GPS file {gps_file}: {exc}")
+        try:
+            gps = load_video_gps(path, gps_path, self.gps_options)
+        except (GpsFormatError, OSError) as exc:
+            return Rejected(path, "bad_gps", f"GPS: {exc}")
         claim = writes.claim_video(self.sessions, writes.VideoMeta(
             sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
             codec=info.codec, width=info.width, height=info.height, rotation=info.rotation,
@@ -174,7 +176,7 @@ class VideoProcessor:
             return Skipped(path, claim.video_id,
                            f"already being processed by {claim.worker} (video #{claim.video_id})")
         try:
-            results = self._analyse(path, info, claim.video_id, track, gps_file)
+            results = self._analyse(path, info, claim.video_id, gps)
             writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence)
         except Exception as exc:
             writes.mark_failed(self.sessions, claim.video_id, self.worker, f"{type(exc).__name__}: {exc}")
@@ -183,10 +185,9 @@ class VideoProcessor:
         return Processed(path, claim.video_id, results.frames_sampled, results.detections, len(results.items),
                          dict(families), time.monotonic() - started, resumed=claim.resumed)
 
-    def _analyse(self, path: Path, info: VideoInfo, video_id: int, track: GpsTrack | None,
-                 gps_file: Path | None) -> writes.VideoResults:
-        offset = self.settings.gps_offset_s
-        start_utc = track.start + offset if track is not None else None
+    def _analyse(self, path: Path, info: VideoInfo, video_id: int, gps: VideoGps) -> writes.VideoResults:
+        track = gps.track
+        start_utc = gps.alignment.start_utc if gps.alignment is not None else None
         tracker = MultiObjectTracker(self.settings.sample_fps)
         builder = ObservationBuilder(self._locator(track, start_utc), min_frames=self.settings.min_track_frames)
         observations: list[Observation] = []
@@ -216,8 +217,10 @@ class VideoProcessor:
             items.append((observation, violations[0] if violations else None))
         return writes.VideoResults(
             frames_sampled=frames_sampled, detections=detections_total,
-            gps_source=str(gps_file) if gps_file else None, gps_fixes=len(track) if track else 0,
-            gps_offset_s=offset,
+            gps_source=str(gps.discovery.path) if gps.discovery else None, gps_fixes=len(track) if track else 0,
+            gps_offset_s=gps.alignment.offset_s if gps.alignment else 0.0,
+            gps_kind=gps.discovery.source if gps.discovery else None, gps_dropped=dict(gps.dropped),
+            time_status=gps.time_status,
             start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
             model_name=self.detector.model_name, items=items)
 

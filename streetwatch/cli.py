@@ -61,7 +61,7 @@ def process(
     evidence: EvidenceOption = None,
     model: Annotated[Path | None, typer.Option(help="Detector weights [default: the bundled model].")] = None,
     sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
-    gps_offset: Annotated[float | None, typer.Option(help="Seconds added to video time to get GPS time [0].")] = None,
+    gps_offset: Annotated[float | None, typer.Option(help="Seconds from the first GPS fix to the start of the video (separate GPS files). Unset: 0, and the video is flagged time unverified.")] = None,
     device: Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:0 [cpu].")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per video.")] = True,
 ) -> None:

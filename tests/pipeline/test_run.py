@@ -24,7 +24,6 @@ from pipeline.run import (
     Rejected,
     Skipped,
     VideoProcessor,
-    find_gps_sidecar,
     process_videos,
 )
 from pipeline.store.db import make_engine
@@ -62,28 +61,6 @@ def copy_clip(clip: Path, directory: Path, name: str) -> Path:
 
 
 # --- GPS sidecars ---------------------------------------------------------------------------
-
-SIDECAR_CASES = [
-    # files beside clip.mp4, expected pick (None: no sidecar)
-    pytest.param(["clip.gpx"], "clip.gpx", id="gpx"),
-    pytest.param(["clip.nmea"], "clip.nmea", id="nmea"),
-    pytest.param(["clip.csv"], "clip.csv", id="csv"),
-    pytest.param(["clip.GPX"], "clip.GPX", id="upper-case-suffix"),
-    pytest.param(["clip.csv", "clip.gpx"], "clip.gpx", id="gpx-preferred-over-csv"),
-    pytest.param(["other.gpx", "clip.kml", "clip.mp4.gpx"], None, id="other-stem-or-type"),
-    pytest.param([], None, id="nothing"),
-]
-
-
-@pytest.mark.parametrize(("present", "expected"), SIDECAR_CASES)
-def test_find_gps_sidecar(tmp_path: Path, present: list[str], expected: str | None) -> None:
-    video = tmp_path / "clip.mp4"
-    video.write_bytes(b"")
-    for name in present:
-        (tmp_path / name).write_text("x")
-    found = find_gps_sidecar(video)
-    assert (found.name if found is not None else None) == expected
-
 
 # --- a batch with bad files -------------------------------------------------------------------
 
