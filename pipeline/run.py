@@ -31,12 +31,15 @@ from pipeline.gps.timing import parse_timezone
 from pipeline.gps.track import GpsTrack
 from pipeline.ingest import IngestError, VideoInfo, probe_video
 from pipeline.observe import ObservationBuilder
-from pipeline.rules import RuleContext, TaxonomyRule
+from pipeline.permits import PermitRegistry, load_permits
+from pipeline.rules import RuleContext, default_rules
 from pipeline.settings import Settings
 from pipeline.store import writes
 from pipeline.store.db import make_engine, make_session_factory, upgrade
+from pipeline.store.history import DbSightingHistory
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 from pipeline.types import Location, Observation, TrackPoint, Violation
+from pipeline.zones import ZoneIndex, load_zones
 from vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
 from vision.geometry import CameraModel
 from vision.tracking import MultiObjectTracker
@@ -143,7 +146,11 @@ class VideoProcessor:
             min_satellites=settings.gps_min_satellites, max_speed_mps=settings.gps_max_speed_mps)
         self.camera = CameraModel(hfov_deg=settings.camera.hfov_deg, mount_height_m=settings.camera.mount_height_m,
                                   pitch_deg=settings.camera.pitch_deg, yaw_offset_deg=settings.camera.yaw_offset_deg)
-        self.rules = [TaxonomyRule()]
+        self.rules = default_rules(self.taxonomy)
+        self.zones: ZoneIndex | None = (load_zones(settings.zones_paths, settings.rules.timezone)
+                                        if settings.zones_paths else None)
+        self.permits: PermitRegistry | None = (load_permits(settings.permits_path, self.taxonomy)
+                                               if settings.permits_path else None)
         self.evidence = EvidenceStore(settings.evidence_dir)
         upgrade(settings.db_url)
         self.engine = make_engine(settings.db_url)
@@ -177,7 +184,8 @@ class VideoProcessor:
                            f"already being processed by {claim.worker} (video #{claim.video_id})")
         try:
             results = self._analyse(path, info, claim.video_id, gps)
-            writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence)
+            writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence,
+                                        case_radius_m=self.settings.case_radius_m)
         except Exception as exc:
             writes.mark_failed(self.sessions, claim.video_id, self.worker, f"{type(exc).__name__}: {exc}")
             return Failed(path, f"{type(exc).__name__}: {exc}")
@@ -210,7 +218,11 @@ class VideoProcessor:
                 last_beat = time.monotonic()
         observations.extend(builder.finish_all())
         bar.close()
-        context = RuleContext(self.taxonomy)
+        context = RuleContext(
+            self.taxonomy, zones=self.zones, permits=self.permits, params=self.settings.rules,
+            history=DbSightingHistory(self.sessions, self.taxonomy,
+                                      max_age_s=self.settings.rules.parking_overstay_window_h * 3600),
+            nearby=tuple(observations))
         items: list[tuple[Observation, Violation | None]] = []
         for observation in observations:
             violations = [v for rule in self.rules for v in rule.evaluate(observation, context)]

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.rules.base import RuleParams
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
@@ -54,6 +56,10 @@ class Settings(BaseSettings):
         "auto", description="auto: ONNX Runtime for .onnx weights, Ultralytics otherwise.")
     claim_stale_after_s: float = Field(120.0, gt=0, description="A video claim whose heartbeat is older "
                                        "than this is abandoned: another run may take the video over.")
+    zones_paths: list[Path] = Field(default_factory=list, description="GeoJSON zone files (see docs/rules.md).")
+    permits_path: Path | None = Field(None, description="Registry of licensed signboards (CSV or GeoJSON).")
+    rules: RuleParams = Field(default_factory=RuleParams, description="Rule parameters (see docs/rules.md).")
+    case_radius_m: float = Field(10.0, gt=0, description="Sightings of one family this close are one case.")
     camera: CameraSettings = CameraSettings()
 
 

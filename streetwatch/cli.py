@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streetwatch import model_commands
+
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
@@ -26,11 +28,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 models_app = typer.Typer(help="Detector weights: import, inspect.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("train")(model_commands.train)
+app.command("eval")(model_commands.evaluate)
 app.add_typer(models_app, name="models")
 
 console = Console(stderr=True)
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL [default: sqlite:///streetwatch.db].")]
-EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder [default: ./evidence].")]
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite:///streetwatch.db).")]
+EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder (default: ./evidence).")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -55,13 +59,22 @@ def _settings(**overrides: object) -> Settings:
 @app.command()
 def process(
     videos: Annotated[list[Path], typer.Argument(help="Video files (MP4, MOV, AVI, TS; H.264/H.265).")],
-    gps: Annotated[Path | None, typer.Option(help="GPS file (GPX, NMEA, CSV). Default: a file with the "
-                                                  "video's name and a .gpx/.nmea/.csv suffix, if present.")] = None,
+    gps: Annotated[Path | None, typer.Option(help="GPS file (GPX, NMEA, CSV, SRT) or another video with GPS. "
+                                                  "Default: a sidecar with the video's name (.gpx/.nmea/.csv/.srt) "
+                                                  "or GPS embedded in the video (GoPro GPMF, subtitles, 70mai).")]
+    = None,
     db: DbOption = None,
     evidence: EvidenceOption = None,
-    model: Annotated[Path | None, typer.Option(help="Detector weights [default: the bundled model].")] = None,
+    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
     sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
-    gps_offset: Annotated[float | None, typer.Option(help="Seconds from the first GPS fix to the start of the video (separate GPS files). Unset: 0, and the video is flagged time unverified.")] = None,
+    gps_offset: Annotated[float | None, typer.Option(
+        help="Seconds from the first GPS fix to the start of the video (separate GPS files). "
+             "Unset: 0, and the video is flagged 'time unverified'.")] = None,
+    zones: Annotated[list[Path] | None, typer.Option(
+        help="GeoJSON zone file (no-parking, no-vending, permitted vending, grid); repeatable. "
+             "See docs/rules.md.")] = None,
+    permits: Annotated[Path | None, typer.Option(help="Registry of licensed signboards (CSV or GeoJSON).")]
+    = None,
     device: Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:0 [cpu].")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per video.")] = True,
 ) -> None:
@@ -76,7 +89,11 @@ def process(
 
     missing = [str(v) for v in videos if not v.exists()]
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
-                         gps_offset_s=gps_offset, device=device)
+                         gps_offset_s=gps_offset, device=device, zones_paths=zones or None,
+                         permits_path=permits)
+    for path in [*settings.zones_paths, *([settings.permits_path] if settings.permits_path else [])]:
+        if not path.is_file():
+            raise _fail(f"rules file not found: {path}")
     if gps is not None and not gps.is_file():
         raise _fail(f"GPS file not found: {gps}")
     if not settings.model_path.is_file():
@@ -97,8 +114,14 @@ def process(
 
     present = [v for v in videos if v.exists()]
     # Nothing to process: do not load the model or touch the database.
-    summary = (process_videos(present, settings, gps, progress=progress, on_outcome=report)
-               if present else RunSummary())
+    from pipeline.permits import PermitError
+    from pipeline.zones import ZoneError
+
+    try:
+        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=report)
+                   if present else RunSummary())
+    except (ZoneError, PermitError) as exc:
+        raise _fail(f"rules configuration: {exc}") from None
     for name in missing:
         console.print(f"[red]rejected[/] {name}: file not found")
     _print_summary(summary, missing, settings.db_url, settings.evidence_dir)
@@ -162,7 +185,7 @@ def models_import_tflite(
     tflite: Annotated[Path, typer.Argument(help="An Ultralytics YOLOv8n TFLite export (int8 or float).")],
     out: Annotated[Path, typer.Argument(help="Where to write the PyTorch checkpoint (.pt).")],
     metadata: Annotated[Path | None, typer.Option(help="metadata.yaml with class names "
-                                                       "[default: beside the TFLite file].")] = None,
+                                                       "(default: beside the TFLite file).")] = None,
 ) -> None:
     """Turn an Ultralytics YOLOv8n TFLite export into a PyTorch checkpoint to fine-tune from.
 
@@ -203,6 +226,61 @@ def demo(
                   f"  streetwatch serve --db {db_url} --evidence {workdir / 'evidence'}\n"
                   "  then open http://127.0.0.1:8000/docs or http://127.0.0.1:8000/violations")
     raise typer.Exit(1 if summary.failed else 0)
+
+
+@models_app.command("export")
+def models_export(
+    weights: Annotated[Path, typer.Argument(help="Ultralytics checkpoint (.pt).")],
+    out: Annotated[Path, typer.Argument(help="Output: a .onnx file, or an OpenVINO folder with --format openvino.")],
+    format: Annotated[str, typer.Option("--format", help="onnx or openvino.")] = "onnx",
+    height: Annotated[int, typer.Option(help="Input height (multiple of 32); 384 suits 16:9 footage.")] = 384,
+    width: Annotated[int, typer.Option(help="Input width (multiple of 32).")] = 640,
+    half: Annotated[bool, typer.Option(help="Store weights in fp16.")] = False,
+) -> None:
+    """Export a detector for CPU inference (ONNX Runtime, OpenVINO) at a rectangular input.
+
+    Example: streetwatch models export models/streetwatch-v0/streetwatch-v0.pt var/streetwatch-v0.onnx
+    Then: streetwatch process clip.mp4 --model var/streetwatch-v0.onnx
+    """
+    from vision.export import ExportError, export_onnx, export_openvino
+
+    try:
+        if format == "onnx":
+            path = export_onnx(weights, out, imgsz=(height, width), half=half)
+        elif format == "openvino":
+            path = export_openvino(weights, out, imgsz=(height, width), half=half)
+        else:
+            raise _fail(f"unknown format '{format}' (known: onnx, openvino)")
+    except (ExportError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def bench(
+    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
+    seconds: Annotated[float, typer.Option(help="Length of the generated 1080p30 clip.")] = 60.0,
+    rates: Annotated[str, typer.Option(help="Sampling rates to time end to end, comma-separated.")] = "1,2,5,10",
+    onnx: Annotated[bool, typer.Option(help="Also export and time the ONNX Runtime backend (384x640).")] = True,
+    workdir: Annotated[Path, typer.Option(help="Where the clip and scratch databases go.")]
+    = Path("var/bench"),
+) -> None:
+    """Measure decode frames/s, inference ms/frame per backend, and end-to-end minutes per
+    footage hour at several sampling rates, on a clip generated here. Prints Markdown."""
+    from pipeline.settings import DEFAULT_MODEL
+    from streetwatch.bench import run_bench
+
+    weights = model or DEFAULT_MODEL
+    onnx_model = None
+    if onnx:
+        from vision.export import export_onnx
+
+        onnx_model = workdir / f"{weights.stem}-384x640.onnx"
+        if not onnx_model.exists():
+            export_onnx(weights, onnx_model, imgsz=(384, 640))
+    report = run_bench(weights, seconds=seconds, rates=tuple(float(r) for r in rates.split(",")),
+                       workdir=workdir, onnx_model=onnx_model, log=lambda m: console.print(m))
+    print(report.markdown())
 
 
 def main() -> None:  # pragma: no cover - console entry point
