@@ -186,6 +186,10 @@ def models_import_tflite(
     out: Annotated[Path, typer.Argument(help="Where to write the PyTorch checkpoint (.pt).")],
     metadata: Annotated[Path | None, typer.Option(help="metadata.yaml with class names "
                                                        "(default: beside the TFLite file).")] = None,
+    calibrate_on: Annotated[Path | None, typer.Option(
+        help="Folder of street photos to measure BatchNorm statistics on (keeps eval output; makes "
+             "train mode behave, so the checkpoint fine-tunes well).")] = None,
+    calibrate_every: Annotated[int, typer.Option(help="Use every Nth photo of --calibrate-on.")] = 6,
 ) -> None:
     """Turn an Ultralytics YOLOv8n TFLite export into a PyTorch checkpoint to fine-tune from.
 
@@ -194,7 +198,8 @@ def models_import_tflite(
     from vision.weights.tflite_import import TfliteImportError, import_tflite
 
     try:
-        path = import_tflite(tflite, out, metadata_path=metadata)
+        images = (sorted(calibrate_on.glob("*.jpg"))[::calibrate_every] if calibrate_on is not None else [])
+        path = import_tflite(tflite, out, metadata_path=metadata, calibration_images=images)
     except (TfliteImportError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"wrote {path}")
