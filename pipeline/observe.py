@@ -8,7 +8,7 @@ so memory stays bounded on long footage.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +19,9 @@ from pipeline.evidence import encode_jpeg
 from pipeline.types import EvidenceImage, Location, Observation, TrackPoint
 from vision.types import Frame
 
-# (best track point, frame width, frame height) -> where the object is and when (UTC).
-Locator = Callable[[TrackPoint, int, int], tuple[Location, float | None]]
+# (all track points, best point, class name, frame width, frame height) -> where the object is,
+# and when the best sighting was (UTC).
+Locator = Callable[[Sequence[TrackPoint], TrackPoint, str, int, int], tuple[Location, float | None]]
 
 CROP_MARGIN = 0.15          # crop this fraction of the box size around it
 BORDER_PENALTY = 0.5        # a box cut by the frame edge makes poorer evidence
@@ -105,11 +106,11 @@ class ObservationBuilder:
             return None
         image, best = track.best_image, track.best
         height, width = image.shape[:2]
-        location, time_utc = self._locate(best, width, height)
-        frame_jpeg: EvidenceImage = encode_jpeg(image, quality=self._jpeg_quality)
-        crop_jpeg: EvidenceImage = encode_jpeg(crop_with_margin(image, best.xyxy), quality=self._jpeg_quality)
         votes = track.class_votes
         class_name = max(votes, key=votes.__getitem__)  # the first seen wins a tie
+        location, time_utc = self._locate(track.points, best, class_name, width, height)
+        frame_jpeg: EvidenceImage = encode_jpeg(image, quality=self._jpeg_quality)
+        crop_jpeg: EvidenceImage = encode_jpeg(crop_with_margin(image, best.xyxy), quality=self._jpeg_quality)
         return Observation(
             track_id=track.track_id,
             class_name=class_name,

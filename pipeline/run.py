@@ -24,13 +24,12 @@ from tqdm import tqdm
 
 from pipeline.evidence import EvidenceStore
 from pipeline.frames import iter_frames
-from pipeline.geolocate import locate_object
 from pipeline.gps.errors import GpsFormatError
 from pipeline.gps.source import GpsOptions, VideoGps, load_video_gps
 from pipeline.gps.timing import parse_timezone
 from pipeline.gps.track import GpsTrack
 from pipeline.ingest import IngestError, VideoInfo, probe_video
-from pipeline.observe import ObservationBuilder
+from pipeline.observe import Locator, ObservationBuilder
 from pipeline.permits import PermitRegistry, load_permits
 from pipeline.rules import RuleContext, default_rules
 from pipeline.settings import Settings
@@ -38,7 +37,8 @@ from pipeline.store import writes
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.store.history import DbSightingHistory
 from pipeline.taxonomy import Taxonomy, load_taxonomy
-from pipeline.types import Location, Observation, TrackPoint, Violation
+from pipeline.triangulate import TYPICAL_SIZES, locate_track
+from pipeline.types import Location, LocationStatus, Observation, TrackPoint, Violation
 from pipeline.zones import ZoneIndex, load_zones
 from vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
 from vision.geometry import CameraModel
@@ -127,6 +127,10 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
                              conf=settings.conf_threshold, batch_size=settings.batch_size)
 
 
+# Signs hang on walls above the pavement: their box bottom is not on the ground.
+WALL_MOUNTED_CLASSES = frozenset({"shop_sign", "projecting_sign", "window_ad", "banner", "small_ad"})
+
+
 class VideoProcessor:
     """Processes videos one at a time with one detector, database and evidence folder."""
 
@@ -144,8 +148,7 @@ class VideoProcessor:
             tz=parse_timezone(settings.gps_local_timezone), configured_offset_s=settings.gps_offset_s,
             max_gap_s=settings.gps_max_gap_s, max_hdop=settings.gps_max_hdop,
             min_satellites=settings.gps_min_satellites, max_speed_mps=settings.gps_max_speed_mps)
-        self.camera = CameraModel(hfov_deg=settings.camera.hfov_deg, mount_height_m=settings.camera.mount_height_m,
-                                  pitch_deg=settings.camera.pitch_deg, yaw_offset_deg=settings.camera.yaw_offset_deg)
+        self.camera = CameraModel(**settings.camera.model_dump())
         self.rules = default_rules(self.taxonomy)
         self.zones: ZoneIndex | None = (load_zones(settings.zones_paths, settings.rules.timezone)
                                         if settings.zones_paths else None)
@@ -240,17 +243,21 @@ class VideoProcessor:
         """Keep the classes the taxonomy knows, named as the taxonomy names them."""
         if detections.class_id is None or len(detections) == 0:
             return sv.Detections.empty()
-        detections = detections[np.isin(detections.class_id, list(self.class_names))]
-        detections.data["class_name"] = np.array([self.class_names[int(c)] for c in detections.class_id])
-        return detections
+        kept = detections[np.isin(detections.class_id, list(self.class_names))]
+        assert isinstance(kept, sv.Detections) and kept.class_id is not None  # a boolean mask keeps the type
+        kept.data["class_name"] = np.array([self.class_names[int(c)] for c in kept.class_id])
+        return kept
 
-    def _locator(self, track: GpsTrack | None, start_utc: float | None
-                 ) -> Callable[[TrackPoint, int, int], tuple[Location, float | None]]:
-        def locate(point: TrackPoint, width: int, height: int) -> tuple[Location, float | None]:
+    def _locator(self, track: GpsTrack | None, start_utc: float | None) -> Locator:
+        """Place a finished track: triangulated from all its sightings, flat-ground ranged when short."""
+        def locate(points: Sequence[TrackPoint], best: TrackPoint, class_name: str, width: int,
+                   height: int) -> tuple[Location, float | None]:
             if track is None or start_utc is None:
-                return locate_object(None, self.camera, point.xyxy, width, height), None
-            t = start_utc + point.pts_s
-            return locate_object(track.pose_at(t), self.camera, point.xyxy, width, height), t
+                return Location(LocationStatus.UNKNOWN), None
+            poses = [track.pose_at(start_utc + p.pts_s) for p in points]
+            location = locate_track(points, poses, self.camera, width, height, size=TYPICAL_SIZES.get(class_name),
+                                    on_ground=class_name not in WALL_MOUNTED_CLASSES)
+            return location, start_utc + best.pts_s
         return locate
 
 

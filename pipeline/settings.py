@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.rules.base import RuleParams
@@ -28,6 +28,16 @@ class CameraSettings(BaseModel):
     mount_height_m: float = Field(1.3, gt=0, lt=10, description="Lens height above the road.")
     pitch_deg: float = Field(5.0, ge=-30, le=60, description="Downward tilt of the optical axis.")
     yaw_offset_deg: float = Field(0.0, ge=-180, le=180, description="Camera yaw from the direction of travel.")
+    max_range_m: float = Field(80.0, gt=0, description="Flat-ground ranges beyond this are not trusted.")
+    fx_px: float | None = Field(None, gt=0, description="Calibrated focal length (px); overrides hfov_deg.")
+    fy_px: float | None = Field(None, gt=0, description="Calibrated vertical focal length (px).")
+    cx_px: float | None = Field(None, description="Calibrated principal point column (px).")
+    cy_px: float | None = Field(None, description="Calibrated principal point row (px).")
+    calibration_width: int | None = Field(None, gt=0, description="Frame width the calibration was made at.")
+    calibration_height: int | None = Field(None, gt=0, description="Frame height the calibration was made at.")
+    lever_forward_m: float = Field(0.0, description="Camera position ahead of the GPS antenna.")
+    lever_right_m: float = Field(0.0, description="Camera position right of the GPS antenna.")
+    lever_up_m: float = Field(0.0, description="Camera position above the GPS antenna.")
 
 
 class Settings(BaseSettings):
@@ -61,6 +71,12 @@ class Settings(BaseSettings):
     rules: RuleParams = Field(default_factory=RuleParams, description="Rule parameters (see docs/rules.md).")
     case_radius_m: float = Field(10.0, gt=0, description="Sightings of one family this close are one case.")
     camera: CameraSettings = CameraSettings()
+    auth_secret: SecretStr | None = Field(None, description="Key that signs login tokens (HS256), at least "
+                                          "32 characters; `serve` refuses to start without one unless "
+                                          "auth_dev_mode is set.")
+    auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token.")
+    auth_dev_mode: bool = Field(False, description="Development only: without auth_secret, sign tokens with "
+                                "a random key that dies with the process.")
 
 
 def get_settings(**overrides: object) -> Settings:

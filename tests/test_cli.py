@@ -21,6 +21,7 @@ from pipeline.store.db import make_engine
 from pipeline.store.models import Observation, Video
 from streetwatch.cli import app
 from tests.pipeline.run_helpers import (
+    TRACK_SPEED_MPS,
     TRACK_START_UTC,
     fetch_rows,
     one_line,
@@ -29,7 +30,6 @@ from tests.pipeline.run_helpers import (
     sqlite_url,
     start_cli,
     table_counts,
-    track_point,
     write_straight_gpx,
 )
 from tests.video_fixtures import make_bad_file
@@ -149,27 +149,36 @@ def test_exit_code_is_0_when_all_is_well_and_1_when_anything_is_rejected(street_
 def test_gps_offset_shifts_time_and_place(street_clip: Path, tmp_path: Path) -> None:
     offset_s = 2.5
     gpx = write_straight_gpx(tmp_path / "long-track.gpx", seconds=12.0)
-    url = sqlite_url(tmp_path / "db.sqlite")
-    code, output = invoke("process", str(street_clip), "--gps", str(gpx), "--gps-offset", str(offset_s),
-                          "--db", url, "--evidence", str(tmp_path / "evidence"), "--sample-fps", "3",
-                          "--no-progress")
-    assert code == 0, output
+
+    def run(name: str, *extra: str) -> str:
+        url = sqlite_url(tmp_path / f"{name}.sqlite")
+        code, output = invoke("process", str(street_clip), "--gps", str(gpx), *extra, "--db", url,
+                              "--evidence", str(tmp_path / "evidence"), "--sample-fps", "3", "--no-progress")
+        assert code == 0, output
+        return url
+
+    url = run("shifted", "--gps-offset", str(offset_s))
+    baseline = run("baseline")
     (video,) = fetch_rows(url, select(Video.gps_offset_s, Video.start_utc))
     assert video["gps_offset_s"] == offset_s
     assert seconds_between(video["start_utc"], TRACK_START_UTC + timedelta(seconds=offset_s)) < 1e-3
-    rows = fetch_rows(url, select(Observation.best_pts_s, Observation.seen_at, Observation.location_status,
-                                  Observation.lat, Observation.lon, Observation.range_m))
-    geolocated = [r for r in rows if r["location_status"] == "geolocated"]
-    assert geolocated, rows
-    for row in rows:
+    columns = (Observation.track_id, Observation.best_pts_s, Observation.seen_at, Observation.location_status,
+               Observation.lat, Observation.lon)
+    rows = {r["track_id"]: r for r in fetch_rows(url, select(*columns))}
+    before = {r["track_id"]: r for r in fetch_rows(baseline, select(*columns))}
+    for row in rows.values():
         shifted = TRACK_START_UTC + timedelta(seconds=row["best_pts_s"] + offset_s)
         assert seconds_between(row["seen_at"], shifted) < 1e-3, row
+    geolocated = [r for r in rows.values() if r["location_status"] == "geolocated"]
+    assert geolocated, rows
+    # The car drives straight east at a constant speed, so shifting the clock by offset_s moves
+    # every pose, and so every object, TRACK_SPEED_MPS * offset_s further east.
     for row in geolocated:
-        # Placed from where the car was offset_s later: 10 m further east than without the offset.
-        camera = track_point(row["best_pts_s"] + offset_s)
-        assert math.isclose(haversine_m(*camera, row["lat"], row["lon"]), row["range_m"], abs_tol=0.3), row
-        unshifted = track_point(row["best_pts_s"])
-        assert haversine_m(*unshifted, row["lat"], row["lon"]) > 10.0 - row["range_m"] - 0.3
+        old = before[row["track_id"]]
+        east_m = haversine_m(old["lat"], old["lon"], old["lat"], row["lon"]) * (1 if row["lon"] > old["lon"] else -1)
+        north_m = haversine_m(old["lat"], old["lon"], row["lat"], old["lon"])
+        assert math.isclose(east_m, TRACK_SPEED_MPS * offset_s, abs_tol=0.5), (row, old, east_m)
+        assert north_m < 0.5, (row, old, north_m)
 
 
 # --- two processes, one file ---------------------------------------------------------------------

@@ -85,10 +85,13 @@ class RecordingLocator:
     """A real locator that places everything at one point and remembers what it was asked."""
 
     calls: list[tuple[TrackPoint, int, int]] = field(default_factory=list)
+    tracks: list[tuple[tuple[TrackPoint, ...], str]] = field(default_factory=list)
 
-    def __call__(self, point: TrackPoint, width: int, height: int) -> tuple[Location, float | None]:
-        self.calls.append((point, width, height))
-        return Location(LocationStatus.CAMERA, 31.0, 121.0), 1_700_000_000.0 + point.pts_s
+    def __call__(self, points: Sequence[TrackPoint], best: TrackPoint, class_name: str, width: int,
+                 height: int) -> tuple[Location, float | None]:
+        self.calls.append((best, width, height))
+        self.tracks.append((tuple(points), class_name))
+        return Location(LocationStatus.CAMERA, 31.0, 121.0), 1_700_000_000.0 + best.pts_s
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ def test_the_best_sighting_is_the_evidence_and_is_located() -> None:
     assert observation.best.frame_index == 2 and observation.best.xyxy == best
     assert [p.frame_index for p in observation.points] == [0, 1, 2, 3]
     assert locator.calls == [(observation.best, WIDTH, HEIGHT)]
+    # the locator sees every sighting of the track (multi-view) and the voted class
+    assert locator.tracks == [(observation.points, observation.class_name)]
     assert observation.location == Location(LocationStatus.CAMERA, 31.0, 121.0)
     assert observation.time_utc == 1_700_000_000.0 + 0.6
     best_image = make_frame(2, 0.6).image
