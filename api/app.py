@@ -13,7 +13,9 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import cases, evidence, health, observations, videos, violations
+from api.auth import resolve_auth_secret
+from api.routes import auth, cases, evidence, exports, health, observations, review, videos, violations, workflow
+from api.routes import open311 as open311_routes
 from pipeline.settings import Settings
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.store.queries import QueryError
@@ -41,6 +43,11 @@ TAGS = [
     {"name": "videos", "description": "Processed footage and its processing status."},
     {"name": "evidence", "description": "Evidence images, addressed by content hash."},
     {"name": "health", "description": "Liveness of the API and its database."},
+    {"name": "auth", "description": "Sign in (a login token) and who am I; machines use an API key."},
+    {"name": "review", "description": "The review queue: lease pending violations, release them."},
+    {"name": "workflow", "description": "Case workflow (dispatch, handle, check, close), KPIs, monthly report."},
+    {"name": "exports", "description": "Violations and cases as GeoJSON or CSV."},
+    {"name": "open311", "description": "Open311 GeoReport v2 (JSON and XML): services, requests, for 311 systems."},
 ]
 
 
@@ -81,12 +88,17 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Refuses a missing or default secret here, so `serve` never starts with one.
+    app.state.auth_secret = resolve_auth_secret(settings)
 
     @app.exception_handler(QueryError)
     async def _bad_query(_request: Request, exc: QueryError) -> JSONResponse:
         # Bad cursors and filters the schemas could not catch: the client's mistake.
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    for module in (violations, cases, observations, videos, evidence, health):
+    for module in (auth, violations, cases, observations, videos, evidence, health):
         app.include_router(module.router)
+    app.include_router(open311_routes.router)
+    for workflow_module in (review, workflow, exports):
+        app.include_router(workflow_module.router)
     return app

@@ -24,7 +24,9 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 ViolationStatus = Literal["pending", "approved", "rejected"]
 VideoStatus = Literal["processing", "done", "failed"]
-CaseStatus = Literal["open", "closed"]
+CaseStatus = Literal["open", "filed", "dispatched", "handled", "checked", "closed"]
+# Why a reviewer rejects (pipeline.store.review_queue.REJECT_REASONS).
+RejectReason = Literal["false_detection", "compliant", "duplicate", "unclear_image"]
 TimeStatus = Literal["verified", "configured", "unverified"]
 LocationStatusName = Literal["geolocated", "camera", "unknown"]
 # Families come from the taxonomy (a city may add its own), so routes check them, not a Literal.
@@ -67,10 +69,13 @@ class DecisionPublic(_Out):
     """One reviewer decision (decisions are never changed or deleted)."""
 
     id: int
-    action: Literal["approve", "reject", "relabel"]
-    reason: str | None
+    action: Literal["approve", "reject", "relabel", "move"]
+    reason: str | None = Field(description="The reviewer's note (free text).")
+    reason_code: RejectReason | None = Field(description="reject: why, from a fixed list.")
     new_family: str | None
     new_class_name: str | None
+    new_lat: float | None = Field(description="move: the corrected latitude.")
+    new_lon: float | None = Field(description="move: the corrected longitude.")
     reviewer: str
     created_at: UtcDatetime
 
@@ -137,6 +142,8 @@ class ViolationDetail(ViolationPublic):
     video: VideoRef
     track_points: list[TrackPointPublic]
     decisions: list[DecisionPublic]
+    lease_owner: str | None = Field(None, description="The reviewer holding it in the review queue, if any.")
+    lease_expires_at: UtcDatetime | None = Field(None, description="Until when (expired leases mean nothing).")
 
     @classmethod
     def from_row(cls, violation: Violation) -> ViolationDetail:
@@ -150,6 +157,7 @@ class ViolationDetail(ViolationPublic):
             video=VideoRef.model_validate(obs.video),
             track_points=[TrackPointPublic.model_validate(p) for p in obs.track_points],
             decisions=[DecisionPublic.model_validate(d) for d in violation.decisions],
+            lease_owner=violation.lease_owner, lease_expires_at=violation.lease_expires_at,
         )
 
 
@@ -163,21 +171,33 @@ class ViolationsPage(BaseModel):
 class DecisionCreate(_In):
     """A reviewer's decision on a violation."""
 
-    action: Literal["approve", "reject", "relabel"]
-    reviewer: str = Field(min_length=1, max_length=255, description="Who decides.")
-    reason: str | None = Field(None, max_length=4000, description="Why. Required to reject.")
+    action: Literal["approve", "reject", "relabel", "move"]
+    reviewer: str | None = Field(None, min_length=1, max_length=255, description="Who decides: optional, "
+                                 "the signed-in user; if given it must be that user's name.")
+    reason: str | None = Field(None, max_length=4000, description="A note: why. To reject, send `reason_code` "
+                               "(a note alone is accepted and stored without a code).")
+    reason_code: RejectReason | None = Field(None, description="reject: why, from a fixed list.")
     class_name: str | None = Field(
         None, min_length=1, max_length=64, description="For relabel: the class the object really is."
     )
+    lat: float | None = Field(None, ge=-90, le=90, description="For move: the corrected latitude (WGS84).")
+    lon: float | None = Field(None, ge=-180, le=180, description="For move: the corrected longitude (WGS84).")
 
     @model_validator(mode="after")
     def _fields_fit_action(self) -> DecisionCreate:
-        if self.action == "reject" and not self.reason:
-            raise ValueError("a rejection needs a reason")
+        if self.action == "reject" and not self.reason and self.reason_code is None:
+            raise ValueError("a rejection needs a reason: reason_code false_detection, compliant, duplicate "
+                             "or unclear_image")
+        if self.action != "reject" and self.reason_code is not None:
+            raise ValueError(f"reason_code is only for reject, not for {self.action}")
         if self.action == "relabel" and not self.class_name:
             raise ValueError("relabel needs class_name: the class the object really is")
         if self.action != "relabel" and self.class_name is not None:
             raise ValueError(f"class_name is only for relabel, not for {self.action}")
+        if self.action == "move" and (self.lat is None or self.lon is None):
+            raise ValueError("move needs lat and lon: the corrected position")
+        if self.action != "move" and (self.lat is not None or self.lon is not None):
+            raise ValueError(f"lat and lon are only for move, not for {self.action}")
         return self
 
 
@@ -302,6 +322,12 @@ class CasePublic(_Out):
     )
     grid_id: str | None = Field(description="网格: the grid cell it is routed to, if known.")
     unit: str | None = Field(description="责任单位: the responsible unit, if known.")
+    filed_at: UtcDatetime | None = Field(description="立案: when an approval filed it.")
+    dispatched_at: UtcDatetime | None = Field(description="派遣: when it was last dispatched (the SLA clock starts).")
+    handle_due: UtcDatetime | None = Field(description="处置时限: handle by then (working time from dispatch).")
+    close_due: UtcDatetime | None = Field(description="结案时限: close by then.")
+    handled_at: UtcDatetime | None
+    closed_at: UtcDatetime | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from streetwatch import model_commands
+from streetwatch.audit_commands import audit_app
+from streetwatch.dispatch_commands import dispatch_app
+from streetwatch.user_commands import users_app
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -28,11 +31,14 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 models_app = typer.Typer(help="Detector weights: import, inspect.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(dispatch_app, name="dispatch")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.add_typer(models_app, name="models")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite:///streetwatch.db).")]
 EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder (default: ./evidence).")]
 
@@ -164,10 +170,17 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.auth import AuthConfigError
 
     settings = _settings(db_url=db, evidence_dir=evidence)
+    try:
+        application = create_app(settings)
+    except AuthConfigError as exc:
+        raise _fail(f"{exc}\nSet STREETWATCH_AUTH_SECRET to a random string of 32+ characters, e.g.\n"
+                    "  export STREETWATCH_AUTH_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                    ) from None
     console.print(f"streetwatch API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @db_app.command("upgrade")
@@ -227,9 +240,13 @@ def demo(
     settings = _settings(db_url=db_url, evidence_dir=workdir / "evidence")
     summary = process_videos([video], settings, gpx)
     _print_summary(summary, [], settings.db_url, settings.evidence_dir)
-    console.print("\nLook at the result:\n"
-                  f"  streetwatch serve --db {db_url} --evidence {workdir / 'evidence'}\n"
-                  "  then open http://127.0.0.1:8000/docs or http://127.0.0.1:8000/violations")
+    console.print(
+        "\nLook at the result through the review API:\n"
+        "  export STREETWATCH_AUTH_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')\n"
+        f"  streetwatch users add reviewer1 --role reviewer --db {db_url}\n"
+        f"  streetwatch serve --db {db_url} --evidence {workdir / 'evidence'}\n"
+        "  then open http://127.0.0.1:8000/docs, sign in (Authorize), and GET /violations",
+        soft_wrap=True)
     raise typer.Exit(1 if summary.failed else 0)
 
 
@@ -262,6 +279,28 @@ def models_export(
 
 
 @app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated patrols.")] = 7,
+    passes: Annotated[int | None, typer.Option(help="Patrol passes over the route.")] = None,
+) -> None:
+    """Score geolocation and case dedup on simulated patrols with known object positions.
+
+    Prints position errors (median, 90th percentile) for single-view and multi-view
+    geolocation, and dedup duplicates / wrong merges; exits 1 if a goal is missed.
+    """
+    import dataclasses
+
+    from streetwatch_datasets.simulation import SimulationConfig, format_report, run_simulation
+
+    config = SimulationConfig(seed=seed)
+    if passes is not None:
+        config = dataclasses.replace(config, passes=passes)
+    report = run_simulation(config)
+    print(format_report(report))
+    raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command()
 def bench(
     model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
     seconds: Annotated[float, typer.Option(help="Length of the generated 1080p30 clip.")] = 60.0,
@@ -270,8 +309,11 @@ def bench(
     workdir: Annotated[Path, typer.Option(help="Where the clip and scratch databases go.")]
     = Path("var/bench"),
 ) -> None:
-    """Measure decode frames/s, inference ms/frame per backend, and end-to-end minutes per
-    footage hour at several sampling rates, on a clip generated here. Prints Markdown."""
+    """Measure decode, inference and end-to-end speed on a clip generated here.
+
+    Prints decode frames/s, inference ms/frame per backend, and end-to-end minutes per
+    footage hour at several sampling rates, as Markdown for docs/benchmarks.md.
+    """
     from pipeline.settings import DEFAULT_MODEL
     from streetwatch.bench import run_bench
 

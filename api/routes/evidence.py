@@ -3,6 +3,9 @@
 A file never changes under its hash, so responses carry a strong ETag (the hash) and are
 cacheable forever. The hash is checked against ``^[0-9a-f]{64}$`` before it touches a path,
 and only hashes recorded in the database are served.
+
+Any role may read evidence; a dispatcher or field inspector only the images of violations
+routed to their unit.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path
 from fastapi.responses import FileResponse, Response
 
+from api.auth import CurrentUser
 from api.deps import EvidenceStoreDep, SessionDep
 from api.schemas import ErrorPublic
 from pipeline.store import queries
@@ -38,6 +42,7 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "The image bytes."},
         304: {"description": "The client's cached copy (If-None-Match) is current."},
+        403: {"model": ErrorPublic, "description": "The image shows no violation routed to your unit."},
         404: {"model": ErrorPublic, "description": "No evidence has this hash."},
         422: {"description": "The hash is not 64 lowercase hex digits."},
     },
@@ -45,6 +50,7 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
 def get_evidence(
     session: SessionDep,
     store: EvidenceStoreDep,
+    user: CurrentUser,
     sha256: Annotated[str, Path(pattern=SHA256_PATTERN, description="sha256 of the image, lowercase hex.")],
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -52,6 +58,8 @@ def get_evidence(
     row = queries.get_evidence(session, sha256)
     if row is None:
         raise HTTPException(404, f"evidence {sha256} not found")
+    if not user.sees_all_units and not any(user.can_see_unit(u) for u in queries.evidence_units(session, sha256)):
+        raise HTTPException(403, f"evidence {sha256} shows no violation routed to your unit")
     etag = f'"{sha256}"'
     headers = {"ETag": etag, "Cache-Control": CACHE_FOREVER}
     if _etag_matches(if_none_match, etag):

@@ -1,16 +1,21 @@
-"""Observations: every tracked, geolocated object, violation or not."""
+"""Observations: every tracked, geolocated object, violation or not.
+
+Raw pipeline output, not routed to any unit: reviewers, supervisors and admins only.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from api.auth import ALL_UNITS_ROLES, require_roles
 from api.deps import SessionDep, TaxonomyDep, check_family
 from api.schemas import ErrorPublic, ObservationPublic, ObservationsPage, ObservationsQuery
 from pipeline.store import queries
 
-router = APIRouter(prefix="/observations", tags=["observations"])
+router = APIRouter(prefix="/observations", tags=["observations"],
+                   dependencies=[Depends(require_roles(*ALL_UNITS_ROLES))])
 
 
 @router.get(

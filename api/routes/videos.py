@@ -1,16 +1,21 @@
-"""Videos: the footage processed, and how processing went."""
+"""Videos: the footage processed, and how processing went.
+
+A patrol crosses many units' areas, so videos are not routed to a unit: reviewers, supervisors
+and admins only.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from api.auth import ALL_UNITS_ROLES, require_roles
 from api.deps import SessionDep
 from api.schemas import ErrorPublic, VideoPublic, VideosPage, VideosQuery
 from pipeline.store import queries
 
-router = APIRouter(prefix="/videos", tags=["videos"])
+router = APIRouter(prefix="/videos", tags=["videos"], dependencies=[Depends(require_roles(*ALL_UNITS_ROLES))])
 
 
 @router.get(

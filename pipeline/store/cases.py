@@ -9,9 +9,9 @@ How a violation finds its case:
   ``case_id`` NULL: without a place it cannot be told apart from any other problem of its
   family, and a case of one would only add noise to the map. A reviewer can still see it
   in the violations list.
-- Candidates are cases of the same family, ``open`` or ``closed``, whose ``h3_cell`` lies in
+- Candidates are cases of the same family, in any status, whose ``h3_cell`` lies in
   :func:`pipeline.dedup.cells_within` of the violation's position, kept if
-  :func:`pipeline.dedup.same_problem` says so. Open cases win over closed ones, then the
+  :func:`pipeline.dedup.same_problem` says so. Cases not closed win over closed ones, then the
   nearest wins. With no candidate a new case starts at the violation. As in
   :func:`pipeline.dedup.group_sightings` (which the simulation scores), the search reaches
   ``radius_m`` plus the sighting's own position uncertainty, capped at half the radius.
@@ -19,6 +19,7 @@ How a violation finds its case:
   positions (and ``h3_cell`` follows it), ``first_seen`` / ``last_seen`` widen. The
   recurrence count (复发) goes up by one when the sighting comes more than
   ``recurrence_gap_s`` after ``last_seen``, or when it reopens a ``closed`` case (once if both).
+  A closed case reopens as ``open``; a case in the workflow (filed ... checked) keeps its status.
   Sightings are applied in time order within a video; a sighting older than ``last_seen``
   (footage committed out of order) widens the times but never counts as a recurrence.
 - The case keeps the event code of its first sighting; ``grid_id`` / ``unit`` come from the
@@ -47,11 +48,11 @@ from sqlalchemy.orm import Session
 
 from pipeline.dedup import H3_RESOLUTION, cell_of, cells_within, same_problem
 from pipeline.geo import haversine_m
-from pipeline.store.models import CASE_CLOSED, CASE_OPEN, Case, Violation, utcnow
+from pipeline.store.models import CASE_CLOSED, CASE_OPEN, CASE_STATUSES, Case, Violation, utcnow
 
-# Cases a new sighting may join: a closed one reopens (and counts a recurrence). Statuses the
-# review/dispatch workflow adds (e.g. a dismissed false alarm) join this list only if they should.
-MATCHABLE_STATUSES: Final = (CASE_OPEN, CASE_CLOSED)
+# Cases a new sighting may join: every status. A case in the review/dispatch workflow gathers
+# further sightings of its problem; a closed one reopens (and counts a recurrence).
+MATCHABLE_STATUSES: Final = CASE_STATUSES
 DEFAULT_CASE_RADIUS_M: Final = 10.0
 DEFAULT_RECURRENCE_GAP_S: Final = 24 * 3600.0
 # Advisory locks cover H3 cells of this resolution (~0.46 km edge): coarse enough that a
@@ -150,7 +151,7 @@ def find_case(session: Session, family: str, lat: float, lon: float, radius_m: f
     matching = [c for c in candidates if same_problem(c.family, c.lat, c.lon, family, lat, lon, radius_m)]
     if not matching:
         return None
-    return min(matching, key=lambda c: (c.status != CASE_OPEN, haversine_m(c.lat, c.lon, lat, lon), c.id))
+    return min(matching, key=lambda c: (c.status == CASE_CLOSED, haversine_m(c.lat, c.lon, lat, lon), c.id))
 
 
 def _new_case(violation: Violation, lat: float, lon: float, now: datetime) -> Case:
@@ -173,7 +174,8 @@ def add_sighting(case: Case, lat: float, lon: float, seen: datetime | None, recu
                  and (seen - last_seen).total_seconds() > recurrence_gap_s)
     if after_gap or case.status == CASE_CLOSED:
         case.recurrence_count += 1
-    case.status = CASE_OPEN
+    if case.status == CASE_CLOSED:
+        case.status = CASE_OPEN
     case.sightings += 1
     case.lat += (lat - case.lat) / case.sightings
     case.lon += (lon - case.lon) / case.sightings

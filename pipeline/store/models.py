@@ -26,8 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 CASE_OPEN = "open"
-CASE_CLOSED = "closed"
-CASE_STATUSES = (CASE_OPEN, CASE_CLOSED)  # the review/dispatch workflow adds more
+CASE_FILED = "filed"            # 立案: a violation of it was approved
+CASE_DISPATCHED = "dispatched"  # 派遣: sent to the responsible unit (SLA clock running)
+CASE_HANDLED = "handled"        # 处置: the unit reports it fixed
+CASE_CHECKED = "checked"        # 核查: confirmed on site
+CASE_CLOSED = "closed"          # 结案
+# In workflow order; pipeline.workflow.states has the transitions between them.
+CASE_STATUSES = (CASE_OPEN, CASE_FILED, CASE_DISPATCHED, CASE_HANDLED, CASE_CHECKED, CASE_CLOSED)
 
 
 def utcnow() -> datetime:
@@ -156,6 +161,9 @@ class Violation(Base):
     lon: Mapped[float | None] = mapped_column(Float)
     # The real-world problem this violation is a sighting of; None while its position is unknown.
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    # Review queue lease (pipeline.store.review_queue): who holds the item, until when.
+    lease_owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -193,6 +201,13 @@ class Case(Base):
     # For routing to a 网格 (grid cell) and its 责任单位 (responsible unit); filled in by routing.
     grid_id: Mapped[str | None] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(255))
+    # Workflow times (pipeline.store.case_workflow); the SLA deadlines are set at dispatch.
+    filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handle_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    close_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -206,12 +221,21 @@ class ReviewDecision(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     violation_id: Mapped[int] = mapped_column(ForeignKey("violations.id", ondelete="CASCADE"), index=True)
-    # approve | reject | relabel
+    # approve | reject | relabel | move
     action: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     new_family: Mapped[str | None] = mapped_column(String(32))
     new_class_name: Mapped[str | None] = mapped_column(String(64))
+    # reject: one of pipeline.store.review_queue.REJECT_REASONS (None for free-text-only rejections).
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    # move: the corrected position.
+    new_lat: Mapped[float | None] = mapped_column(Float)
+    new_lon: Mapped[float | None] = mapped_column(Float)
     reviewer: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     violation: Mapped[Violation] = relationship(back_populates="decisions")
+
+
+# The tables of other areas live in their own modules; importing them registers them on Base.
+from pipeline.store import models_auth, models_outbox, models_workflow  # noqa: E402,F401

@@ -210,6 +210,7 @@ def list_violations(
     bbox: BBox | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    unit: str | None = None,
 ) -> tuple[list[Violation], str | None]:
     """List violations, newest first, with their observation loaded.
 
@@ -222,6 +223,7 @@ def list_violations(
         bbox: Only violations positioned inside this box (unpositioned ones are left out).
         limit: Page size, 1..500.
         cursor: The ``next_cursor`` of the previous page.
+        unit: Only violations whose case is routed to this 责任单位 (access control).
 
     Returns:
         The page's violations and the cursor of the next page (None on the last page).
@@ -235,6 +237,8 @@ def list_violations(
         stmt = stmt.where(Violation.family == family)
     if status is not None:
         stmt = stmt.where(Violation.status == status)
+    if unit is not None:
+        stmt = stmt.where(Violation.case_id.in_(select(Case.id).where(Case.unit == unit)))
     stmt = _time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox)
     return _page(session, stmt, Violation.id, limit, cursor)
 
@@ -265,6 +269,7 @@ def list_cases(
     bbox: BBox | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    unit: str | None = None,
 ) -> tuple[list[Case], str | None]:
     """List cases, newest first (by id).
 
@@ -277,6 +282,7 @@ def list_cases(
         bbox: Only cases whose (mean) position is inside this box.
         limit: Page size, 1..500.
         cursor: The ``next_cursor`` of the previous page.
+        unit: Only cases routed to this 责任单位.
 
     Returns:
         The page's cases and the cursor of the next page (None on the last page).
@@ -290,6 +296,8 @@ def list_cases(
         stmt = stmt.where(Case.family == family)
     if status is not None:
         stmt = stmt.where(Case.status == status)
+    if unit is not None:
+        stmt = stmt.where(Case.unit == unit)
     stmt = _time_and_place(stmt, Case, Case.last_seen, since, until, bbox)
     return _page(session, stmt, Case.id, limit, cursor)
 
@@ -387,6 +395,20 @@ def get_video(session: Session, video_id: int) -> VideoCounts | None:
 def get_evidence(session: Session, sha256: str) -> Evidence | None:
     """Return the evidence row for a content hash, or None."""
     return session.get(Evidence, sha256)
+
+
+def evidence_units(session: Session, sha256: str) -> set[str | None]:
+    """The units of the cases whose violations show this evidence image (None: no case or no unit).
+
+    Empty when no violation uses the image (evidence of an observation that is no violation).
+    """
+    rows = session.execute(
+        select(Case.unit).select_from(Observation)
+        .join(Violation, Violation.observation_id == Observation.id)
+        .outerjoin(Case, Case.id == Violation.case_id)
+        .where((Observation.frame_sha256 == sha256) | (Observation.crop_sha256 == sha256))
+    ).scalars()
+    return set(rows)
 
 
 def ping(session: Session) -> None:

@@ -2,7 +2,8 @@
 
 Seeding (migrations, inserts, JPEG writes) runs once per session into a template; each test
 gets its own copy of the database file and evidence folder, so tests that write never see
-one another.
+one another. The template also holds one user per role (``tests.api.auth_support``); ``client``
+is signed in as the admin, ``users`` gives the others (``client.headers`` can be swapped).
 
 The query tests also run on PostgreSQL (``tests/db_fixtures.py`` starts a throwaway server):
 ``read_store`` is seeded once per module and per backend for tests that only read;
@@ -26,6 +27,7 @@ from api.app import create_app
 from pipeline.settings import DEFAULT_TAXONOMY, Settings
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.taxonomy import Taxonomy, load_taxonomy
+from tests.api.auth_support import STANDARD_USERS, TEST_AUTH_SECRET, TestUser, add_users
 from tests.api.seed import SeedData, seed_database
 from tests.db_fixtures import PostgresServer
 
@@ -52,15 +54,29 @@ def taxonomy() -> Taxonomy:
 
 
 @pytest.fixture(scope="session")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> tuple[Path, SeedData]:
+def _template(
+    tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy
+) -> tuple[Path, SeedData, dict[str, TestUser]]:
     root = tmp_path_factory.mktemp("seed-template")
     url = sqlite_url(root / DB_NAME)
     upgrade(url)
     engine = make_engine(url)
     with make_session_factory(engine)() as session:
         data = seed_database(session, root / "evidence", taxonomy)
+        made = add_users(session, STANDARD_USERS)
     engine.dispose()  # the last connection to close checkpoints the WAL into the file
-    return root, data
+    return root, data, made
+
+
+@pytest.fixture(scope="session")
+def seeded_template(_template: tuple[Path, SeedData, dict[str, TestUser]]) -> tuple[Path, SeedData]:
+    return _template[0], _template[1]
+
+
+@pytest.fixture(scope="session")
+def users(_template: tuple[Path, SeedData, dict[str, TestUser]]) -> dict[str, TestUser]:
+    """The users of every seeded database, by username (see ``auth_support.STANDARD_USERS``)."""
+    return _template[2]
 
 
 @pytest.fixture
@@ -78,7 +94,8 @@ def seed(seed_dir: Path, seeded_template: tuple[Path, SeedData]) -> SeedData:
 
 @pytest.fixture
 def settings(seed_dir: Path) -> Settings:
-    return Settings(db_url=sqlite_url(seed_dir / DB_NAME), evidence_dir=seed_dir / "evidence")
+    return Settings(db_url=sqlite_url(seed_dir / DB_NAME), evidence_dir=seed_dir / "evidence",
+                    auth_secret=TEST_AUTH_SECRET)
 
 
 @pytest.fixture
@@ -90,8 +107,10 @@ def session(settings: Settings) -> Iterator[Session]:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(settings: Settings, users: dict[str, TestUser]) -> Iterator[TestClient]:
+    """A client on the seeded database, signed in as the admin."""
     with TestClient(create_app(settings)) as test_client:
+        test_client.headers.update(users["admin"].headers())
         yield test_client
 
 

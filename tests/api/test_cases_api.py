@@ -20,10 +20,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.auth import Role
 from pipeline.evidence import EvidenceStore
 from pipeline.settings import Settings
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.store.models import Case, Violation
+from tests.api.auth_support import TEST_AUTH_SECRET, UserSpec, add_users_at
 from tests.db_fixtures import PostgresServer
 from tests.pipeline.store.sightings import HOUR, T0, Sighting, as_utc, commit_sightings, utc
 
@@ -87,8 +89,10 @@ def cases_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     try:
         upgrade(url)
         _fill(url, root / "evidence")
+        admin = add_users_at(url, [UserSpec("admin", (Role.ADMIN,))])["admin"]
         engine = make_engine(url)
-        with TestClient(create_app(Settings(db_url=url, evidence_dir=root / "evidence"))) as client:
+        settings = Settings(db_url=url, evidence_dir=root / "evidence", auth_secret=TEST_AUTH_SECRET)
+        with TestClient(create_app(settings), headers=admin.headers()) as client:
             yield CasesStore(client, make_session_factory(engine))
         engine.dispose()
     finally:

@@ -14,6 +14,7 @@ import uvicorn
 
 from api.app import create_app
 from pipeline.settings import Settings
+from tests.api.auth_support import login
 from tests.api.seed import SeedData
 
 
@@ -44,6 +45,8 @@ def live_url(settings: Settings) -> Iterator[str]:
 def test_real_server_answers(live_url: str, seed: SeedData) -> None:
     with httpx.Client(base_url=live_url, timeout=10) as http:
         assert http.get("/health").json() == {"status": "ok", "db": "ok"}
+        assert http.get("/violations").status_code == 401
+        http.headers.update(login(http, "reviewer"))  # a real password sign-in over TCP
 
         ids: list[int] = []
         cursor: str | None = None
@@ -62,17 +65,15 @@ def test_real_server_answers(live_url: str, seed: SeedData) -> None:
         assert hashlib.sha256(image.content).hexdigest() == detail["crop_url"].rsplit("/", 1)[1]
         assert image.headers["etag"] == f'"{hashlib.sha256(image.content).hexdigest()}"'
 
-        pending = next(v for v in seed.violations if v.status == "pending")
-        decided = http.post(
-            f"/violations/{pending.id}/decision", json={"action": "approve", "reviewer": "live"}
-        )
+        claimed = http.post("/review/claim", json={"n": 1, "lease_minutes": 5})  # a reviewer decides on a lease
+        assert claimed.status_code == 200, claimed.text
+        (item,) = claimed.json()["items"]
+        pending = next(v for v in seed.violations if v.id == item["id"])
+        assert pending.status == "pending"
+        decided = http.post(f"/violations/{pending.id}/decision", json={"action": "approve"})
         assert decided.status_code == 200 and decided.json()["status"] == "approved"
-        assert (
-            http.post(
-                f"/violations/{pending.id}/decision", json={"action": "approve", "reviewer": "live"}
-            ).status_code
-            == 409
-        )
+        assert decided.json()["decisions"][-1]["reviewer"] == "reviewer"  # the signed-in user
+        assert http.post(f"/violations/{pending.id}/decision", json={"action": "approve"}).status_code == 409
 
         assert http.get("/evidence/..%2f..%2fstreetwatch.db").status_code == 404
         assert "/violations" in http.get("/openapi.json").json()["paths"]

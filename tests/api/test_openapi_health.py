@@ -8,8 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import Role
 from pipeline.settings import Settings
 from pipeline.store.db import make_engine, make_session_factory
+from tests.api.auth_support import TEST_AUTH_SECRET, UserSpec, add_users_at
 
 EXPECTED_OPERATIONS = {
     ("/violations", "get"),
@@ -22,6 +24,24 @@ EXPECTED_OPERATIONS = {
     ("/videos/{video_id}", "get"),
     ("/evidence/{sha256}", "get"),
     ("/health", "get"),
+    ("/auth/token", "post"),
+    ("/auth/me", "get"),
+    ("/review/claim", "post"),
+    ("/open311/v2/services.{fmt}", "get"),
+    ("/open311/v2/services/{service_code}.{fmt}", "get"),
+    ("/open311/v2/requests.{fmt}", "get"),
+    ("/open311/v2/requests.{fmt}", "post"),
+    ("/open311/v2/requests/{service_request_id}.{fmt}", "get"),
+    ("/review/release", "post"),
+    ("/review/leases", "get"),
+    ("/cases/{case_id}/transition", "post"),
+    ("/cases/{case_id}/events", "get"),
+    ("/kpis", "get"),
+    ("/reports/monthly", "get"),
+    ("/exports/violations.geojson", "get"),
+    ("/exports/violations.csv", "get"),
+    ("/exports/cases.geojson", "get"),
+    ("/exports/cases.csv", "get"),
 }
 
 
@@ -80,8 +100,11 @@ def test_health_reports_an_unreachable_database(client: TestClient, tmp_path: Pa
 
 def test_app_is_cheap_to_create_and_migrates_on_start(tmp_path: Path) -> None:
     db = tmp_path / "fresh" / "streetwatch.db"
-    app = create_app(Settings(db_url=f"sqlite:///{db}", evidence_dir=tmp_path / "evidence"))
+    app = create_app(Settings(db_url=f"sqlite:///{db}", evidence_dir=tmp_path / "evidence",
+                              auth_secret=TEST_AUTH_SECRET))
     assert not db.exists()  # nothing touched before startup
     with TestClient(app) as fresh:
         assert db.exists()
-        assert fresh.get("/violations").json() == {"items": [], "next_cursor": None}
+        assert fresh.get("/violations").status_code == 401  # migrated, but nobody may read yet
+        admin = add_users_at(f"sqlite:///{db}", [UserSpec("admin", (Role.ADMIN,))])["admin"]
+        assert fresh.get("/violations", headers=admin.headers()).json() == {"items": [], "next_cursor": None}

@@ -161,23 +161,34 @@ def test_decisions(
     class_after: str,
 ) -> None:
     target = pick(seed, class_name, start)
-    response = client.post(f"/violations/{target.id}/decision", json={"reviewer": "alice", **body})
+    response = client.post(f"/violations/{target.id}/decision", json=body)
     assert response.status_code == code, response.text
     now = client.get(f"/violations/{target.id}").json()
     if code == 200:
         assert response.json() == now
-        assert [(d["action"], d["reviewer"]) for d in now["decisions"]] == [(body["action"], "alice")]
+        # Recorded under the signed-in user (the client is the admin).
+        assert [(d["action"], d["reviewer"]) for d in now["decisions"]] == [(body["action"], "admin")]
     assert (now["status"], now["class_name"]) == (after, class_after)
     assert len(now["decisions"]) == (1 if code == 200 else 0)
 
 
-def test_decision_without_reviewer_is_422(client: TestClient, seed: SeedData) -> None:
+@pytest.mark.parametrize(
+    ("reviewer", "code"),
+    [("admin", 200), ("alice", 403), ("", 422), ("x" * 256, 422)],
+    ids=["self", "someone-else", "blank", "too-long"],
+)
+def test_reviewer_if_given_must_be_the_signed_in_user(
+    client: TestClient, seed: SeedData, reviewer: str, code: int
+) -> None:
     target = pick(seed, "car", "pending")
-    assert client.post(f"/violations/{target.id}/decision", json={"action": "approve"}).status_code == 422
+    response = client.post(f"/violations/{target.id}/decision", json={"action": "approve", "reviewer": reviewer})
+    assert response.status_code == code, response.text
+    decisions = client.get(f"/violations/{target.id}").json()["decisions"]
+    assert [d["reviewer"] for d in decisions] == (["admin"] if code == 200 else [])
 
 
 def test_decision_on_unknown_violation_is_404(client: TestClient) -> None:
-    response = client.post("/violations/999999/decision", json={"action": "approve", "reviewer": "a"})
+    response = client.post("/violations/999999/decision", json={"action": "approve"})
     assert response.status_code == 404 and "999999" in response.json()["detail"]
 
 
@@ -189,7 +200,7 @@ def test_decisions_append_in_order(client: TestClient, seed: SeedData) -> None:
         {"action": "reject", "reason": "blocking nothing"},
     ]
     for step in steps:
-        assert client.post(f"/violations/{target.id}/decision", json={"reviewer": "carol", **step}).is_success
+        assert client.post(f"/violations/{target.id}/decision", json=step).is_success
     body = client.get(f"/violations/{target.id}").json()
     assert [d["action"] for d in body["decisions"]] == ["approve", "relabel", "reject"]
     assert (

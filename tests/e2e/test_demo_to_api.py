@@ -1,5 +1,6 @@
 """End to end: the demo patrol clip and its GPX track, processed by the bundled model, served by
-uvicorn on 127.0.0.1 and read back over HTTP, as a reviewer's browser would.
+uvicorn on 127.0.0.1 and read back over HTTP, as a reviewer's browser would: signed in with a
+password, as a user made by ``pipeline.store.users.create_user``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from streetwatch_datasets.demo import (
 )
 
 from api.app import create_app
+from api.auth import Role
 from pipeline.run import Processed, process_videos
 from pipeline.settings import Settings, get_settings
+from pipeline.store.db import make_engine, make_session_factory
+from pipeline.store.users import create_user
+from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD
 from tests.pipeline.run_helpers import along_and_cross_track_m, shared_detector
 
 DEMO_SECONDS = 4.0
@@ -45,9 +50,14 @@ def demo_footage(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def processed_demo(db_url: str, demo_footage: tuple[Path, Path], tmp_path: Path) -> Settings:
     """The demo processed into a fresh database; the settings the API is then started with."""
     video, gpx = demo_footage
-    settings = get_settings(db_url=db_url, evidence_dir=tmp_path / "evidence", sample_fps=3.0)
+    settings = get_settings(db_url=db_url, evidence_dir=tmp_path / "evidence", sample_fps=3.0,
+                            auth_secret=TEST_AUTH_SECRET)
     summary = process_videos([video], settings, gpx, progress=False, detector=shared_detector())
     assert isinstance(summary.outcomes[0], Processed), summary.outcomes
+    engine = make_engine(db_url)
+    with make_session_factory(engine).begin() as session:
+        create_user(session, "wang.reviewer", TEST_PASSWORD, [Role.REVIEWER])
+    engine.dispose()
     return settings
 
 
@@ -83,6 +93,10 @@ def get_json(http: httpx.Client, path: str, **params: str | int) -> Any:
 def test_demo_footage_to_reviewed_violation_over_http(api_url: str) -> None:
     with httpx.Client(base_url=api_url, timeout=30) as http:
         assert get_json(http, "/health") == {"status": "ok", "db": "ok"}
+        assert http.get("/violations").status_code == 401  # nothing but health without signing in
+        token = http.post("/auth/token", data={"username": "wang.reviewer", "password": TEST_PASSWORD})
+        assert token.status_code == 200, token.text
+        http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
         observations = get_json(http, "/observations", limit=500)
         assert observations["next_cursor"] is None
@@ -124,11 +138,15 @@ def test_demo_footage_to_reviewed_violation_over_http(api_url: str) -> None:
             if expected_size is not None:
                 assert (decoded.shape[1], decoded.shape[0]) == expected_size
 
-        decided = http.post(f"/violations/{violation['id']}/decision",
-                            json={"action": "approve", "reviewer": "e2e-test"})
+        # A reviewer decides on what the queue leased them.
+        claimed = http.post("/review/claim", json={"n": 50, "lease_minutes": 5})
+        assert claimed.status_code == 200, claimed.text
+        assert violation["id"] in [item["id"] for item in claimed.json()["items"]]
+        decided = http.post(f"/violations/{violation['id']}/decision", json={"action": "approve"})
         assert decided.status_code == 200, decided.text
         assert decided.json()["status"] == "approved"
-        assert [d["action"] for d in decided.json()["decisions"]] == ["approve"]
+        assert [(d["action"], d["reviewer"]) for d in decided.json()["decisions"]] == [("approve",
+                                                                                        "wang.reviewer")]
         approved = get_json(http, "/violations", status="approved")["items"]
         assert [v["id"] for v in approved] == [violation["id"]]
         pending = get_json(http, "/violations", status="pending")["items"]

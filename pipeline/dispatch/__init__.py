@@ -1,0 +1,1 @@
+"""Dispatch: the outbox, its delivery worker, signed webhooks and the Open311 client."""

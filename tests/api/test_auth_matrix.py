@@ -1,0 +1,358 @@
+"""The authorization matrix: every endpoint x every role x own / other / unrouted object.
+
+``MATRIX`` is written out by hand: for each route, the status each caller must get. A route of
+the app without an entry fails ``test_every_route_has_a_matrix_entry``, so a new endpoint cannot
+ship without deciding who may call it.
+
+Callers: nobody (no credentials), and one user per role. The dispatcher and the field inspector
+work for unit A. Objects: ``own`` is routed to unit A, ``other`` to unit B, ``unrouted`` to no
+unit (a violation without a case, a case whose unit is not known yet). Rule: reviewers,
+supervisors and admins see every unit; the unit-scoped roles see their unit's cases, the
+violations of those cases and their evidence, and no videos or observations (raw footage
+crosses units).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from pipeline.settings import Settings
+from pipeline.store.db import make_engine, make_session_factory
+from pipeline.store.models import Case, Observation, Violation
+from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UNIT_A, UNIT_B, TestUser
+from tests.api.seed import SeedData
+
+ANON = "anonymous"
+CALLERS = (ANON, "admin", "reviewer", "supervisor", "dispatcher", "field_inspector")
+OWN, OTHER, UNROUTED = "own", "other", "unrouted"
+OBJECTS = (OWN, OTHER, UNROUTED)
+
+# Shorthands for rows of the table.
+EVERYONE = dict.fromkeys(CALLERS, 200)
+SIGNED_IN = {**EVERYONE, ANON: 401}
+CITY_WIDE = {**SIGNED_IN, "dispatcher": 403, "field_inspector": 403}  # no unit-scoped roles
+DECIDERS = CITY_WIDE  # reviewer, supervisor, admin
+
+
+def per_object(own: int, other: int, unrouted: int) -> tuple[int, int, int]:
+    return (own, other, unrouted)
+
+
+JSON_FORMAT = {"fmt": "json"}
+# Targets routed to a unit, so tested as own / other / unrouted objects.
+ROUTED_TARGETS = frozenset({"violation", "pending_violation", "case", "evidence"})
+
+
+UNIT_SCOPED_READ = {  # caller -> (own, other, unrouted)
+    ANON: per_object(401, 401, 401),
+    "admin": per_object(200, 200, 200),
+    "reviewer": per_object(200, 200, 200),
+    "supervisor": per_object(200, 200, 200),
+    "dispatcher": per_object(200, 403, 403),
+    "field_inspector": per_object(200, 403, 403),
+}
+DECIDE = {
+    ANON: per_object(401, 401, 401),
+    "admin": per_object(200, 200, 200),
+    # Authorized, but a reviewer must hold a live lease from POST /review/claim (tests/api/test_workflow_api.py).
+    "reviewer": per_object(409, 409, 409),
+    "supervisor": per_object(200, 200, 200),
+    "dispatcher": per_object(403, 403, 403),
+    "field_inspector": per_object(403, 403, 403),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """Who gets what from one route.
+
+    Attributes:
+        expect: caller -> status, or caller -> (own, other, unrouted) statuses for object routes.
+        target: The kind of object the path's free parameter names (violation, case, evidence,
+            video, service), or None.
+        params: Fixed path parameters (e.g. the format of an Open311 resource).
+        json: A JSON body to send.
+        form: A form body to send; ``"{service_code}"`` is replaced by a real event code.
+        challenge: Whether a 401 carries ``WWW-Authenticate: Bearer`` (Open311 answers in its
+            own error format, without it).
+    """
+
+    expect: dict[str, int] | dict[str, tuple[int, int, int]]
+    target: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    challenge: bool = True
+
+
+MATRIX: dict[tuple[str, str], Entry] = {
+    # FastAPI's own pages: public.
+    ("GET", "/openapi.json"): Entry(EVERYONE),
+    ("GET", "/docs"): Entry(EVERYONE),
+    ("GET", "/docs/oauth2-redirect"): Entry(EVERYONE),
+    ("GET", "/redoc"): Entry(EVERYONE),
+    ("GET", "/health"): Entry(EVERYONE),
+    # Signing in needs no credentials; /auth/me needs some.
+    ("POST", "/auth/token"): Entry(EVERYONE, form={"username": "reviewer", "password": TEST_PASSWORD}),
+    ("GET", "/auth/me"): Entry(SIGNED_IN),
+    ("GET", "/violations"): Entry(SIGNED_IN),
+    ("GET", "/violations/{violation_id}"): Entry(UNIT_SCOPED_READ, target="violation"),
+    ("POST", "/violations/{violation_id}/decision"): Entry(
+        DECIDE, target="pending_violation", json={"action": "reject", "reason": "false detection"}
+    ),
+    ("GET", "/cases"): Entry(SIGNED_IN),
+    ("GET", "/cases/{case_id}"): Entry(UNIT_SCOPED_READ, target="case"),
+    ("GET", "/evidence/{sha256}"): Entry(UNIT_SCOPED_READ, target="evidence"),
+    ("GET", "/observations"): Entry(CITY_WIDE),
+    ("GET", "/videos"): Entry(CITY_WIDE),
+    ("GET", "/videos/{video_id}"): Entry(CITY_WIDE, target="video"),
+    # Open311 GeoReport v2 (pipeline.dispatch / api/routes/open311.py): read by any role; a case of
+    # another unit is "not found" there (404), as the spec has no 403.
+    ("GET", "/open311/v2/services.{fmt}"): Entry(SIGNED_IN, params=JSON_FORMAT, challenge=False),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"): Entry(
+        SIGNED_IN, target="service", params=JSON_FORMAT, challenge=False),
+    ("GET", "/open311/v2/requests.{fmt}"): Entry(SIGNED_IN, params=JSON_FORMAT, challenge=False),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): Entry(
+        {**UNIT_SCOPED_READ, "dispatcher": per_object(200, 404, 404), "field_inspector": per_object(200, 404, 404)},
+        target="case", params=JSON_FORMAT, challenge=False),
+    ("POST", "/open311/v2/requests.{fmt}"): Entry(
+        {**SIGNED_IN, "reviewer": 403, "field_inspector": 403, "dispatcher": 201, "supervisor": 201, "admin": 201},
+        params=JSON_FORMAT, challenge=False,
+        form={"service_code": "{service_code}", "lat": "39.91", "long": "116.39", "description": "stall at gate"}),
+    # The review queue (api/routes/review.py): reviewers, supervisors, admins.
+    ("POST", "/review/claim"): Entry(CITY_WIDE, json={"n": 1, "lease_minutes": 1}),
+    ("POST", "/review/release"): Entry(CITY_WIDE, json={"violation_ids": []}),
+    ("GET", "/review/leases"): Entry(CITY_WIDE),
+    # Case workflow (api/routes/workflow.py). "handle" on an open case: a caller allowed to handle it gets
+    # 409 (not from 'open'), so the table shows the role and unit checks without changing the case.
+    ("POST", "/cases/{case_id}/transition"): Entry({
+        ANON: per_object(401, 401, 401),
+        "admin": per_object(409, 409, 409),
+        "reviewer": per_object(403, 403, 403),
+        "supervisor": per_object(409, 409, 409),
+        "dispatcher": per_object(403, 403, 403),       # dispatchers do not handle
+        "field_inspector": per_object(409, 403, 403),  # their unit only
+    }, target="case", json={"action": "handle"}),
+    ("GET", "/cases/{case_id}/events"): Entry(UNIT_SCOPED_READ, target="case"),
+    ("GET", "/kpis"): Entry(SIGNED_IN),  # unit-scoped roles see their unit's KPIs only
+    ("GET", "/reports/monthly"): Entry(CITY_WIDE),
+    # Exports: any role; unit-scoped roles get their unit's rows only.
+    ("GET", "/exports/violations.geojson"): Entry(SIGNED_IN),
+    ("GET", "/exports/violations.csv"): Entry(SIGNED_IN),
+    ("GET", "/exports/cases.geojson"): Entry(SIGNED_IN),
+    ("GET", "/exports/cases.csv"): Entry(SIGNED_IN),
+}
+
+
+def app_operations(app: Any) -> set[tuple[str, str]]:
+    """Every (method, path) the app answers, HEAD aside (Starlette adds it to GET routes).
+
+    A route without methods (a mount, a websocket) counts as ``("*", path)``: it needs an entry too.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts  # FastAPI with nested included routers
+    except ImportError:
+        routes: list[Any] = list(app.routes)
+    else:
+        routes = list(iter_route_contexts(app.routes))
+    operations: set[tuple[str, str]] = set()
+    for route in routes:
+        methods = getattr(route, "methods", None) or {"*"}
+        operations |= {(method, route.path) for method in methods if method != "HEAD"}
+    return operations
+
+
+# --- the world the matrix runs in ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class World:
+    client: TestClient
+    session_factory: sessionmaker[Session]
+    objects: dict[str, dict[str, str]]  # kind -> own/other/unrouted -> the path parameter
+    case_ids: dict[str, int | None]     # own/other/unrouted -> case id (None: no case)
+
+
+def _case(session: Session, unit: str | None, family: str, event_code: str) -> Case:
+    case = Case(family=family, event_code=event_code, status="open", lat=39.9, lon=116.3,
+                h3_cell="8a31aa5a0a6ffff", sightings=0, recurrence_count=0, unit=unit)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def _fresh_pending(session: Session, case_id: int | None) -> int:
+    """A new pending violation in the case (a copy of a seeded one, on its own observation)."""
+    model = session.scalars(select(Violation).order_by(Violation.id)).first()
+    assert model is not None
+    obs = model.observation
+    max_track = max(session.scalars(select(Observation.track_id)).all())
+    new_obs = Observation(
+        video_id=obs.video_id, track_id=max_track + 1, class_name=obs.class_name, family=obs.family,
+        confidence=obs.confidence, pts_start_s=obs.pts_start_s, pts_end_s=obs.pts_end_s,
+        best_pts_s=obs.best_pts_s, location_status=obs.location_status, bbox=obs.bbox,
+        track_points=obs.track_points, frame_sha256=obs.frame_sha256, crop_sha256=obs.crop_sha256,
+    )
+    session.add(new_obs)
+    session.flush()
+    violation = Violation(
+        observation_id=new_obs.id, family=model.family, class_name=model.class_name,
+        event_code=model.event_code, name_zh=model.name_zh, name_en=model.name_en, reason=model.reason,
+        rule=model.rule, rule_version=model.rule_version, status="pending", case_id=case_id,
+    )
+    session.add(violation)
+    session.commit()
+    return violation.id
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, seeded_template: tuple[Path, SeedData]
+) -> Iterator[World]:
+    template, data = seeded_template
+    root = tmp_path_factory.mktemp("auth-matrix")
+    shutil.copytree(template, root, dirs_exist_ok=True)
+    url = f"sqlite:///{root / 'streetwatch.db'}"
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    by_obs = {o.id: o for o in data.observations}
+    with factory() as session:
+        first = session.scalars(select(Violation).order_by(Violation.id)).first()
+        assert first is not None
+        cases = {OWN: _case(session, UNIT_A, first.family, first.event_code),
+                 OTHER: _case(session, UNIT_B, first.family, first.event_code),
+                 UNROUTED: _case(session, None, first.family, first.event_code)}
+        seeded = [v.id for v in data.violations]
+        # Every third seeded violation goes to unit A, every third to unit B, the rest stay caseless.
+        routed = {OWN: seeded[0::3], OTHER: seeded[1::3]}
+        for scope, ids in routed.items():
+            for violation_id in ids:
+                row = session.get(Violation, violation_id)
+                assert row is not None
+                row.case_id = cases[scope].id
+        session.commit()
+        violation_of = {OWN: routed[OWN][0], OTHER: routed[OTHER][0], UNROUTED: seeded[2]}
+        obs_of = {scope: next(v.observation_id for v in data.violations if v.id == vid)
+                  for scope, vid in violation_of.items()}
+        objects = {
+            "violation": {scope: str(vid) for scope, vid in violation_of.items()},
+            "case": {scope: str(case.id) for scope, case in cases.items()},
+            "evidence": {scope: by_obs[obs_id].frame_sha256 for scope, obs_id in obs_of.items()},
+            "video": dict.fromkeys(OBJECTS, str(data.videos[0].id)),
+            "service": dict.fromkeys(OBJECTS, first.event_code),
+        }
+        case_ids: dict[str, int | None] = {OWN: cases[OWN].id, OTHER: cases[OTHER].id, UNROUTED: None}
+    settings = Settings(db_url=url, evidence_dir=root / "evidence", auth_secret=TEST_AUTH_SECRET)
+    with TestClient(create_app(settings)) as client:
+        yield World(client, factory, objects, case_ids)
+    engine.dispose()
+
+
+def _headers(caller: str, users: dict[str, TestUser]) -> dict[str, str]:
+    return {} if caller == ANON else users[caller].headers()
+
+
+def _cells() -> Iterator[Any]:
+    for (method, path), entry in MATRIX.items():
+        for caller in CALLERS:
+            expected = entry.expect[caller]
+            if isinstance(expected, tuple):
+                for scope, status in zip(OBJECTS, expected, strict=True):
+                    yield pytest.param(method, path, caller, scope, status, id=f"{method} {path} {caller} {scope}")
+            else:
+                yield pytest.param(method, path, caller, None, expected, id=f"{method} {path} {caller}")
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+def test_every_route_has_a_matrix_entry(world: World) -> None:
+    operations = app_operations(world.client.app)
+    missing = sorted(operations - MATRIX.keys())
+    stale = sorted(MATRIX.keys() - operations)
+    assert not missing, f"routes without an authorization matrix entry (add them to MATRIX): {missing}"
+    assert not stale, f"matrix entries for routes the app no longer has: {stale}"
+
+
+def test_every_entry_names_every_caller() -> None:
+    for key, entry in MATRIX.items():
+        assert set(entry.expect) == set(CALLERS), key
+        shapes = {isinstance(v, tuple) for v in entry.expect.values()}
+        assert shapes == {entry.target in ROUTED_TARGETS}, key
+
+
+@pytest.mark.parametrize(("method", "path", "caller", "scope", "expected"), list(_cells()))
+def test_matrix(
+    world: World, users: dict[str, TestUser], method: str, path: str, caller: str, scope: str | None,
+    expected: int,
+) -> None:
+    entry = MATRIX[(method, path)]
+    free = [name for name in re.findall(r"{(\w+)}", path) if name not in entry.params]
+    assert len(free) == (entry.target is not None), f"{path}: path parameters {free} need a target"
+    values = dict(entry.params)
+    if entry.target == "pending_violation":
+        assert scope is not None
+        with world.session_factory() as session:
+            values[free[0]] = str(_fresh_pending(session, world.case_ids[scope]))
+    elif entry.target is not None:
+        values[free[0]] = world.objects[entry.target][scope or OWN]
+    url = path.format(**values)
+    form = None if entry.form is None else {
+        key: value.format(service_code=world.objects["service"][OWN]) for key, value in entry.form.items()}
+    response = world.client.request(method, url, headers=_headers(caller, users), json=entry.json, data=form)
+    assert response.status_code == expected, f"{caller} {method} {url} ({scope}): {response.text[:300]}"
+    if expected == 401 and entry.challenge:
+        assert response.headers.get("www-authenticate") == "Bearer"
+
+
+# --- lists show only what the caller may see ----------------------------------------------------
+
+def _all_ids(client: TestClient, path: str, headers: dict[str, str]) -> list[int]:
+    ids: list[int] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 7} | ({"cursor": cursor} if cursor else {})
+        page = client.get(path, params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        ids += [item["id"] for item in page.json()["items"]]
+        if (cursor := page.json()["next_cursor"]) is None:
+            return ids
+
+
+def _visible(world: World, unit: str | None) -> Callable[[str], set[int]]:
+    def ids(kind: str) -> set[int]:
+        with world.session_factory() as session:
+            if kind == "cases":
+                stmt = select(Case.id) if unit is None else select(Case.id).where(Case.unit == unit)
+            else:
+                stmt = select(Violation.id) if unit is None else (
+                    select(Violation.id).join(Case, Case.id == Violation.case_id).where(Case.unit == unit))
+            return set(session.scalars(stmt))
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("username", "unit"),
+    [("admin", None), ("reviewer", None), ("supervisor", None), ("dispatcher", UNIT_A),
+     ("field_inspector", UNIT_A), ("dispatcher_b", UNIT_B)],
+)
+@pytest.mark.parametrize("kind", ["violations", "cases"])
+def test_lists_hold_exactly_what_the_caller_may_see(
+    world: World, users: dict[str, TestUser], username: str, unit: str | None, kind: str
+) -> None:
+    expected = _visible(world, unit)(kind)
+    assert expected, f"the world must give {username} something to see"
+    got = _all_ids(world.client, f"/{kind}", users[username].headers())
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+    if unit is not None:  # and something is hidden from them
+        assert expected < _visible(world, None)(kind)
