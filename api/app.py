@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from api.auth import resolve_auth_secret
 from api.routes import auth, cases, evidence, exports, health, observations, review, videos, violations, workflow
 from api.routes import open311 as open311_routes
+from api.web import mount_web
 from pipeline.settings import Settings
 from pipeline.store.db import make_engine, make_session_factory, upgrade
 from pipeline.store.queries import QueryError
@@ -101,4 +102,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(open311_routes.router)
     for workflow_module in (review, workflow, exports):
         app.include_router(workflow_module.router)
+    mount_web(app)  # the review page under /ui/
     return app

@@ -61,6 +61,12 @@ DECIDER_ROLES = (Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN)
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False, scheme_name="login token")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="API key",
                         description="A key made with `streetwatch users api-key create`.")
+# The review page (api/web.py) keeps the login token in this HttpOnly, SameSite=Strict cookie.
+SESSION_COOKIE = "streetwatch_session"
+# Cookie-authenticated requests that change state must carry this header (htmx sends it; a
+# cross-site form cannot set it): with SameSite=Strict, that is the CSRF defence.
+CSRF_HEADER = "HX-Request"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AuthConfigError(RuntimeError):
@@ -193,6 +199,10 @@ def get_current_user(
         found = AuthenticatedUser.from_user(key.user, api_key_id=key.id)
         session.commit()  # keeps last_used_at; nothing else has happened in this request yet
         return found
+    if not token and (token := request.cookies.get(SESSION_COOKIE)):
+        if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "true":
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {request.method} signed in by the page's cookie "
+                                f"needs the header `{CSRF_HEADER}: true` (cross-site request refused)")
     if not token:
         raise _unauthorized("not authenticated: send `Authorization: Bearer <token>` from POST /auth/token "
                             "or `X-API-Key: <key>`")
