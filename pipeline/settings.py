@@ -16,7 +16,10 @@ from pipeline.rules.base import RuleParams
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
-DEFAULT_MODEL = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0.pt"
+# The default model as PyTorch weights (training, GPU inference, exports) and as the ONNX export
+# that `process` runs on the CPU by default (384x640 input: 16:9 footage without padding waste).
+DEFAULT_WEIGHTS_PT = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0.pt"
+DEFAULT_MODEL = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0-384x640.onnx"
 
 
 class CameraSettings(BaseModel):

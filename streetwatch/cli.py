@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -302,7 +303,8 @@ def simulate(
 
 @app.command()
 def bench(
-    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Detector weights, .pt (default: the bundled model).")]
+    = None,
     seconds: Annotated[float, typer.Option(help="Length of the generated 1080p30 clip.")] = 60.0,
     rates: Annotated[str, typer.Option(help="Sampling rates to time end to end, comma-separated.")] = "1,2,5,10",
     onnx: Annotated[bool, typer.Option(help="Also export and time the ONNX Runtime backend (384x640).")] = True,
@@ -314,17 +316,18 @@ def bench(
     Prints decode frames/s, inference ms/frame per backend, and end-to-end minutes per
     footage hour at several sampling rates, as Markdown for docs/benchmarks.md.
     """
-    from pipeline.settings import DEFAULT_MODEL
+    from pipeline.settings import DEFAULT_WEIGHTS_PT
     from streetwatch.bench import run_bench
 
-    weights = model or DEFAULT_MODEL
+    weights = model or DEFAULT_WEIGHTS_PT
     onnx_model = None
     if onnx:
         from vision.export import export_onnx
 
         onnx_model = workdir / f"{weights.stem}-384x640.onnx"
         if not onnx_model.exists():
-            export_onnx(weights, onnx_model, imgsz=(384, 640))
+            with contextlib.redirect_stdout(sys.stderr):  # Ultralytics' exporter prints its log
+                export_onnx(weights, onnx_model, imgsz=(384, 640))
     report = run_bench(weights, seconds=seconds, rates=tuple(float(r) for r in rates.split(",")),
                        workdir=workdir, onnx_model=onnx_model, log=lambda m: console.print(m))
     print(report.markdown())

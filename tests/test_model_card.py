@@ -6,24 +6,29 @@ import hashlib
 
 import yaml
 
-from pipeline.settings import DEFAULT_MODEL, DEFAULT_TAXONOMY
+from pipeline.settings import DEFAULT_MODEL, DEFAULT_TAXONOMY, DEFAULT_WEIGHTS_PT
 from pipeline.taxonomy import load_taxonomy
 
-CARD = DEFAULT_MODEL.parent / "model.yaml"
+CARD = DEFAULT_WEIGHTS_PT.parent / "model.yaml"
 
 
 def test_the_card_names_the_shipped_weights_by_hash() -> None:
     card = yaml.safe_load(CARD.read_text(encoding="utf-8"))
-    assert card["file"] == DEFAULT_MODEL.name
-    assert hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest() == card["sha256"]
+    assert card["file"] == DEFAULT_WEIGHTS_PT.name
+    assert hashlib.sha256(DEFAULT_WEIGHTS_PT.read_bytes()).hexdigest() == card["sha256"]
+    assert card["onnx"]["file"] == DEFAULT_MODEL.name
+    assert hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest() == card["onnx"]["sha256"]
 
 
 def test_the_card_classes_are_the_model_classes_and_all_in_the_taxonomy() -> None:
     from ultralytics import YOLO
 
     card = yaml.safe_load(CARD.read_text(encoding="utf-8"))
-    names = {int(k): str(v) for k, v in YOLO(str(DEFAULT_MODEL), task="detect").names.items()}
+    names = {int(k): str(v) for k, v in YOLO(str(DEFAULT_WEIGHTS_PT), task="detect").names.items()}
     assert names == {int(k): str(v) for k, v in card["classes"].items()}
+    from vision.detector import OnnxConfig, build_detector
+
+    assert build_detector(OnnxConfig(weights=DEFAULT_MODEL)).names == names
     taxonomy = load_taxonomy(DEFAULT_TAXONOMY)
     assert [n for n in names.values() if taxonomy.lookup(n) is None] == []
 

@@ -24,10 +24,11 @@ from streetwatch_datasets import synthetic
 from streetwatch_datasets.demo import demo_image_path
 
 from pipeline.geo import destination, haversine_m, initial_bearing_deg
+from pipeline.run import detector_config
 from pipeline.settings import Settings, get_settings
 from pipeline.store.db import make_engine
 from pipeline.store.models import Evidence, Observation, Video, Violation
-from vision.detector import Detector, UltralyticsConfig, build_detector
+from vision.detector import Detector, build_detector
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP_SECONDS = 5.0
@@ -55,11 +56,8 @@ def shared_street_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @cache
 def shared_detector() -> Detector:
-    """The bundled model, loaded once per process (settings' defaults: CPU, 640 px)."""
-    defaults = get_settings()
-    return build_detector(UltralyticsConfig(weights=defaults.model_path, device=defaults.device,
-                                            imgsz=defaults.imgsz, conf=defaults.conf_threshold,
-                                            batch_size=defaults.batch_size))
+    """The bundled model with the backend `process` uses by default, loaded once per process."""
+    return build_detector(detector_config(get_settings()))
 
 
 def run_settings(db_url: str, workdir: Path, **overrides: object) -> Settings:
