@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from pipeline.settings import Settings
 from tests.api.auth_support import login
 from tests.api.seed import SeedData
+from tests.live_server import serve_on_loopback
 
 
 @pytest.fixture
 def live_url(settings: Settings) -> Iterator[str]:
     # Bind the socket ourselves (port 0: the OS picks a free one) so there is no race for the port.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 30 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_on_loopback(create_app(settings)) as url:
+        yield url
 
 
 def test_real_server_answers(live_url: str, seed: SeedData) -> None:

@@ -6,9 +6,6 @@ Cases are made per test in the seeded SQLite copy; expectations are computed fro
 from __future__ import annotations
 
 import random
-import socket
-import threading
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +30,7 @@ from pipeline.store.models_outbox import DELIVERY_DELIVERED, Open311Request, Out
 from pipeline.store.users import create_api_key, get_user
 from pipeline.taxonomy import Taxonomy
 from tests.api.auth_support import UNIT_A, UNIT_B, TestUser
+from tests.live_server import serve_on_loopback
 
 # Field names as in the GeoReport v2 spec's examples.
 SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
@@ -319,22 +316,8 @@ def test_bad_posts(client: TestClient, session: Session, fmt: str, who: str, cha
 @pytest.fixture
 def live_url(settings: Settings) -> Iterator[str]:
     """The app served by uvicorn on 127.0.0.1 (a socket we bind, so no race for the port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 30 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_on_loopback(create_app(settings)) as url:
+        yield url
 
 
 def test_the_outbox_pushes_a_filed_case_to_an_open311_server(live_url: str, settings: Settings,

@@ -6,9 +6,6 @@ password, as a user made by ``pipeline.store.users.create_user``.
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from streetwatch_datasets.demo import (
     DEMO_HEADING_DEG,
     DEMO_SIZE,
@@ -33,6 +29,7 @@ from pipeline.settings import Settings, get_settings
 from pipeline.store.db import make_engine, make_session_factory
 from pipeline.store.users import create_user
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD
+from tests.live_server import serve_on_loopback
 from tests.pipeline.run_helpers import along_and_cross_track_m, shared_detector
 
 DEMO_SECONDS = 4.0
@@ -64,24 +61,8 @@ def processed_demo(db_url: str, demo_footage: tuple[Path, Path], tmp_path: Path)
 @pytest.fixture
 def api_url(processed_demo: Settings) -> Iterator[str]:
     """The API served by uvicorn in a thread, on a port the OS picked."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(processed_demo), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 30 s")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_on_loopback(create_app(processed_demo)) as url:
+        yield url
 
 
 def get_json(http: httpx.Client, path: str, **params: str | int) -> Any:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -33,6 +30,7 @@ from pipeline.store.models import ReviewDecision, Violation
 from pipeline.taxonomy import load_taxonomy
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UserSpec, add_users_at, login
 from tests.api.seed import seed_database
+from tests.live_server import serve_on_loopback
 
 CHROMIUM = os.environ.get("STREETWATCH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -95,23 +93,10 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     add_users_at(db_url, [UserSpec(REVIEWER, (Role.REVIEWER,)), UserSpec("rev_other", (Role.REVIEWER,))])
     settings = Settings(db_url=db_url, evidence_dir=root / "evidence", auth_secret=TEST_AUTH_SECRET)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # the OS picks a free port; we hold the socket, so no race
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 30 s")
-        time.sleep(0.05)
     try:
-        yield LiveApp(f"http://127.0.0.1:{sock.getsockname()[1]}", db_url)
+        with serve_on_loopback(create_app(settings)) as url:
+            yield LiveApp(url, db_url)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
