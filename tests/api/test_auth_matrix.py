@@ -10,6 +10,11 @@ unit (a violation without a case, a case whose unit is not known yet). Rule: rev
 supervisors and admins see every unit; the unit-scoped roles see their unit's cases, the
 violations of those cases and their evidence, and no videos or observations (raw footage
 crosses units).
+
+The review pages (``/ui``, api/web.py) are in the same table. Their callers sign in as a browser
+does: the login token in the session cookie, and ``HX-Request: true`` on POSTs (what htmx sends;
+the cookie's CSRF rule, api/auth.py). Redirects are not followed: an anonymous page visit answers
+303 to the sign-in form.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.auth import CSRF_HEADER, SESSION_COOKIE
 from pipeline.settings import Settings
 from pipeline.store.db import make_engine, make_session_factory
 from pipeline.store.models import Case, Observation, Violation
@@ -43,6 +49,10 @@ EVERYONE = dict.fromkeys(CALLERS, 200)
 SIGNED_IN = {**EVERYONE, ANON: 401}
 CITY_WIDE = {**SIGNED_IN, "dispatcher": 403, "field_inspector": 403}  # no unit-scoped roles
 DECIDERS = CITY_WIDE  # reviewer, supervisor, admin
+# Review pages: an anonymous visitor is sent to the sign-in form instead of a 401.
+SIGN_IN_FORM = "/ui/login"
+PAGE_SIGNED_IN = {**EVERYONE, ANON: 303}
+PAGE_QUEUE = {**PAGE_SIGNED_IN, "dispatcher": 403, "field_inspector": 403}  # reviewer, supervisor, admin
 
 
 def per_object(own: int, other: int, unrouted: int) -> tuple[int, int, int]:
@@ -71,6 +81,10 @@ DECIDE = {
     "dispatcher": per_object(403, 403, 403),
     "field_inspector": per_object(403, 403, 403),
 }
+# The page's decision answers with the next item even when the decision is refused for want of a
+# lease (a flash says "not decided"), so the reviewer's 200 records nothing: see ``decided_by``.
+PAGE_DECIDE = {**DECIDE, "reviewer": per_object(200, 200, 200)}
+DECIDED_BY = frozenset({"admin", "supervisor"})  # no lease needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +100,11 @@ class Entry:
         form: A form body to send; ``"{service_code}"`` is replaced by a real event code.
         challenge: Whether a 401 carries ``WWW-Authenticate: Bearer`` (Open311 answers in its
             own error format, without it).
+        page: A review page: callers send the session cookie (not a bearer token), POSTs carry
+            ``HX-Request: true``, and a 303 must lead to the sign-in form.
+        probe: For a mount (no methods of its own): the path of a file to GET under it.
+        decided_by: For a ``pending_violation`` target: the callers whose call must record the
+            decision; for everyone else the violation must stay pending.
     """
 
     expect: dict[str, int] | dict[str, tuple[int, int, int]]
@@ -94,6 +113,9 @@ class Entry:
     json: dict[str, Any] | None = None
     form: dict[str, str] | None = None
     challenge: bool = True
+    page: bool = False
+    probe: str | None = None
+    decided_by: frozenset[str] = frozenset()
 
 
 MATRIX: dict[tuple[str, str], Entry] = {
@@ -109,8 +131,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/violations"): Entry(SIGNED_IN),
     ("GET", "/violations/{violation_id}"): Entry(UNIT_SCOPED_READ, target="violation"),
     ("POST", "/violations/{violation_id}/decision"): Entry(
-        DECIDE, target="pending_violation", json={"action": "reject", "reason": "false detection"}
-    ),
+        DECIDE, target="pending_violation", json={"action": "reject", "reason": "false detection"},
+        decided_by=DECIDED_BY),
     ("GET", "/cases"): Entry(SIGNED_IN),
     ("GET", "/cases/{case_id}"): Entry(UNIT_SCOPED_READ, target="case"),
     ("GET", "/evidence/{sha256}"): Entry(UNIT_SCOPED_READ, target="evidence"),
@@ -152,6 +174,20 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/exports/violations.csv"): Entry(SIGNED_IN),
     ("GET", "/exports/cases.geojson"): Entry(SIGNED_IN),
     ("GET", "/exports/cases.csv"): Entry(SIGNED_IN),
+    # The review pages (api/web.py). Signing in and out: the form is public; a good password answers
+    # 303 whoever asks; signing out needs a session.
+    ("GET", "/ui/login"): Entry(EVERYONE, page=True),
+    ("POST", "/ui/login"): Entry({**EVERYONE, **dict.fromkeys(CALLERS, 303)}, page=True,
+                                 form={"username": "reviewer", "password": TEST_PASSWORD}),
+    ("POST", "/ui/logout"): Entry({**SIGNED_IN, **dict.fromkeys(CALLERS[1:], 204)}, page=True),
+    ("GET", "/ui/queue"): Entry(PAGE_QUEUE, page=True),
+    ("GET", "/ui/queue/item"): Entry(PAGE_QUEUE, page=True),
+    ("POST", "/ui/queue/{violation_id}/decision"): Entry(
+        PAGE_DECIDE, target="pending_violation", page=True,
+        form={"action": "reject", "reason_code": "false_detection"}, decided_by=DECIDED_BY),
+    ("GET", "/ui/cases"): Entry(PAGE_SIGNED_IN, page=True),  # unit-scoped roles: their unit's cases
+    ("GET", "/ui/dashboard"): Entry(PAGE_SIGNED_IN, page=True),  # every role has KPIs
+    ("*", "/ui/static"): Entry(EVERYONE, page=True, probe="/ui/static/vendor/htmx.min.js"),
 }
 
 
@@ -258,8 +294,20 @@ def world(
     engine.dispose()
 
 
-def _headers(caller: str, users: dict[str, TestUser]) -> dict[str, str]:
-    return {} if caller == ANON else users[caller].headers()
+def _headers(caller: str, users: dict[str, TestUser], entry: Entry, method: str) -> dict[str, str]:
+    if not entry.page:
+        return {} if caller == ANON else users[caller].headers()
+    # As a browser on the page: the cookie (sent by hand, so no cookie jar carries one caller's
+    # session into the next cell) and htmx's header on state-changing requests.
+    headers = {CSRF_HEADER: "true"} if method == "POST" else {}
+    return headers if caller == ANON else headers | {"Cookie": f"{SESSION_COOKIE}={users[caller].token()}"}
+
+
+def _violation_status(world: World, violation_id: str) -> str:
+    with world.session_factory() as session:
+        row = session.get(Violation, int(violation_id))
+        assert row is not None
+        return row.status
 
 
 def _cells() -> Iterator[Any]:
@@ -275,14 +323,11 @@ def _cells() -> Iterator[Any]:
 
 # --- the tests ----------------------------------------------------------------------------------
 
-# The review page (/ui/...) answers HTML and redirects anonymous callers to its sign-in form; its
-# sign-in, cookie and CSRF behaviour is tested in tests/e2e/test_review_page.py. Known gap: its
-# per-role rows are not in this table yet (the pages reuse the API's role and unit checks).
-HTML_PAGES_PREFIX = "/ui"
-
+# The page's cookie edge cases (no or wrong HX-Request header, bearer on a POST, a real browser)
+# are in tests/e2e/test_review_page.py.
 
 def test_every_route_has_a_matrix_entry(world: World) -> None:
-    operations = {op for op in app_operations(world.client.app) if not op[1].startswith(HTML_PAGES_PREFIX)}
+    operations = app_operations(world.client.app)
     missing = sorted(operations - MATRIX.keys())
     stale = sorted(MATRIX.keys() - operations)
     assert not missing, f"routes without an authorization matrix entry (add them to MATRIX): {missing}"
@@ -294,6 +339,9 @@ def test_every_entry_names_every_caller() -> None:
         assert set(entry.expect) == set(CALLERS), key
         shapes = {isinstance(v, tuple) for v in entry.expect.values()}
         assert shapes == {entry.target in ROUTED_TARGETS}, key
+        assert (key[0] == "*") == (entry.probe is not None), f"{key}: a probe path for mounts only"
+        assert entry.decided_by <= set(CALLERS) and (
+            entry.target == "pending_violation" or not entry.decided_by), key
 
 
 @pytest.mark.parametrize(("method", "path", "caller", "scope", "expected"), list(_cells()))
@@ -311,13 +359,21 @@ def test_matrix(
             values[free[0]] = str(_fresh_pending(session, world.case_ids[scope]))
     elif entry.target is not None:
         values[free[0]] = world.objects[entry.target][scope or OWN]
-    url = path.format(**values)
+    url = entry.probe or path.format(**values)
     form = None if entry.form is None else {
         key: value.format(service_code=world.objects["service"][OWN]) for key, value in entry.form.items()}
-    response = world.client.request(method, url, headers=_headers(caller, users), json=entry.json, data=form)
+    world.client.cookies.clear()  # a sign-in cell's cookie must not sign in the next caller
+    response = world.client.request("GET" if method == "*" else method, url, json=entry.json, data=form,
+                                    headers=_headers(caller, users, entry, method), follow_redirects=False)
+    world.client.cookies.clear()
     assert response.status_code == expected, f"{caller} {method} {url} ({scope}): {response.text[:300]}"
     if expected == 401 and entry.challenge:
         assert response.headers.get("www-authenticate") == "Bearer"
+    if expected == 303 and entry.page and method == "GET":
+        assert response.headers.get("location") == SIGN_IN_FORM, f"{caller} {url}: {response.headers}"
+    if entry.target == "pending_violation":
+        status = _violation_status(world, values[free[0]])
+        assert (status != "pending") == (caller in entry.decided_by), f"{caller} {url} ({scope}): {status}"
 
 
 # --- lists show only what the caller may see ----------------------------------------------------
@@ -362,3 +418,22 @@ def test_lists_hold_exactly_what_the_caller_may_see(
     assert set(got) == expected
     if unit is not None:  # and something is hidden from them
         assert expected < _visible(world, None)(kind)
+
+
+@pytest.mark.parametrize(
+    ("username", "unit"),
+    [("admin", None), ("supervisor", None), ("dispatcher", UNIT_A), ("field_inspector", UNIT_A),
+     ("dispatcher_b", UNIT_B)],
+)
+def test_cases_page_shows_exactly_what_the_caller_may_see(
+    world: World, users: dict[str, TestUser], username: str, unit: str | None
+) -> None:
+    expected = _visible(world, unit)("cases")
+    cookie = {"Cookie": f"{SESSION_COOKIE}={users[username].token()}"}
+    page = world.client.get("/ui/cases", headers=cookie, follow_redirects=False)
+    assert page.status_code == 200, page.text[:300]
+    assert {int(i) for i in re.findall(r'id="case-(\d+)"', page.text)} == expected
+    if unit is not None:  # asking for another unit's cases by name is refused, not answered empty
+        other = UNIT_B if unit == UNIT_A else UNIT_A
+        refused = world.client.get("/ui/cases", params={"unit": other}, headers=cookie, follow_redirects=False)
+        assert refused.status_code == 403, refused.text[:300]
