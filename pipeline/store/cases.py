@@ -1,20 +1,25 @@
-"""One case per real problem: attach each new violation to the case it is a sighting of.
+"""One case per real problem: attach a video's new violations to the cases they are sightings of.
 
 Called by :func:`pipeline.store.writes.commit_video_results` inside the transaction that
 stores a video's violations, so a video's rows and its case updates commit together.
 
-How a violation finds its case:
+The store runs the algorithm the simulation scores (:mod:`pipeline.dedup`), one video at a time:
 
 - Only violations with a position join a case. One whose position is unknown keeps
   ``case_id`` NULL: without a place it cannot be told apart from any other problem of its
   family, and a case of one would only add noise to the map. A reviewer can still see it
   in the violations list.
-- Candidates are cases of the same family, in any status, whose ``h3_cell`` lies in
-  :func:`pipeline.dedup.cells_within` of the violation's position, kept if
-  :func:`pipeline.dedup.same_problem` says so. Cases not closed win over closed ones, then the
-  nearest wins. With no candidate a new case starts at the violation. As in
-  :func:`pipeline.dedup.group_sightings` (which the simulation scores), the search reaches
-  ``radius_m`` plus the sighting's own position uncertainty, capped at half the radius.
+- Candidates are cases of the video's families, in any status, whose ``h3_cell`` lies in
+  :func:`pipeline.dedup.cells_within` of a violation's position, searched out to its reach plus
+  ``radius_m`` (the local GPS offset taken off before matching is at most ``radius_m``). The
+  reach is ``radius_m`` plus the sighting's own position uncertainty, capped at half the radius.
+- :func:`pipeline.dedup.match_batch` matches the video's sightings to them: the local GPS offset
+  measured on unambiguous matches is taken off, pairs are taken nearest first, and a case never
+  takes a sighting that overlaps in time one it already holds from the same video. Cases not
+  closed are matched first; closed ones only take the sightings left over.
+- The sightings still left are grouped with :func:`pipeline.dedup.group_sightings` (the same
+  same-video rule; tracker id-switch fragments, which follow one another, join): one new case
+  per group.
 - A match updates the case: ``sightings`` + 1, position = running mean of the sightings'
   positions (and ``h3_cell`` follows it), ``first_seen`` / ``last_seen`` widen. The
   recurrence count (复发) goes up by one when the sighting comes more than
@@ -25,6 +30,10 @@ How a violation finds its case:
 - The case keeps the event code of its first sighting; ``grid_id`` / ``unit`` come from the
   first sighting's rule details (``extra["grid_id"]`` / ``extra["unit"]``) when a zone rule
   put them there, else stay NULL for routing to fill in.
+
+A sighting's time span is its track's on the video's own clock (``pts_start_s`` ..
+``pts_end_s``): the same-video rule and the GPS offset's time window only compare sightings
+of one video, and the video clock needs no GPS time.
 
 Concurrency: two videos committing sightings of one new problem at the same time must not
 create two cases. On PostgreSQL the transaction first takes a transaction-scoped advisory
@@ -37,18 +46,18 @@ commit's first write already holds the database's single writer lock.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import h3
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from pipeline.dedup import H3_RESOLUTION, cell_of, cells_within, same_problem
-from pipeline.geo import haversine_m
-from pipeline.store.models import CASE_CLOSED, CASE_OPEN, CASE_STATUSES, Case, Violation, utcnow
+from pipeline.dedup import H3_RESOLUTION, CaseCentre, Sighting, cell_of, cells_within, group_sightings, match_batch
+from pipeline.store.models import CASE_CLOSED, CASE_OPEN, CASE_STATUSES, Case, Observation, Violation, utcnow
 
 # Cases a new sighting may join: every status. A case in the review/dispatch workflow gathers
 # further sightings of its problem; a closed one reopens (and counts a recurrence).
@@ -59,6 +68,8 @@ DEFAULT_RECURRENCE_GAP_S: Final = 24 * 3600.0
 # search of a few metres usually needs one lock, fine enough that distant patrols never wait.
 LOCK_RESOLUTION: Final = 8
 _LOCK_NAMESPACE: Final = "streetwatch.case"
+_IN_CHUNK: Final = 500  # values per SQL IN (...): far below SQLite's bound-parameter limit
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,11 @@ def _reach(violation: Violation, radius_m: float) -> float:
     return search_reach_m(radius_m, None if observation is None else observation.uncertainty_m)
 
 
+def _search_m(violation: Violation, radius_m: float) -> float:
+    # Matching takes off a local GPS offset of up to radius_m first: candidates lie that much farther.
+    return _reach(violation, radius_m) + radius_m
+
+
 def case_lock_keys(sightings: Iterable[tuple[str, float, float, float]]) -> list[int]:
     """The sorted advisory lock keys that searching around each (family, lat, lon, reach_m) needs."""
     resolution = min(LOCK_RESOLUTION, H3_RESOLUTION)
@@ -122,7 +138,8 @@ def lock_case_areas(session: Session, violations: Sequence[Violation], radius_m:
     if session.get_bind().dialect.name != "postgresql":
         return 0
     keys = case_lock_keys(
-        (v.family, v.lat, v.lon, _reach(v, radius_m)) for v in violations if v.lat is not None and v.lon is not None
+        (v.family, v.lat, v.lon, _search_m(v, radius_m))
+        for v in violations if v.lat is not None and v.lon is not None
     )
     for key in keys:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
@@ -134,24 +151,55 @@ def _time_order(violation: Violation) -> tuple[bool, datetime]:
     return (seen is None, seen or datetime.min.replace(tzinfo=UTC))
 
 
-def find_case(session: Session, family: str, lat: float, lon: float, radius_m: float) -> Case | None:
-    """The case a sighting of ``family`` at (lat, lon) belongs to, or None if it is a new problem.
+def _sighting(key: str, violation: Violation, radius_m: float) -> Sighting:
+    assert violation.lat is not None and violation.lon is not None
+    observation = violation.observation
+    if observation is None:
+        seen = _utc(violation.seen_at)
+        start = end = 0.0 if seen is None else seen.timestamp()
+        source = ""
+    else:
+        start, end = observation.pts_start_s, max(observation.pts_end_s, observation.pts_start_s)
+        source = str(observation.video_id)
+    # The capped allowance, so that match_batch's own cap (radius / 2, passed below) agrees with the search.
+    allowance = _reach(violation, radius_m) - radius_m
+    return Sighting(key, violation.family, violation.class_name or "", violation.lat, violation.lon, start,
+                    allowance, source=source, t_end=end)
 
-    Args:
-        session: The session inside the commit's transaction.
-        family: The sighting's family.
-        lat: Its latitude.
-        lon: Its longitude.
-        radius_m: How far from the sighting a case's position may be (see :func:`search_reach_m`).
-    """
-    cells = sorted(cells_within(lat, lon, radius_m))
-    candidates = session.scalars(
-        select(Case).where(Case.family == family, Case.status.in_(MATCHABLE_STATUSES), Case.h3_cell.in_(cells))
-    ).all()
-    matching = [c for c in candidates if same_problem(c.family, c.lat, c.lon, family, lat, lon, radius_m)]
-    if not matching:
-        return None
-    return min(matching, key=lambda c: (c.status == CASE_CLOSED, haversine_m(c.lat, c.lon, lat, lon), c.id))
+
+def _chunks(values: Sequence[_T]) -> Iterator[list[_T]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield list(values[start:start + _IN_CHUNK])
+
+
+def _candidate_cases(session: Session, batch: Sequence[Violation], radius_m: float) -> list[Case]:
+    """The cases (any status) that the batch's sightings could match, in id order."""
+    families = sorted({v.family for v in batch})
+    cells = sorted({cell for v in batch if v.lat is not None and v.lon is not None
+                    for cell in cells_within(v.lat, v.lon, _search_m(v, radius_m))})
+    found: dict[int, Case] = {}
+    for chunk in _chunks(cells):
+        found.update((c.id, c) for c in session.scalars(select(Case).where(
+            Case.family.in_(families), Case.status.in_(MATCHABLE_STATUSES), Case.h3_cell.in_(chunk))))
+    return [found[case_id] for case_id in sorted(found)]
+
+
+def _case_spans(session: Session, case_ids: Sequence[int],
+                sources: set[str]) -> dict[int, list[tuple[str, float, float]]]:
+    """Per case, the spans of its sightings from these videos (re-attachment, re-commits)."""
+    video_ids = sorted(int(s) for s in sources if s)
+    spans: dict[int, list[tuple[str, float, float]]] = defaultdict(list)
+    if not video_ids:
+        return spans
+    for chunk in _chunks(case_ids):
+        rows = session.execute(
+            select(Violation.case_id, Observation.video_id, Observation.pts_start_s, Observation.pts_end_s)
+            .join(Observation, Violation.observation_id == Observation.id)
+            .where(Violation.case_id.in_(chunk), Observation.video_id.in_(video_ids)))
+        for case_id, video_id, pts_start, pts_end in rows:
+            if case_id is not None:  # always: the query asks for these cases
+                spans[case_id].append((str(video_id), pts_start, max(pts_end, pts_start)))
+    return spans
 
 
 def _new_case(violation: Violation, lat: float, lon: float, now: datetime) -> Case:
@@ -186,6 +234,69 @@ def add_sighting(case: Case, lat: float, lon: float, seen: datetime | None, recu
     case.updated_at = now
 
 
+def _match_existing(session: Session, batch: Sequence[Violation], sightings: Sequence[Sighting],
+                    radius_m: float) -> list[Case | None]:
+    """Per sighting, the existing case it is a sighting of (``match_batch``), or None."""
+    candidates = _candidate_cases(session, batch, radius_m)
+    if not candidates:
+        return [None] * len(batch)
+    spans = _case_spans(session, [c.id for c in candidates], {s.source for s in sightings})
+    matched: list[Case | None] = [None] * len(batch)
+    for closed in (False, True):  # a closed case only takes what no live case can
+        pool = [c for c in candidates if (c.status == CASE_CLOSED) is closed]
+        families = {c.family for c in pool}
+        # A sighting with no case of its family in the pool cannot match; leaving it out also
+        # spares match_batch rows of nothing but infinite distances.
+        left = [i for i, case in enumerate(matched) if case is None and sightings[i].family in families]
+        if not pool or not left:
+            continue
+        centres = [CaseCentre(c.family, c.lat, c.lon, tuple(spans.get(c.id, ()))) for c in pool]
+        found = match_batch([sightings[i] for i in left], centres, radius_m, max_allowance_m=radius_m / 2.0)
+        for i, k in zip(left, found, strict=True):
+            if k >= 0:
+                matched[i] = pool[k]
+    return matched
+
+
+def _attach_batch(session: Session, batch: Sequence[Violation], radius_m: float, recurrence_gap_s: float,
+                  now: datetime) -> tuple[set[int], set[int]]:
+    """Attach one video's located violations; returns the ids of the cases created and updated."""
+    ordered = sorted(batch, key=_time_order)  # stable: ties keep insertion order
+    sightings = [_sighting(f"{i:06d}", v, radius_m) for i, v in enumerate(ordered)]
+    matched = _match_existing(session, ordered, sightings, radius_m)
+    left = [i for i, case in enumerate(matched) if case is None]
+    groups = group_sightings([sightings[i] for i in left], radius_m, max_allowance_m=radius_m / 2.0)
+    group_of = dict(zip(left, groups, strict=True))
+    opened: dict[int, Case] = {}
+    for i, violation in enumerate(ordered):  # time order: the first sighting opens, gaps count recurrences
+        assert violation.lat is not None and violation.lon is not None
+        case = matched[i] or opened.get(group_of[i])
+        if case is None:
+            opened[group_of[i]] = _new_case(violation, violation.lat, violation.lon, now)
+            session.add(opened[group_of[i]])
+        else:
+            add_sighting(case, violation.lat, violation.lon, _utc(violation.seen_at), recurrence_gap_s, now)
+    session.flush()  # ids for the new cases, visible to the next batch's search
+    for i, violation in enumerate(ordered):
+        case = matched[i] or opened[group_of[i]]
+        violation.case_id = case.id
+    updated = {case.id for case in matched if case is not None}
+    return {case.id for case in opened.values()}, updated
+
+
+def _batches_by_video(violations: Sequence[Violation]) -> list[list[Violation]]:
+    """The violations split by source video, videos in the order of their first sighting."""
+    by_video: dict[int | None, list[Violation]] = defaultdict(list)
+    alone: list[list[Violation]] = []
+    for violation in sorted(violations, key=_time_order):
+        video_id = None if violation.observation is None else violation.observation.video_id
+        if video_id is None:
+            alone.append([violation])  # no source: a batch of its own, as in group_sightings
+        else:
+            by_video[video_id].append(violation)
+    return sorted([*by_video.values(), *alone], key=lambda batch: _time_order(batch[0]))
+
+
 def attach_violations(
     session: Session,
     violations: Sequence[Violation],
@@ -195,8 +306,9 @@ def attach_violations(
 ) -> CaseTally:
     """Attach new (flushed or pending) violation rows to cases, creating cases as needed.
 
-    The caller owns the transaction and, on PostgreSQL, must have called
-    :func:`lock_case_areas` for the same violations before.
+    The violations of each video are matched together (see the module docstring); videos are
+    taken in the order of their first sighting. The caller owns the transaction and, on
+    PostgreSQL, must have called :func:`lock_case_areas` for the same violations before.
 
     Args:
         session: The session inside the commit's transaction.
@@ -217,21 +329,10 @@ def attach_violations(
     now = utcnow()
     created: set[int] = set()
     updated: set[int] = set()
-    unlocated = 0
-    for violation in sorted(violations, key=_time_order):  # stable: ties keep insertion order
-        if violation.lat is None or violation.lon is None:
-            unlocated += 1
-            continue
-        case = find_case(session, violation.family, violation.lat, violation.lon, _reach(violation, radius_m))
-        if case is None:
-            case = _new_case(violation, violation.lat, violation.lon, now)
-            session.add(case)
-            session.flush()  # an id now, and visible to the next violation's search
-            created.add(case.id)
-        else:
-            add_sighting(case, violation.lat, violation.lon, _utc(violation.seen_at), recurrence_gap_s, now)
-            if case.id not in created:
-                updated.add(case.id)
-        violation.case_id = case.id
+    located = [v for v in violations if v.lat is not None and v.lon is not None]
+    for batch in _batches_by_video(located):
+        made, touched = _attach_batch(session, batch, radius_m, recurrence_gap_s, now)
+        created |= made
+        updated |= touched - created
     session.flush()
-    return CaseTally(created=len(created), updated=len(updated), unlocated=unlocated)
+    return CaseTally(created=len(created), updated=len(updated), unlocated=len(violations) - len(located))

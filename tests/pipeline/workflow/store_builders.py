@@ -44,7 +44,7 @@ def add_violations(
             lat, lon = where if where is not None else (None, None)
             seen = T0 - timedelta(hours=1) + timedelta(seconds=i)
             obs = Observation(video_id=video.id, track_id=i + 1, class_name=class_name, family=family,
-                              confidence=0.8, pts_start_s=0.0, pts_end_s=1.0, best_pts_s=0.5, seen_at=seen,
+                              confidence=0.8, pts_start_s=float(i), pts_end_s=i + 1.0, best_pts_s=i + 0.5, seen_at=seen,
                               location_status="geolocated" if where else "unknown", lat=lat, lon=lon,
                               bbox=[0, 0, 1, 1], track_points=[], frame_sha256=_sha(f"{name}-frame"),
                               crop_sha256=_sha(f"{name}-crop"))
