@@ -370,7 +370,10 @@ class _PageQuery(_In):
     cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
 
 
-class _PlaceTimeQuery(_PageQuery):
+class PlaceTimeFilter(_In):
+    """Time and place filters, validated; shared by the paged lists and the exports."""
+
+
     since: datetime | None = Field(None, description="Seen at or after (ISO 8601; naive means UTC).")
     until: datetime | None = Field(None, description="Seen before (ISO 8601; naive means UTC).")
     bbox: str | None = Field(
@@ -388,7 +391,7 @@ class _PlaceTimeQuery(_PageQuery):
         return value
 
     @model_validator(mode="after")
-    def _since_before_until(self) -> _PlaceTimeQuery:
+    def _since_before_until(self) -> PlaceTimeFilter:
         if self.since is not None and self.until is not None and _utc(self.since) >= _utc(self.until):
             raise ValueError(f"since ({self.since.isoformat()}) must be before "
                              f"until ({self.until.isoformat()})")
@@ -396,6 +399,11 @@ class _PlaceTimeQuery(_PageQuery):
 
     def parsed_bbox(self) -> BBox | None:
         return None if self.bbox is None else BBox.parse(self.bbox)
+
+
+class _PlaceTimeQuery(PlaceTimeFilter):
+    limit: int = Field(50, ge=1, le=500, description="Page size.")
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
 
 
 class ViolationsQuery(_PlaceTimeQuery):

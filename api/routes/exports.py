@@ -17,15 +17,15 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import AuthenticatedUser, CurrentUser
 from api.deps import TaxonomyDep, check_family
-from api.schemas import CaseStatus, ViolationStatus
+from api.schemas import CaseStatus, PlaceTimeFilter, ViolationStatus
 from pipeline.store.models import Case, Violation, utcnow
-from pipeline.store.queries import BBox, QueryError
+from pipeline.store.queries import BBox
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 PAGE: Final = 500
@@ -38,31 +38,12 @@ VIOLATION_COLUMNS: Final = ("id", "status", "family", "class_name", "event_code"
 OVERDUE_STATUSES: Final = ("dispatched", "handled", "checked")
 
 
-class _ExportQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _ExportQuery(PlaceTimeFilter):
+    """since/until/bbox as for the lists (cases: on last seen), plus the routing filters."""
 
     family: str | None = Field(None, max_length=32)
-    since: datetime | None = Field(None, description="Seen (cases: last seen) at or after; naive means UTC.")
-    until: datetime | None = Field(None, description="Seen (cases: last seen) before; naive means UTC.")
-    bbox: str | None = Field(None, description="min_lon,min_lat,max_lon,max_lat (WGS84)")
     unit: str | None = Field(None, max_length=255, description="Only this responsible unit (via the case).")
     grid: str | None = Field(None, max_length=64, description="Only this grid (via the case).")
-
-    @field_validator("bbox")
-    @classmethod
-    def _valid_bbox(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                BBox.parse(value)
-            except QueryError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @model_validator(mode="after")
-    def _ordered(self) -> _ExportQuery:
-        if self.since is not None and self.until is not None and _utc(self.since) >= _utc(self.until):
-            raise ValueError(f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})")
-        return self
 
 
 class ViolationsExportQuery(_ExportQuery):
