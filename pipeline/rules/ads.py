@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pipeline.permits import PermitMatch
 from pipeline.rules.base import RuleContext
-from pipeline.rules.reasons import class_of, describe_place, geolocated, judged, label, metres, when
+from pipeline.rules.reasons import describe_place, geolocated, judged, label, metres, violation_class, when
 from pipeline.rules.taxonomy_rule import candidate
 from pipeline.types import LocationStatus, Observation, Violation
 
@@ -37,10 +37,10 @@ class AdsRule:
     version = ADS_RULE_VERSION
 
     def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
-        spec = class_of(observation, context, FAMILY)
-        event = context.taxonomy.event_for(spec) if spec is not None and spec.role == "violation" else None
-        if spec is None or event is None:
+        judged_class = violation_class(observation, context, FAMILY)
+        if judged_class is None:
             return []
+        spec, event = judged_class
         if context.permits is None:
             return candidate(observation, context, rule=self.name, version=self.version,
                              note="no permit registry configured: licences not checked")

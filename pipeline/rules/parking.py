@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pipeline.rules.base import RuleContext
 from pipeline.rules.history import PastSighting
-from pipeline.rules.reasons import class_of, clock, geolocated, judged, label, metres, uncertainty_note, when
+from pipeline.rules.reasons import clock, geolocated, judged, label, metres, uncertainty_note, violation_class, when
 from pipeline.rules.taxonomy_rule import candidate
 from pipeline.types import LocationStatus, Observation, Violation
 from pipeline.zones import Zone, ZoneIndex
@@ -32,10 +32,10 @@ class ParkingRule:
     version = PARKING_RULE_VERSION
 
     def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
-        spec = class_of(observation, context, FAMILY)
-        event = context.taxonomy.event_for(spec) if spec is not None and spec.role == "violation" else None
-        if spec is None or event is None:
+        judged_class = violation_class(observation, context, FAMILY)
+        if judged_class is None:
             return []
+        spec, event = judged_class
         if observation.location.status is LocationStatus.UNKNOWN:
             return candidate(observation, context, rule=self.name, version=self.version,
                              note="location unknown: no-parking zones and overstay not checked")

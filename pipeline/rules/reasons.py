@@ -86,6 +86,14 @@ def class_of(observation: Observation, context: RuleContext, family: str) -> Cla
     return spec if spec is not None and spec.family == family else None
 
 
+def violation_class(observation: Observation, context: RuleContext, family: str
+                    ) -> tuple[ClassSpec, EventSpec] | None:
+    """The observation's class and event when it is a ``role: violation`` class of ``family``."""
+    spec = class_of(observation, context, family)
+    event = context.taxonomy.event_for(spec) if spec is not None and spec.role == "violation" else None
+    return None if spec is None or event is None else (spec, event)
+
+
 def routing_extra(observation: Observation, context: RuleContext) -> dict[str, str]:
     """Grid cell and responsible unit (网格 / 责任单位) at the observation's position, if zones have them."""
     location = observation.location

@@ -31,6 +31,7 @@ from pipeline.rules.reasons import (
     metres,
     plural,
     uncertainty_note,
+    violation_class,
     when,
 )
 from pipeline.rules.taxonomy_rule import candidate
@@ -48,10 +49,10 @@ class StallRule:
     version = STALL_RULE_VERSION
 
     def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
-        spec = class_of(observation, context, FAMILY)
-        event = context.taxonomy.event_for(spec) if spec is not None and spec.role == "violation" else None
-        if spec is None or event is None:
+        judged_class = violation_class(observation, context, FAMILY)
+        if judged_class is None:
             return []
+        spec, event = judged_class
         if observation.location.status is LocationStatus.UNKNOWN:
             return self._candidate(observation, context,
                                    "location unknown: vending zones and hours not checked")
