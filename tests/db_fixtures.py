@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.db import make_engine, make_session_factory, upgrade
 
 __all__ = ["PostgresServer", "db_session_factory", "db_url", "find_postgres_bin", "postgres_server"]
 

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import inspect, select
 from typer.testing import CliRunner
 
-from pipeline.geo import haversine_m
-from pipeline.store.db import make_engine
-from pipeline.store.models import Observation, Video
-from streetwatch.cli import app
+from streetwatch.cli.main import app
+from streetwatch.core.geo import haversine_m
+from streetwatch.store.db import make_engine
+from streetwatch.store.models import Observation, Video
 from tests.pipeline.run_helpers import (
     TRACK_SPEED_MPS,
     TRACK_START_UTC,

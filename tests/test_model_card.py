@@ -6,8 +6,8 @@ import hashlib
 
 import yaml
 
-from pipeline.settings import DEFAULT_MODEL, DEFAULT_TAXONOMY, DEFAULT_WEIGHTS_PT
-from pipeline.taxonomy import load_taxonomy
+from streetwatch.core.settings import DEFAULT_MODEL, DEFAULT_TAXONOMY, DEFAULT_WEIGHTS_PT
+from streetwatch.core.taxonomy import load_taxonomy
 
 CARD = DEFAULT_WEIGHTS_PT.parent / "model.yaml"
 
@@ -26,7 +26,7 @@ def test_the_card_classes_are_the_model_classes_and_all_in_the_taxonomy() -> Non
     card = yaml.safe_load(CARD.read_text(encoding="utf-8"))
     names = {int(k): str(v) for k, v in YOLO(str(DEFAULT_WEIGHTS_PT), task="detect").names.items()}
     assert names == {int(k): str(v) for k, v in card["classes"].items()}
-    from vision.detector import OnnxConfig, build_detector
+    from streetwatch.vision.detector import OnnxConfig, build_detector
 
     assert build_detector(OnnxConfig(weights=DEFAULT_MODEL)).names == names
     taxonomy = load_taxonomy(DEFAULT_TAXONOMY)

@@ -1,4 +1,4 @@
-"""Every package in the tree is listed in pyproject.toml, so a wheel install is complete."""
+"""The wheel is complete: every package in the tree is listed, under one installed namespace."""
 
 from __future__ import annotations
 
@@ -8,18 +8,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _setuptools_config() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+
+
 def test_every_package_directory_is_listed() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    renamed = {v: k for k, v in config.get("package-dir", {}).items()}
-    found = set()
-    for init in ROOT.glob("*/**/__init__.py"):
-        folder = init.parent.relative_to(ROOT).as_posix()
-        if folder.split("/")[0] in {"tests", ".venv", "var", "build"}:
-            continue
-        found.add(renamed.get(folder, folder.replace("/", ".")))
+    config = _setuptools_config()
+    found = {init.parent.relative_to(ROOT).as_posix().replace("/", ".")
+             for init in ROOT.glob("streetwatch/**/__init__.py")}
     assert sorted(found - set(config["packages"])) == []
 
 
-def test_no_top_level_package_is_called_datasets() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
-    assert "datasets" not in config["packages"]
+def test_one_top_level_namespace() -> None:
+    config = _setuptools_config()
+    assert {name.split(".")[0] for name in config["packages"]} == {"streetwatch"}
+    # the only folder mapped from elsewhere is the data folder models/ -> streetwatch.assets
+    assert config["package-dir"] == {"streetwatch.assets": "models"}
+
+
+def test_assets_ship_the_taxonomy_workflow_tables_and_default_model() -> None:
+    patterns = _setuptools_config()["package-data"]["streetwatch.assets"]
+    models = ROOT / "models"
+    shipped = {p.relative_to(models).as_posix() for pattern in patterns for p in models.glob(pattern)}
+    for needed in ("taxonomy.yaml", "workflow/deadlines.yaml", "workflow/units.yaml"):
+        assert needed in shipped
+    assert any(name.endswith(".onnx") for name in shipped)
+    assert any(name.endswith(".pt") for name in shipped)

@@ -42,7 +42,7 @@ def load_synthetic() -> ModuleType:
     Never imports a top-level ``datasets`` (that name belongs to Hugging Face's library).
     """
     try:
-        from streetwatch_datasets import synthetic as installed
+        from streetwatch.datasets import synthetic as installed
 
         return installed
     except ImportError:

@@ -1,6 +1,6 @@
 """Users and credentials for tests: a fixed test secret, one user per role, tokens and logins.
 
-Users are made with ``pipeline.store.users.create_user`` (real argon2 hashes). Tokens are
+Users are made with ``streetwatch.store.users.create_user`` (real argon2 hashes). Tokens are
 minted with the app's own ``create_access_token`` and the test secret, so a test that is not
 about logging in needs no password round trip.
 """
@@ -14,9 +14,9 @@ import httpx
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from api.auth import Role, create_access_token
-from pipeline.store.db import make_engine, make_session_factory
-from pipeline.store.users import create_user
+from streetwatch.api.auth import Role, create_access_token
+from streetwatch.store.db import make_engine, make_session_factory
+from streetwatch.store.users import create_user
 
 TEST_AUTH_SECRET = "streetwatch-tests-only-" + "k" * 32  # never used outside tests
 TEST_PASSWORD = "correct horse battery staple"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.store.queries import BBox
+from streetwatch.store.queries import BBox
 from tests.api.seed import SeedObservation, SeedViolation
 
 # Both are the seen_at of seeded violations, so the boundaries (since inclusive, until
@@ -112,7 +112,7 @@ def expected_ids(
 
 
 def query_kwargs(params: dict[str, str]) -> dict[str, Any]:
-    """The keyword arguments of ``pipeline.store.queries`` that a query string stands for."""
+    """The keyword arguments of ``streetwatch.store.queries`` that a query string stands for."""
     kwargs: dict[str, Any] = {}
     for key, value in params.items():
         if key in ("since", "until"):

@@ -23,10 +23,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from pipeline.settings import DEFAULT_TAXONOMY, Settings
-from pipeline.store.db import make_engine, make_session_factory, upgrade
-from pipeline.taxonomy import Taxonomy, load_taxonomy
+from streetwatch.api.app import create_app
+from streetwatch.core.settings import DEFAULT_TAXONOMY, Settings
+from streetwatch.core.taxonomy import Taxonomy, load_taxonomy
+from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from tests.api.auth_support import STANDARD_USERS, TEST_AUTH_SECRET, TestUser, add_users
 from tests.api.seed import SeedData, seed_database
 from tests.db_fixtures import PostgresServer

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session
 
-from pipeline.evidence import EvidenceStore, encode_jpeg
-from pipeline.store.models import Evidence, Observation, Video, Violation
-from pipeline.taxonomy import Taxonomy
-from pipeline.types import EvidenceImage
+from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.core.types import EvidenceImage
+from streetwatch.store.evidence import EvidenceStore, encode_jpeg
+from streetwatch.store.models import Evidence, Observation, Video, Violation
 
 BASE_TIME = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 BASE_LAT, BASE_LON = 39.90, 116.30

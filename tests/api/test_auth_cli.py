@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from pipeline.store.db import make_engine, make_session_factory, upgrade
-from pipeline.store.models_auth import User
-from pipeline.store.users import authenticate_api_key, verify_password
-from streetwatch.user_commands import users_app
+from streetwatch.cli.user_commands import users_app
+from streetwatch.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.models_auth import User
+from streetwatch.store.users import authenticate_api_key, verify_password
 
 PASSWORD = "a long enough password"
 runner = CliRunner()

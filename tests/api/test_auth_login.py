@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from api.auth import JWT_ALGORITHM, AuthConfigError, create_access_token, resolve_auth_secret
-from pipeline.settings import Settings, get_settings
-from pipeline.store.models_auth import ApiKey, User
-from pipeline.store.users import create_api_key, get_user, revoke_api_key
+from streetwatch.api.app import create_app
+from streetwatch.api.auth import JWT_ALGORITHM, AuthConfigError, create_access_token, resolve_auth_secret
+from streetwatch.core.settings import Settings, get_settings
+from streetwatch.store.models_auth import ApiKey, User
+from streetwatch.store.users import create_api_key, get_user, revoke_api_key
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UNIT_A, TestUser
 from tests.api.seed import SeedData
 

@@ -31,11 +31,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from api.auth import CSRF_HEADER, SESSION_COOKIE
-from pipeline.settings import Settings
-from pipeline.store.db import make_engine, make_session_factory
-from pipeline.store.models import Case, Observation, Violation
+from streetwatch.api.app import create_app
+from streetwatch.api.auth import CSRF_HEADER, SESSION_COOKIE
+from streetwatch.core.settings import Settings
+from streetwatch.store.db import make_engine, make_session_factory
+from streetwatch.store.models import Case, Observation, Violation
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UNIT_A, UNIT_B, TestUser
 from tests.api.seed import SeedData
 
@@ -139,7 +139,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/observations"): Entry(CITY_WIDE),
     ("GET", "/videos"): Entry(CITY_WIDE),
     ("GET", "/videos/{video_id}"): Entry(CITY_WIDE, target="video"),
-    # Open311 GeoReport v2 (pipeline.dispatch / api/routes/open311.py): read by any role; a case of
+    # Open311 GeoReport v2 (streetwatch.casework.dispatch / api/routes/open311.py): read by any role; a case of
     # another unit is "not found" there (404), as the spec has no 403.
     ("GET", "/open311/v2/services.{fmt}"): Entry(SIGNED_IN, params=JSON_FORMAT, challenge=False),
     ("GET", "/open311/v2/services/{service_code}.{fmt}"): Entry(

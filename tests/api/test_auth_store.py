@@ -1,4 +1,4 @@
-"""The user store (``pipeline.store.users``) and migration 0003, on SQLite and PostgreSQL."""
+"""The user store (``streetwatch.store.users``) and migration 0003, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from alembic import command
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.store.db import alembic_config, make_engine, upgrade
-from pipeline.store.models import utcnow
-from pipeline.store.models_auth import ApiKey, Role, User
-from pipeline.store.users import (
+from streetwatch.store.db import alembic_config, make_engine, upgrade
+from streetwatch.store.models import utcnow
+from streetwatch.store.models_auth import ApiKey, Role, User
+from streetwatch.store.users import (
     LAST_USED_RESOLUTION,
     UserError,
     authenticate_api_key,

@@ -1,7 +1,7 @@
 """GET /cases and /cases/{id}, and the case / quality fields on violations, observations and videos.
 
 The database is filled the way production fills it: videos claimed and committed through
-``pipeline.store.writes``, which attaches violations to cases. Expectations are computed from
+``streetwatch.store.writes``, which attaches violations to cases. Expectations are computed from
 the rows in the database, never hard-coded ids. Runs on SQLite and PostgreSQL.
 """
 
@@ -19,15 +19,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
-from api.auth import Role
-from pipeline.evidence import EvidenceStore
-from pipeline.settings import Settings
-from pipeline.store.db import make_engine, make_session_factory, upgrade
-from pipeline.store.models import Case, Violation
+from streetwatch.api.app import create_app
+from streetwatch.api.auth import Role
+from streetwatch.core.settings import Settings
+from streetwatch.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.models import Case, Violation
 from tests.api.auth_support import TEST_AUTH_SECRET, UserSpec, add_users_at
 from tests.db_fixtures import PostgresServer
-from tests.pipeline.store.sightings import HOUR, T0, Sighting, as_utc, commit_sightings, utc
+from tests.store.sightings import HOUR, T0, Sighting, as_utc, commit_sightings, utc
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 GPS_QUALITY = {"gps_dropped": {"hdop": 4, "jump": 1}, "time_status": "verified", "gps_kind": "nmea"}

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.evidence import EvidenceStore
+from streetwatch.store.evidence import EvidenceStore
 from tests.api.seed import SeedData
 
 SECRET = b"not evidence: must never be served"

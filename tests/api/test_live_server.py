@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.app import create_app
-from pipeline.settings import Settings
+from streetwatch.api.app import create_app
+from streetwatch.core.settings import Settings
 from tests.api.auth_support import login
 from tests.api.seed import SeedData
 from tests.live_server import serve_on_loopback

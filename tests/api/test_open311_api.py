@@ -18,17 +18,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.app import create_app
-from pipeline.dedup import cell_of
-from pipeline.dispatch.config import DispatchSettings, Open311Destination
-from pipeline.dispatch.outbox import enqueue
-from pipeline.dispatch.worker import DispatchWorker
-from pipeline.settings import Settings
-from pipeline.store.db import make_engine, make_session_factory
-from pipeline.store.models import Case, Observation, Violation
-from pipeline.store.models_outbox import DELIVERY_DELIVERED, Open311Request, OutboxDelivery, OutboxEvent
-from pipeline.store.users import create_api_key, get_user
-from pipeline.taxonomy import Taxonomy
+from streetwatch.api.app import create_app
+from streetwatch.casework.dispatch.config import DispatchSettings, Open311Destination
+from streetwatch.casework.dispatch.outbox import enqueue
+from streetwatch.casework.dispatch.worker import DispatchWorker
+from streetwatch.core.dedup import cell_of
+from streetwatch.core.settings import Settings
+from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.store.db import make_engine, make_session_factory
+from streetwatch.store.models import Case, Observation, Violation
+from streetwatch.store.models_outbox import DELIVERY_DELIVERED, Open311Request, OutboxDelivery, OutboxEvent
+from streetwatch.store.users import create_api_key, get_user
 from tests.api.auth_support import UNIT_A, UNIT_B, TestUser
 from tests.live_server import serve_on_loopback
 

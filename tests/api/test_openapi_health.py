@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import Role
-from pipeline.settings import Settings
-from pipeline.store.db import make_engine, make_session_factory
+from streetwatch.api.app import create_app
+from streetwatch.api.auth import Role
+from streetwatch.core.settings import Settings
+from streetwatch.store.db import make_engine, make_session_factory
 from tests.api.auth_support import TEST_AUTH_SECRET, UserSpec, add_users_at
 
 EXPECTED_OPERATIONS = {

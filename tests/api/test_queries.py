@@ -1,4 +1,4 @@
-"""pipeline.store.queries against a real, migrated, seeded database: SQLite and PostgreSQL.
+"""streetwatch.store.queries against a real, migrated, seeded database: SQLite and PostgreSQL.
 
 Read-only tests share one seeded database per backend (``session`` and ``seed`` below);
 tests that write get a fresh one each (``write_store``).
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from pipeline.store import queries
-from pipeline.store.models import Observation, ReviewDecision, Violation
-from pipeline.taxonomy import Taxonomy
+from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.store import queries
+from streetwatch.store.models import Observation, ReviewDecision, Violation
 from tests.api.cases import (
     OBSERVATION_CASES,
     T_SINCE,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.taxonomy import Taxonomy
+from streetwatch.core.taxonomy import Taxonomy
 from tests.api.cases import VIOLATION_CASES, FilterCase, expected_ids
 from tests.api.seed import SeedData, SeedViolation
 

@@ -17,10 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from api.app import create_app
-from pipeline.settings import Settings
-from pipeline.store.cases import attach_violations, lock_case_areas
-from pipeline.store.models import Case, Violation
+from streetwatch.api.app import create_app
+from streetwatch.core.settings import Settings
+from streetwatch.store.cases import attach_violations, lock_case_areas
+from streetwatch.store.models import Case, Violation
 from tests.api.auth_support import STANDARD_USERS, TEST_AUTH_SECRET, UNIT_A, TestUser, add_users_at
 from tests.api.conftest import SeededStore
 

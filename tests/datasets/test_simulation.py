@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import streetwatch_datasets.simulation as simulation
-from streetwatch_datasets.simulation import (
+
+import streetwatch.datasets.simulation as simulation
+from streetwatch.core.dedup import group_sightings
+from streetwatch.datasets.simulation import (
     DEFAULT_ROUTE,
     SimulationConfig,
     SimulationReport,
@@ -14,9 +16,7 @@ from streetwatch_datasets.simulation import (
     main,
     run_simulation,
 )
-
-from pipeline.dedup import group_sightings
-from pipeline.triangulate import estimate_track
+from streetwatch.pipeline.triangulate import estimate_track
 
 W = SimulationConfig().width
 # Two streets and a corner, three passes: ~160 objects, ~500 tracks, a few seconds.

@@ -1,6 +1,6 @@
 """End to end: the demo patrol clip and its GPX track, processed by the bundled model, served by
 uvicorn on 127.0.0.1 and read back over HTTP, as a reviewer's browser would: signed in with a
-password, as a user made by ``pipeline.store.users.create_user``.
+password, as a user made by ``streetwatch.store.users.create_user``.
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from streetwatch_datasets.demo import (
+
+from streetwatch.api.app import create_app
+from streetwatch.api.auth import Role
+from streetwatch.core.settings import Settings, get_settings
+from streetwatch.datasets.demo import (
     DEMO_HEADING_DEG,
     DEMO_SIZE,
     DEMO_SPEED_MPS,
     DEMO_START_LATLON,
     make_demo_footage,
 )
-
-from api.app import create_app
-from api.auth import Role
-from pipeline.run import Processed, process_videos
-from pipeline.settings import Settings, get_settings
-from pipeline.store.db import make_engine, make_session_factory
-from pipeline.store.users import create_user
+from streetwatch.pipeline.run import Processed, process_videos
+from streetwatch.store.db import make_engine, make_session_factory
+from streetwatch.store.users import create_user
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD
 from tests.live_server import serve_on_loopback
 from tests.pipeline.run_helpers import along_and_cross_track_m, shared_detector

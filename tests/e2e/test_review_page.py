@@ -21,13 +21,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.app import create_app
-from api.auth import SESSION_COOKIE, Role
-from pipeline.settings import DEFAULT_TAXONOMY, Settings
-from pipeline.store.cases import attach_violations
-from pipeline.store.db import make_engine, make_session_factory, upgrade
-from pipeline.store.models import ReviewDecision, Violation
-from pipeline.taxonomy import load_taxonomy
+from streetwatch.api.app import create_app
+from streetwatch.api.auth import SESSION_COOKIE, Role
+from streetwatch.core.settings import DEFAULT_TAXONOMY, Settings
+from streetwatch.core.taxonomy import load_taxonomy
+from streetwatch.store.cases import attach_violations
+from streetwatch.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.models import ReviewDecision, Violation
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UserSpec, add_users_at, login
 from tests.api.seed import seed_database
 from tests.live_server import serve_on_loopback

@@ -20,15 +20,15 @@ from typing import Any
 import gpxpy.gpx
 import pytest
 from sqlalchemy import Executable, func, select
-from streetwatch_datasets import synthetic
-from streetwatch_datasets.demo import demo_image_path
 
-from pipeline.geo import destination, haversine_m, initial_bearing_deg
-from pipeline.run import detector_config
-from pipeline.settings import Settings, get_settings
-from pipeline.store.db import make_engine
-from pipeline.store.models import Evidence, Observation, Video, Violation
-from vision.detector import Detector, build_detector
+from streetwatch.core.geo import destination, haversine_m, initial_bearing_deg
+from streetwatch.core.settings import Settings, get_settings
+from streetwatch.datasets import synthetic
+from streetwatch.datasets.demo import demo_image_path
+from streetwatch.pipeline.run import detector_config
+from streetwatch.store.db import make_engine
+from streetwatch.store.models import Evidence, Observation, Video, Violation
+from streetwatch.vision.detector import Detector, build_detector
 
 REPO = Path(__file__).resolve().parents[2]
 CLIP_SECONDS = 5.0
@@ -144,7 +144,7 @@ def seconds_between(stored: datetime | None, expected: datetime) -> float:
 
 def cli_command(*args: str) -> list[str]:
     """argv that runs the ``streetwatch`` CLI in a fresh interpreter."""
-    return [sys.executable, "-m", "streetwatch.cli", *args]
+    return [sys.executable, "-m", "streetwatch.cli.main", *args]
 
 
 def cli_env(**extra: str) -> dict[str, str]:

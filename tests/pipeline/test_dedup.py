@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import pipeline.dedup as dedup
-from pipeline.dedup import (
+import streetwatch.core.dedup as dedup
+from streetwatch.core.dedup import (
     H3_RESOLUTION,
     CaseCentre,
     Sighting,
@@ -21,7 +21,7 @@ from pipeline.dedup import (
     match_batch,
     same_problem,
 )
-from pipeline.geo import destination
+from streetwatch.core.geo import destination
 
 ORIGIN = (31.2304, 121.4737)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.frames import DecodeStats, TimeSampler, VideoDecodeError, iter_frames
-from pipeline.ingest import VideoInfo, probe_video
+from streetwatch.pipeline.frames import DecodeStats, TimeSampler, VideoDecodeError, iter_frames
+from streetwatch.pipeline.ingest import VideoInfo, probe_video
 from tests.video_fixtures import make_bad_file, make_clip, synthetic
 
 IRREGULAR_PTS = [0.0, 0.03, 0.05, 0.2, 0.21, 0.5, 0.55, 0.9, 1.0, 1.33]
@@ -191,7 +191,7 @@ def test_corrupt_middle_is_survived_and_reported(
     clean = make_clip(tmp_path / f"clean{suffix}", seconds=2.0)
     broken = synthetic.corrupt_middle(clean, tmp_path / f"broken{suffix}", start=0.3, end=0.5, seed=1)
     stats = DecodeStats()
-    with caplog.at_level(logging.WARNING, logger="pipeline.frames"):
+    with caplog.at_level(logging.WARNING, logger="streetwatch.pipeline.frames"):
         frames = list(iter_frames(broken, "v", sample_fps=None, stats=stats))
     assert 0 < len(frames) < 60
     if symptom == "bad_packets":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from pipeline.geo import (
+from streetwatch.core.geo import (
     EARTH_MEAN_RADIUS_M,
     destination,
     haversine_m,

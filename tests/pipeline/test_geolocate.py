@@ -11,10 +11,10 @@ import math
 
 import pytest
 
-from pipeline.geo import destination, haversine_m, initial_bearing_deg
-from pipeline.geolocate import locate_object
-from pipeline.types import Location, LocationStatus, Pose
-from vision.geometry import CameraModel
+from streetwatch.core.geo import destination, haversine_m, initial_bearing_deg
+from streetwatch.core.types import Location, LocationStatus, Pose
+from streetwatch.pipeline.geolocate import locate_object
+from streetwatch.vision.geometry import CameraModel
 
 WIDTH, HEIGHT = 640, 480
 FOCAL_PX = 320.0

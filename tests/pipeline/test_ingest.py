@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ingest import IngestError, VideoInfo, probe_video, sha256_file, sniff_signature
+from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video, sha256_file, sniff_signature
 from tests.video_fixtures import BAD_FILE_KINDS, make_bad_file, make_clip, synthetic
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

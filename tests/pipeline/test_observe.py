@@ -10,10 +10,10 @@ import numpy.typing as npt
 import pytest
 import supervision as sv
 
-from pipeline.evidence import encode_jpeg
-from pipeline.observe import ObservationBuilder, crop_with_margin, evidence_score
-from pipeline.types import Location, LocationStatus, Observation, TrackPoint
-from vision.types import Frame
+from streetwatch.core.types import Location, LocationStatus, Observation, TrackPoint
+from streetwatch.pipeline.observe import ObservationBuilder, crop_with_margin, evidence_score
+from streetwatch.store.evidence import encode_jpeg
+from streetwatch.vision.types import Frame
 
 WIDTH, HEIGHT = 200, 100
 Box = tuple[float, float, float, float]

@@ -17,16 +17,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pipeline.geo import haversine_m
-from pipeline.run import (
+from streetwatch.core.geo import haversine_m
+from streetwatch.pipeline.run import (
     Processed,
     Rejected,
     Skipped,
     VideoProcessor,
     process_videos,
 )
-from pipeline.store.db import make_engine
-from pipeline.store.models import Observation, Video, Violation
+from streetwatch.store.db import make_engine
+from streetwatch.store.models import Observation, Video, Violation
 from tests.pipeline.run_helpers import (
     TRACK_START_UTC,
     as_utc,

@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 
-from pipeline.settings import DEFAULT_TAXONOMY
-from pipeline.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
+from streetwatch.core.settings import DEFAULT_TAXONOMY
+from streetwatch.core.taxonomy import TaxonomyError, load_taxonomy, parse_taxonomy
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.geo import haversine_m
-from pipeline.geolocate import locate_object
-from pipeline.settings import DEFAULT_TAXONOMY
-from pipeline.taxonomy import load_taxonomy
-from pipeline.triangulate import (
+from streetwatch.core.geo import haversine_m
+from streetwatch.core.settings import DEFAULT_TAXONOMY
+from streetwatch.core.taxonomy import load_taxonomy
+from streetwatch.core.types import LocationStatus, Pose, TrackPoint
+from streetwatch.pipeline.geolocate import locate_object
+from streetwatch.pipeline.triangulate import (
     TYPICAL_SIZES,
     EstimateMethod,
     LocalPlane,
@@ -20,8 +21,7 @@ from pipeline.triangulate import (
     estimate_track,
     locate_track,
 )
-from pipeline.types import LocationStatus, Pose, TrackPoint
-from vision.geometry import CameraModel, ObjectSize
+from streetwatch.vision.geometry import CameraModel, ObjectSize
 
 W, H = 1920, 1080
 PLANE = LocalPlane(31.2304, 121.4737)

@@ -15,13 +15,13 @@ import onnx
 import pytest
 import supervision as sv
 from pydantic import TypeAdapter
-from streetwatch_datasets.demo import make_demo_footage
 
-from pipeline.frames import iter_frames
-from vision.backends.onnx_backend import OnnxDetector, letterbox_geometry, nms, torchvision_nms
-from vision.backends.ultralytics_backend import UltralyticsDetector
-from vision.detector import DetectorConfig, DetectorError, OnnxConfig, UltralyticsConfig, build_detector
-from vision.export import ExportError, export_onnx, export_openvino
+from streetwatch.datasets.demo import make_demo_footage
+from streetwatch.pipeline.frames import iter_frames
+from streetwatch.vision.backends.onnx_backend import OnnxDetector, letterbox_geometry, nms, torchvision_nms
+from streetwatch.vision.backends.ultralytics_backend import UltralyticsDetector
+from streetwatch.vision.detector import DetectorConfig, DetectorError, OnnxConfig, UltralyticsConfig, build_detector
+from streetwatch.vision.export import ExportError, export_onnx, export_openvino
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_PT = REPO / "models" / "streetwatch-v0" / "streetwatch-v0.pt"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from vision.geometry import CameraModel, ObjectSize
+from streetwatch.vision.geometry import CameraModel, ObjectSize
 
 W, H = 1920, 1080
 

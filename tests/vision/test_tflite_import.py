@@ -90,7 +90,7 @@ def compare(a: Detections, b: Detections) -> Agreement:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from vision.weights.tflite_import import import_tflite
+    from streetwatch.vision.weights.tflite_import import import_tflite
 
     return import_tflite(TFLITE, tmp_path_factory.mktemp("import") / "yolov8n-coco.pt", METADATA)
 
@@ -117,7 +117,7 @@ def tflite_runner() -> TfliteRunner:
 def _letterboxed(name: str) -> npt.NDArray[np.float32]:
     from ultralytics.utils import ASSETS
 
-    from vision.weights.tflite_import import letterboxed_rgb
+    from streetwatch.vision.weights.tflite_import import letterboxed_rgb
 
     return letterboxed_rgb(ASSETS / name)
 
@@ -163,7 +163,7 @@ def test_converted_checkpoint_detects_like_the_tflite_model(
 def test_weights_are_the_dequantized_tflite_weights() -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    from vision.weights.tflite_import import read_tflite_convs
+    from streetwatch.vision.weights.tflite_import import read_tflite_convs
 
     graph = read_tflite_convs(TFLITE)
     interpreter = Interpreter(model_path=str(TFLITE))
@@ -266,7 +266,7 @@ def test_bad_inputs_raise_clear_errors(
     error: type[Exception] | str,
     fragment: str,
 ) -> None:
-    from vision.weights import tflite_import
+    from streetwatch.vision.weights import tflite_import
 
     expected = getattr(tflite_import, error) if isinstance(error, str) else error
     metadata = make_metadata(tmp_path) if make_metadata else METADATA
@@ -281,7 +281,7 @@ def test_batchnorm_calibration_keeps_eval_and_steadies_train_mode(converted: Pat
 
     from ultralytics.nn.tasks import load_checkpoint
 
-    from vision.weights.tflite_import import calibrate_batchnorm, letterboxed_rgb
+    from streetwatch.vision.weights.tflite_import import calibrate_batchnorm, letterboxed_rgb
 
     street = sorted((SHARED_DATA / "amsterdam_garbage" / "images").glob("*.jp*g"))
     calibration = [letterboxed_rgb(p, 320) for p in street[:8]]
@@ -309,7 +309,7 @@ def test_head_surgery_keeps_the_selected_coco_classes(
 ) -> None:
     from ultralytics import YOLO
 
-    from vision.weights.head_surgery import select_classes
+    from streetwatch.vision.weights.head_surgery import select_classes
 
     names = STREET_CLASSES + new_classes
     out = select_classes(converted, names, {"dining_table": "dining table"}, tmp_path / "street.pt")
@@ -353,7 +353,7 @@ HEAD_SURGERY_ERRORS = [
 def test_head_surgery_rejects_bad_class_plans(
     converted: Path, tmp_path: Path, names: list[str], mapping: dict[str, str], fragment: str
 ) -> None:
-    from vision.weights.head_surgery import HeadSurgeryError, select_classes
+    from streetwatch.vision.weights.head_surgery import HeadSurgeryError, select_classes
 
     with pytest.raises(HeadSurgeryError) as caught:
         select_classes(converted, names, mapping, tmp_path / "out.pt")
@@ -362,7 +362,7 @@ def test_head_surgery_rejects_bad_class_plans(
 
 
 def test_head_surgery_missing_checkpoint(tmp_path: Path) -> None:
-    from vision.weights.head_surgery import select_classes
+    from streetwatch.vision.weights.head_surgery import select_classes
 
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         select_classes(tmp_path / "absent.pt", ["car"], {}, tmp_path / "out.pt")

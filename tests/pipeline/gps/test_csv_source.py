@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.csv_source import read_csv
-from pipeline.gps.errors import GpsFormatError
+from streetwatch.pipeline.gps.csv_source import read_csv
+from streetwatch.pipeline.gps.errors import GpsFormatError
 
 T = dt.datetime(2024, 5, 1, 8, 30, tzinfo=dt.UTC).timestamp()
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.dashcam_boxes import clip_start_local, read_70mai_gps, top_level_boxes
-from pipeline.gps.errors import SkipReason
-from pipeline.gps.timing import parse_timezone
+from streetwatch.pipeline.gps.dashcam_boxes import clip_start_local, read_70mai_gps, top_level_boxes
+from streetwatch.pipeline.gps.errors import SkipReason
+from streetwatch.pipeline.gps.timing import parse_timezone
 from tests.pipeline.gps.media_builders import SHARED_DATA, mai_clip, mai_record, plain_video
 
 CST = parse_timezone("+08:00")

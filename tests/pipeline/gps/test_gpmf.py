@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.errors import GpsFormatError, SkipReason
-from pipeline.gps.gpmf import GpmfError, parse_klv, read_gpmf_raw, read_gpmf_stream, values
+from streetwatch.pipeline.gps.errors import GpsFormatError, SkipReason
+from streetwatch.pipeline.gps.gpmf import GpmfError, parse_klv, read_gpmf_raw, read_gpmf_stream, values
 from tests.pipeline.gps.media_builders import (
     SHARED_DATA,
     gps5_payload,

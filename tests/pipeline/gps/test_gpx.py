@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.errors import GpsFormatError, SkipReason
-from pipeline.gps.gpx import read_gpx
+from streetwatch.pipeline.gps.errors import GpsFormatError, SkipReason
+from streetwatch.pipeline.gps.gpx import read_gpx
 
 GPX11 = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'

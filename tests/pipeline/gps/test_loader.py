@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.errors import GpsFormatError, SkipReason
-from pipeline.gps.loader import load_gps_track, read_gps_file
+from streetwatch.pipeline.gps.errors import GpsFormatError, SkipReason
+from streetwatch.pipeline.gps.loader import load_gps_track, read_gps_file
 from tests.pipeline.gps.nmea_lines import gga, rmc, with_wrong_checksum
 
 T = dt.datetime(1994, 3, 23, 12, 35, 19, tzinfo=dt.UTC).timestamp()
@@ -86,7 +86,7 @@ def test_skipped_lines_are_counted_and_logged(tmp_path: Path, caplog: pytest.Log
     path = tmp_path / "drive.nmea"
     path.write_text("\n".join([rmc("123519"), with_wrong_checksum(rmc("123520")), rmc("123521")]) + "\n")
     assert read_gps_file(path).skipped == {SkipReason.BAD_CHECKSUM: 1}
-    with caplog.at_level(logging.WARNING, logger="pipeline.gps.loader"):
+    with caplog.at_level(logging.WARNING, logger="streetwatch.pipeline.gps.loader"):
         assert len(load_gps_track(path)) == 2
     assert "1 line had a bad checksum" in caplog.text
     assert "line 2: bad NMEA checksum" in caplog.text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.errors import GpsFormatError, SkipReason
-from pipeline.gps.nmea import KNOTS_TO_M_PER_S, read_nmea
+from streetwatch.pipeline.gps.errors import GpsFormatError, SkipReason
+from streetwatch.pipeline.gps.nmea import KNOTS_TO_M_PER_S, read_nmea
 from tests.pipeline.gps.nmea_lines import checksum, gga, rmc, sentence, with_wrong_checksum, zda
 
 LAT = 48 + 7.038 / 60   # 4807.038,N

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from pipeline.geo import EARTH_MEAN_RADIUS_M
-from pipeline.gps.quality import DROP_REASONS, gate_fixes
-from pipeline.types import GpsFix
+from streetwatch.core.geo import EARTH_MEAN_RADIUS_M
+from streetwatch.core.types import GpsFix
+from streetwatch.pipeline.gps.quality import DROP_REASONS, gate_fixes
 
 LAT, LON = 22.5, 113.9
 T0 = 1_682_913_600.0

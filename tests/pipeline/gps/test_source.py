@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.errors import GpsFormatError
-from pipeline.gps.loader import load_gps_track
-from pipeline.gps.nmea import read_nmea
-from pipeline.gps.source import GpsOptions, discover_gps, find_sidecar, load_video_gps
+from streetwatch.pipeline.gps.errors import GpsFormatError
+from streetwatch.pipeline.gps.loader import load_gps_track
+from streetwatch.pipeline.gps.nmea import read_nmea
+from streetwatch.pipeline.gps.source import GpsOptions, discover_gps, find_sidecar, load_video_gps
 from tests.pipeline.gps.media_builders import (
     SHARED_DATA,
     gps5_payload,

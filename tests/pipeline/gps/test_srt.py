@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gps.errors import GpsFormatError, SkipReason
-from pipeline.gps.srt import parse_srt_cues, read_srt, read_srt_stream
-from pipeline.gps.timing import parse_timezone
+from streetwatch.pipeline.gps.errors import GpsFormatError, SkipReason
+from streetwatch.pipeline.gps.srt import parse_srt_cues, read_srt, read_srt_stream
+from streetwatch.pipeline.gps.timing import parse_timezone
 from tests.pipeline.gps.media_builders import plain_video, video_with_subtitles
 
 CST = parse_timezone("+08:00")

@@ -6,9 +6,15 @@ import datetime as dt
 
 import pytest
 
-from pipeline.gps.errors import SkipCounter
-from pipeline.gps.timing import ClockAnchor, TimeAlignment, anchored_reading, estimate_offset, parse_timezone
-from pipeline.types import GpsFix
+from streetwatch.core.types import GpsFix
+from streetwatch.pipeline.gps.errors import SkipCounter
+from streetwatch.pipeline.gps.timing import (
+    ClockAnchor,
+    TimeAlignment,
+    anchored_reading,
+    estimate_offset,
+    parse_timezone,
+)
 
 T0 = 1_682_913_600.0
 

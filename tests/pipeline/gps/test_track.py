@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.geo import haversine_m, initial_bearing_deg
-from pipeline.gps.track import MIN_MOTION_M, GpsTrack
-from pipeline.types import GpsFix
+from streetwatch.core.geo import haversine_m, initial_bearing_deg
+from streetwatch.core.types import GpsFix
+from streetwatch.pipeline.gps.track import MIN_MOTION_M, GpsTrack
 
 T0 = 1_700_000_000.0
 LAT, LON = 31.2304, 121.4737  # Shanghai

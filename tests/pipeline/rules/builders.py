@@ -12,10 +12,10 @@ import numpy as np
 import yaml
 from pyproj import Geod
 
-from pipeline.evidence import encode_jpeg
-from pipeline.settings import DEFAULT_TAXONOMY, MODELS_DIR
-from pipeline.taxonomy import load_taxonomy
-from pipeline.types import Location, LocationStatus, Observation, TrackPoint
+from streetwatch.core.settings import DEFAULT_TAXONOMY, MODELS_DIR
+from streetwatch.core.taxonomy import load_taxonomy
+from streetwatch.core.types import Location, LocationStatus, Observation, TrackPoint
+from streetwatch.store.evidence import encode_jpeg
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TAXONOMY = load_taxonomy(DEFAULT_TAXONOMY)

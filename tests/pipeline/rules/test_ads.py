@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline.permits import PermitRegistry, load_permits
-from pipeline.rules import AdsRule, RuleContext, RuleParams
-from pipeline.rules.ads import ADS_RULE_VERSION
-from pipeline.types import LocationStatus
+from streetwatch.core.permits import PermitRegistry, load_permits
+from streetwatch.core.types import LocationStatus
+from streetwatch.pipeline.rules import AdsRule, RuleContext, RuleParams
+from streetwatch.pipeline.rules.ads import ADS_RULE_VERSION
 from tests.pipeline.rules.builders import SAMPLE_PERMITS, TAXONOMY, local_utc, moved, observation
 
 PERMITS = load_permits(SAMPLE_PERMITS, TAXONOMY)

@@ -7,8 +7,8 @@ import copy
 import pytest
 from pydantic import ValidationError
 
-from pipeline.rules import RuleContext, RuleParams, TaxonomyRule, default_rules, evaluate_rules
-from pipeline.taxonomy import parse_taxonomy
+from streetwatch.core.taxonomy import parse_taxonomy
+from streetwatch.pipeline.rules import RuleContext, RuleParams, TaxonomyRule, default_rules, evaluate_rules
 from tests.pipeline.rules.builders import DEFAULT_TAXONOMY_RAW, OPEN_STREET, TAXONOMY, local_utc, observation
 
 AT_0942 = local_utc(2025, 6, 6, 9, 42)

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.rules import GarbageRule, RuleContext, RuleParams
-from pipeline.rules.garbage import GARBAGE_RULE_VERSION, fill_level
-from pipeline.taxonomy import Taxonomy, parse_taxonomy
-from pipeline.types import Observation
-from pipeline.zones import load_zones
+from streetwatch.core.taxonomy import Taxonomy, parse_taxonomy
+from streetwatch.core.types import Observation
+from streetwatch.core.zones import load_zones
+from streetwatch.pipeline.rules import GarbageRule, RuleContext, RuleParams
+from streetwatch.pipeline.rules.garbage import GARBAGE_RULE_VERSION, fill_level
 from tests.pipeline.rules.builders import DEFAULT_TAXONOMY_RAW, OPEN_STREET, SAMPLE_ZONES, TAXONOMY, local_utc
 from tests.pipeline.rules.builders import observation as plain_observation
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline.rules import InMemorySightingHistory, ParkingRule, PastSighting, RuleContext, RuleParams
-from pipeline.rules.parking import PARKING_RULE_VERSION
-from pipeline.types import LocationStatus
-from pipeline.zones import load_zones
+from streetwatch.core.types import LocationStatus
+from streetwatch.core.zones import load_zones
+from streetwatch.pipeline.rules import InMemorySightingHistory, ParkingRule, PastSighting, RuleContext, RuleParams
+from streetwatch.pipeline.rules.parking import PARKING_RULE_VERSION
 from tests.pipeline.rules.builders import (
     BUS_STOP_CENTRE,
     OPEN_STREET,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.geo import haversine_m
-from pipeline.permits import PermitError, load_permits
+from streetwatch.core.geo import haversine_m
+from streetwatch.core.permits import PermitError, load_permits
 from tests.pipeline.rules.builders import SAMPLE_PERMITS, TAXONOMY, collection, moved, write_json
 
 HEADER = "licence_id,name,lat,lon,class,valid_from,valid_to\n"

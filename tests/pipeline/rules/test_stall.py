@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline.rules import RuleContext, RuleParams, StallRule
-from pipeline.rules.stall import STALL_RULE_VERSION
-from pipeline.types import LocationStatus, Observation
-from pipeline.zones import ZoneIndex, load_zones, parse_zones
+from streetwatch.core.types import LocationStatus, Observation
+from streetwatch.core.zones import ZoneIndex, load_zones, parse_zones
+from streetwatch.pipeline.rules import RuleContext, RuleParams, StallRule
+from streetwatch.pipeline.rules.stall import STALL_RULE_VERSION
 from tests.pipeline.rules.builders import (
     MARKET_CENTRE,
     NO_VENDING_POINT,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.zones import (
+from streetwatch.core.zones import (
     GridCell,
     PermittedVendingZone,
     TimeSpan,

@@ -1,1 +1,0 @@
-"""Footage and GPS in, violations out: ingest, frames, GPS, geolocation, rules, storage."""

@@ -1,0 +1,237 @@
+"""Who is asking, and may they: authentication and role checks for every route.
+
+A request authenticates with ``Authorization: Bearer <jwt>`` (from ``POST /auth/token``) or,
+for machines, ``X-API-Key: <secret>``. Protect a route with
+
+* ``user: CurrentUser`` -- any signed-in user (401 without valid credentials);
+* ``Depends(require_roles(Role.REVIEWER, Role.SUPERVISOR))`` -- one of these roles (403 if
+  none; admin passes every check). Use it as ``dependencies=[Depends(...)]`` or as
+  ``user: Annotated[AuthenticatedUser, Depends(require_roles(...))]``.
+
+Object access (责任单位): reviewers, supervisors and admins see every unit. A user whose roles
+are only dispatcher and/or field inspector sees the cases routed to their own unit
+(``Case.unit``) and the violations of those cases; use :meth:`AuthenticatedUser.can_see_unit`
+for one object and :attr:`AuthenticatedUser.unit_scope` to filter lists. Violations with no
+case, or cases with no unit yet, are visible only to the city-wide roles.
+
+The user is re-read from the database on every request: deactivating a user or changing
+their roles takes effect at once, even for tokens already issued.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+
+from streetwatch.api.deps import SessionDep
+from streetwatch.core.settings import Settings
+from streetwatch.store import users as user_store
+from streetwatch.store.models_auth import ALL_UNITS_ROLES, Role, User
+
+__all__ = [
+    "ALL_UNITS_ROLES",
+    "DECIDER_ROLES",
+    "AuthConfigError",
+    "AuthenticatedUser",
+    "CurrentUser",
+    "Role",
+    "create_access_token",
+    "get_current_user",
+    "require_roles",
+    "resolve_auth_secret",
+]
+
+log = logging.getLogger(__name__)
+
+JWT_ALGORITHM = "HS256"
+MIN_SECRET_LENGTH = 32
+# Secrets copied from examples; refused like a missing one.
+KNOWN_DEFAULT_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "streetwatch", "dev"})
+# Who may decide on violations (approve, reject, relabel, move).
+DECIDER_ROLES = (Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN)
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False, scheme_name="login token")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="API key",
+                        description="A key made with `streetwatch users api-key create`.")
+# The review page (api/web.py) keeps the login token in this HttpOnly, SameSite=Strict cookie.
+SESSION_COOKIE = "streetwatch_session"
+# Cookie-authenticated requests that change state must carry this header (htmx sends it; a
+# cross-site form cannot set it): with SameSite=Strict, that is the CSRF defence.
+CSRF_HEADER = "HX-Request"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class AuthConfigError(RuntimeError):
+    """The auth settings are unsafe to serve with; the message says what to set."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    """The user a request acts as.
+
+    Attributes:
+        id: The user's id.
+        username: The user's name; recorded as the reviewer of their decisions.
+        roles: What they may do.
+        unit: Their 责任单位, if they have one.
+        api_key_id: The key they used, or None for a login token.
+    """
+
+    id: int
+    username: str
+    roles: frozenset[Role]
+    unit: str | None
+    api_key_id: int | None = None
+
+    @classmethod
+    def from_user(cls, user: User, api_key_id: int | None = None) -> AuthenticatedUser:
+        return cls(id=user.id, username=user.username, roles=user.role_set, unit=user.unit,
+                   api_key_id=api_key_id)
+
+    def has_any_role(self, *roles: Role) -> bool:
+        """Whether the user holds one of ``roles``; admin holds them all."""
+        return Role.ADMIN in self.roles or bool(self.roles & set(roles))
+
+    @property
+    def sees_all_units(self) -> bool:
+        """Reviewers, supervisors and admins see every unit's cases and violations."""
+        return bool(self.roles & ALL_UNITS_ROLES)
+
+    @property
+    def unit_scope(self) -> str | None:
+        """The unit to filter lists by, or None for no filter (a city-wide role).
+
+        Raises:
+            HTTPException: 403 for a unit-scoped user without a unit (fail closed).
+        """
+        if self.sees_all_units:
+            return None
+        if not self.unit:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"user {self.username!r} has no unit (责任单位): ask an admin to set one")
+        return self.unit
+
+    def can_see_unit(self, unit: str | None) -> bool:
+        """Whether an object routed to ``unit`` (None: not routed yet) is visible to the user."""
+        if self.sees_all_units:
+            return True
+        return self.unit is not None and unit == self.unit
+
+
+def resolve_auth_secret(settings: Settings) -> str:
+    """The key that signs tokens; refuses missing, short or well-known secrets.
+
+    With ``auth_dev_mode`` and no secret, a random key is made: tokens die with the process.
+
+    Raises:
+        AuthConfigError: If the secret is missing (without dev mode), too short or a known default.
+    """
+    configured = settings.auth_secret.get_secret_value() if settings.auth_secret is not None else None
+    if not configured:
+        if settings.auth_dev_mode:
+            log.warning("STREETWATCH_AUTH_SECRET is not set: dev mode signs tokens with a random key; "
+                        "they stop working when the process ends")
+            return secrets.token_urlsafe(48)
+        raise AuthConfigError(
+            "STREETWATCH_AUTH_SECRET is not set: set it to a random string of at least "
+            f"{MIN_SECRET_LENGTH} characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`),"
+            " or set STREETWATCH_AUTH_DEV_MODE=true for a throwaway development key"
+        )
+    if configured.strip().lower() in KNOWN_DEFAULT_SECRETS:
+        raise AuthConfigError(f"STREETWATCH_AUTH_SECRET is a well-known default ({configured!r}): "
+                              "set a random one")
+    if len(configured) < MIN_SECRET_LENGTH:
+        raise AuthConfigError(f"STREETWATCH_AUTH_SECRET has {len(configured)} characters; "
+                              f"at least {MIN_SECRET_LENGTH} are needed to sign HS256 tokens safely")
+    return configured
+
+
+def create_access_token(
+    secret: str, user_id: int, username: str, *, minutes: int, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """A signed HS256 JWT for the user, and when it expires."""
+    issued = now or datetime.now(UTC)
+    expires = issued + timedelta(minutes=minutes)
+    claims = {"sub": str(user_id), "name": username, "iat": issued, "exp": expires, "typ": "access"}
+    return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), expires
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _user_id_from_token(token: str, secret: str) -> int:
+    try:
+        claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise _unauthorized("login token expired: sign in again") from None
+    except jwt.InvalidTokenError as exc:
+        raise _unauthorized(f"invalid login token: {exc}") from None
+    if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
+        raise _unauthorized("invalid login token: not an access token")
+    return int(claims["sub"])
+
+
+def get_current_user(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> AuthenticatedUser:
+    """The user behind the request's bearer token or API key.
+
+    Raises:
+        HTTPException: 401 when credentials are missing, invalid, expired, revoked or belong
+            to a deactivated user.
+    """
+    if api_key:
+        key = user_store.authenticate_api_key(session, api_key)
+        if key is None:
+            raise _unauthorized("invalid or revoked API key")
+        found = AuthenticatedUser.from_user(key.user, api_key_id=key.id)
+        session.commit()  # keeps last_used_at; nothing else has happened in this request yet
+        return found
+    if not token and (token := request.cookies.get(SESSION_COOKIE)):
+        if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "true":
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {request.method} signed in by the page's cookie "
+                                f"needs the header `{CSRF_HEADER}: true` (cross-site request refused)")
+    if not token:
+        raise _unauthorized("not authenticated: send `Authorization: Bearer <token>` from POST /auth/token "
+                            "or `X-API-Key: <key>`")
+    user_id = _user_id_from_token(token, request.app.state.auth_secret)
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise _unauthorized("the token's user no longer exists or is deactivated")
+    return AuthenticatedUser.from_user(user)
+
+
+CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]
+
+
+def require_roles(*roles: Role) -> Callable[[AuthenticatedUser], AuthenticatedUser]:
+    """A dependency that passes users holding one of ``roles`` (admin always passes).
+
+    Returns:
+        A callable for ``Depends``: 401 unauthenticated, 403 without the role, else the user.
+    """
+    if not roles:
+        raise ValueError("require_roles needs at least one role; use CurrentUser for 'any signed-in user'")
+    wanted = tuple(Role(r) for r in roles)
+
+    def _check_roles(user: CurrentUser) -> AuthenticatedUser:
+        if not user.has_any_role(*wanted):
+            have = ", ".join(sorted(user.roles)) or "none"
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"needs role {' or '.join(wanted)} (or admin); {user.username!r} has {have}")
+        return user
+
+    _check_roles.__name__ = f"require_{'_or_'.join(wanted)}"
+    return _check_roles

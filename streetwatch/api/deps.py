@@ -1,0 +1,58 @@
+"""Dependencies shared by the routes: ``SessionDep``, ``SettingsDep``, ``TaxonomyDep``, ``EvidenceStoreDep``.
+
+Everything lives on ``app.state``, set up by :func:`streetwatch.api.app.create_app`; nothing here is
+global, so two apps with different settings can run in one process (as the tests do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from streetwatch.core.settings import Settings
+from streetwatch.core.taxonomy import Taxonomy
+
+if TYPE_CHECKING:
+    from streetwatch.store.evidence import EvidenceStore
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_taxonomy(request: Request) -> Taxonomy:
+    """The class taxonomy, loaded once when the app started."""
+    taxonomy: Taxonomy = request.app.state.taxonomy
+    return taxonomy
+
+
+def get_evidence_store(request: Request) -> EvidenceStore:
+    """The folder of evidence images (``settings.evidence_dir``)."""
+    store: EvidenceStore = request.app.state.evidence_store
+    return store
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session per request; rolled back if the request fails before committing."""
+    factory: sessionmaker[Session] | None = getattr(request.app.state, "session_factory", None)
+    if factory is None:
+        raise RuntimeError("the app has not started: run it with uvicorn or `with TestClient(app)`")
+    with factory() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TaxonomyDep = Annotated[Taxonomy, Depends(get_taxonomy)]
+SessionDep = Annotated[Session, Depends(get_session)]
+EvidenceStoreDep = Annotated["EvidenceStore", Depends(get_evidence_store)]
+
+
+def check_family(taxonomy: Taxonomy, family: str | None) -> None:
+    """Answer 422 for a family the taxonomy does not know (a typo would otherwise list nothing)."""
+    if family is not None and family not in taxonomy.families:
+        raise HTTPException(422, f"unknown family {family!r}; known: {', '.join(sorted(taxonomy.families))}")

@@ -1,0 +1,316 @@
+"""The review page: server-rendered HTML (Jinja2 + vendored htmx and Leaflet) under ``/ui/``.
+
+* ``/ui/login``: a form; a good password sets the login token (the same JWT as ``POST
+  /auth/token``) in an HttpOnly, SameSite=Strict cookie that :mod:`streetwatch.api.auth` accepts.
+* ``/ui/queue``: claims the next items for the reviewer and shows one: evidence frame with
+  its box, crop, the track as a strip, the rule's reason, a small map. Keys (``review.js``):
+  A approve, R then 1-4 reject with a reason, J/K next/previous. A decision is an htmx POST
+  that answers with the next item, so a reviewer clears an item in about a second.
+* ``/ui/cases``: cases with filters (family, status, unit, grid, overdue) and a map.
+* ``/ui/dashboard``: the workflow KPIs per unit and grid for a period.
+
+Cookie-authenticated POSTs must carry ``HX-Request: true`` (htmx sends it); see ``streetwatch.api.auth``.
+The map's tiles come from ``STREETWATCH_TILE_URL``; without one it draws a plain grid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session, sessionmaker
+
+from streetwatch.api.auth import (
+    DECIDER_ROLES,
+    SESSION_COOKIE,
+    AuthenticatedUser,
+    Role,
+    create_access_token,
+    get_current_user,
+    require_roles,
+)
+from streetwatch.api.deps import SessionDep, SettingsDep, TaxonomyDep
+from streetwatch.api.routes import workflow as workflow_routes
+from streetwatch.api.routes.workflow import WorkflowConfigDep
+from streetwatch.api.schemas import evidence_url
+from streetwatch.casework import review_queue
+from streetwatch.store import queries
+from streetwatch.store import users as user_store
+from streetwatch.store.models import CASE_CLOSED, CASE_STATUSES, Evidence, Violation, utcnow
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+QUEUE_ROLES = (Role.REVIEWER, Role.SUPERVISOR)
+QUEUE_BATCH = 10  # items leased at once; topped up after every decision
+LEASE_MINUTES = 15.0
+REJECT_KEYS: tuple[tuple[str, str, str], ...] = (  # key, reason code, label
+    ("1", "false_detection", "false detection"),
+    ("2", "compliant", "compliant"),
+    ("3", "duplicate", "duplicate"),
+    ("4", "unclear_image", "unclear image"),
+)
+
+
+class WebSettings(BaseSettings):
+    """Settings of the page only: ``STREETWATCH_TILE_URL`` and ``STREETWATCH_TILE_ATTRIBUTION``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", extra="ignore")
+
+    tile_url: str | None = None  # e.g. https://tile.example.org/{z}/{x}/{y}.png; none: a plain grid
+    tile_attribution: str = ""
+
+
+def mount_web(app: FastAPI) -> None:
+    """Add the page's routes and its static files (``/ui/static``) to ``app``."""
+    app.include_router(router)
+    app.add_exception_handler(_LoginRedirect, login_redirect_handler)
+    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+
+
+# --- who is looking ---------------------------------------------------------------------------------
+
+class _LoginRedirect(Exception):
+    pass
+
+
+def _page_user(request: Request, session: SessionDep) -> AuthenticatedUser:
+    try:
+        return get_current_user(request, session, None, None)
+    except HTTPException as exc:
+        if exc.status_code == 401:
+            raise _LoginRedirect from None
+        raise
+
+
+PageUser = Annotated[AuthenticatedUser, Depends(_page_user)]
+
+
+def _require(user: AuthenticatedUser, roles: tuple[Role, ...]) -> None:
+    if not user.has_any_role(*roles):
+        raise HTTPException(403, f"this page needs role {' or '.join(roles)}; {user.username!r} has "
+                                 f"{', '.join(sorted(user.roles)) or 'none'}")
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    web = WebSettings()
+    base = {"tile_url": web.tile_url or "", "tile_attribution": web.tile_attribution}
+    return templates.TemplateResponse(request, name, base | context, status_code=status_code)
+
+
+@router.get("/login")
+def login_form(request: Request) -> HTMLResponse:
+    return _render(request, "login.html", {"error": None, "user": None})
+
+
+@router.post("/login")
+def login(
+    request: Request, session: SessionDep, settings: SettingsDep,
+    username: Annotated[str, Form(max_length=255)], password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    user = user_store.verify_password(session, username, password)
+    session.commit()  # keeps a rehashed password
+    if user is None or not user.active:
+        error = "incorrect username or password" if user is None else f"user {username!r} is deactivated"
+        return _render(request, "login.html", {"error": error, "user": None}, status_code=401)
+    token, _ = create_access_token(request.app.state.auth_secret, user.id, user.username,
+                                   minutes=settings.auth_token_minutes)
+    target = "/ui/queue" if AuthenticatedUser.from_user(user).has_any_role(*QUEUE_ROLES) else "/ui/cases"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.auth_token_minutes * 60, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(user: Annotated[AuthenticatedUser, Depends(get_current_user)]) -> Response:
+    response = Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- the queue ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class BoxView:
+    """A box as percentages of its frame, for a CSS overlay."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+    @classmethod
+    def of(cls, xyxy: Any, frame_w: int, frame_h: int) -> BoxView:
+        x1, y1, x2, y2 = (float(v) for v in xyxy)
+        w, h = max(frame_w, 1), max(frame_h, 1)
+        return cls(100 * x1 / w, 100 * y1 / h, 100 * (x2 - x1) / w, 100 * (y2 - y1) / h)
+
+
+def _item_context(session: Session, violation: Violation, held: list[Violation]) -> dict[str, Any]:
+    obs = violation.observation
+    frame = session.get(Evidence, obs.frame_sha256)
+    # Old rows may lack sizes: fall back to the box's own extent so the overlay stays inside.
+    frame_w = frame.width if frame is not None and frame.width else int(max(obs.bbox[2], 1))
+    frame_h = frame.height if frame is not None and frame.height else int(max(obs.bbox[3], 1))
+    points = [
+        {"t": float(p["pts_s"]), "frame": int(p["frame_index"]), "conf": float(p["confidence"]),
+         "box": BoxView.of(p["xyxy"], frame_w, frame_h), "best": abs(float(p["pts_s"]) - obs.best_pts_s) < 1e-6}
+        for p in (obs.track_points or [])
+    ]
+    ids = [v.id for v in held]
+    pos = ids.index(violation.id)
+    return {
+        "v": violation, "obs": obs, "frame_url": evidence_url(obs.frame_sha256),
+        "crop_url": evidence_url(obs.crop_sha256), "box": BoxView.of(obs.bbox, frame_w, frame_h),
+        "frame_w": frame_w, "frame_h": frame_h, "points": points, "position": pos + 1, "held": len(ids),
+        "prev_id": ids[pos - 1] if pos > 0 else None, "next_id": ids[pos + 1] if pos + 1 < len(ids) else None,
+        "reject_keys": REJECT_KEYS,
+    }
+
+
+def _factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+def _held(request: Request, session: Session, user: AuthenticatedUser, *, top_up: bool) -> list[Violation]:
+    if top_up:
+        session.commit()  # end this session's read: claim works in its own transactions
+        review_queue.claim(_factory(request), user.username, QUEUE_BATCH, LEASE_MINUTES)
+    return sorted(review_queue.leased_to(session, user.username), key=lambda v: v.id)
+
+
+def _pick(held: list[Violation], wanted: int | None, *, after: int | None = None) -> Violation | None:
+    if not held:
+        return None
+    if wanted is not None:
+        return next((v for v in held if v.id == wanted), held[0])
+    if after is not None:
+        return next((v for v in held if v.id > after), held[0])
+    return held[0]
+
+
+def _item_fragment(request: Request, session: Session, held: list[Violation], current: Violation | None,
+                   flash: str | None = None, status_code: int = 200) -> HTMLResponse:
+    context: dict[str, Any] = {"flash": flash, "empty": current is None}
+    if current is not None:
+        context |= _item_context(session, current, held)
+    return _render(request, "_item.html", context, status_code=status_code)
+
+
+@router.get("/queue")
+def queue(request: Request, session: SessionDep, user: PageUser,
+          id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+    _require(user, QUEUE_ROLES)
+    held = _held(request, session, user, top_up=True)
+    current = _pick(held, id)
+    context: dict[str, Any] = {"user": user, "flash": None, "empty": current is None, "page": "queue"}
+    if current is not None:
+        context |= _item_context(session, current, held)
+    return _render(request, "queue.html", context)
+
+
+@router.get("/queue/item")
+def queue_item(request: Request, session: SessionDep, user: PageUser,
+               id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+    """One held item as a fragment (J/K); tops the lease batch up when nothing is held."""
+    _require(user, QUEUE_ROLES)
+    held = _held(request, session, user, top_up=False) or _held(request, session, user, top_up=True)
+    return _item_fragment(request, session, held, _pick(held, id))
+
+
+@router.post("/queue/{violation_id}/decision")
+def queue_decide(
+    request: Request, session: SessionDep, config: WorkflowConfigDep, taxonomy: TaxonomyDep, violation_id: int,
+    user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
+    action: Annotated[Literal["approve", "reject"], Form()],
+    reason_code: Annotated[str | None, Form(max_length=32)] = None,
+) -> HTMLResponse:
+    """Approve or reject, then answer with the next held item."""
+    flash: str | None
+    status_code = 200
+    try:
+        session.commit()  # SQLite: the decision's first statement must be its write
+        review_queue.decide(
+            session, violation_id, review_queue.DecisionRequest(action=action, reason_code=reason_code),
+            actor=user.username, taxonomy=taxonomy, config=config, may_override=user.has_any_role(Role.SUPERVISOR),
+        )
+        session.commit()
+        flash = f"#{violation_id} {'approved' if action == 'approve' else f'rejected ({reason_code})'}"
+    except queries.InvalidDecisionError as exc:
+        session.rollback()
+        flash, status_code = f"#{violation_id}: {exc}", 422
+    except (queries.DecisionConflictError, queries.NotFoundError) as exc:
+        session.rollback()
+        flash = f"#{violation_id} not decided: {exc}"  # someone else got there first: move on
+    held = _held(request, session, user, top_up=True)
+    current = _pick(held, None, after=violation_id)
+    return _item_fragment(request, session, held, current, flash, status_code)
+
+
+# --- cases and dashboard ----------------------------------------------------------------------------
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def is_overdue(case: Any, now: datetime) -> bool:
+    """Past its handling deadline unhandled, or past its closing deadline open (超期)."""
+    if case.status == CASE_CLOSED:
+        return False
+    handle_due, close_due = _aware(case.handle_due), _aware(case.close_due)
+    return bool((handle_due and case.handled_at is None and handle_due < now) or (close_due and close_due < now))
+
+
+@router.get("/cases")
+def cases(
+    request: Request, session: SessionDep, taxonomy: TaxonomyDep, user: PageUser,
+    family: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    unit: Annotated[str | None, Query(max_length=255)] = None,
+    grid: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: Annotated[bool, Query()] = False,
+) -> HTMLResponse:
+    family, status, unit, grid = (v or None for v in (family, status, unit, grid))
+    scope = user.unit_scope
+    if scope is not None and unit not in (None, scope):
+        raise HTTPException(403, f"you may only see the cases of your unit {scope!r}")
+    try:
+        rows, _ = queries.list_cases(session, family=family, status=status, limit=500, unit=scope or unit)
+    except queries.QueryError as exc:
+        raise HTTPException(422, str(exc)) from None
+    now = utcnow()
+    rows = [c for c in rows if (grid is None or c.grid_id == grid) and (not overdue or is_overdue(c, now))]
+    markers = [{"id": c.id, "lat": c.lat, "lon": c.lon, "label": f"#{c.id} {c.family} {c.status}"} for c in rows]
+    return _render(request, "cases.html", {
+        "user": user, "page": "cases", "cases": rows, "now": now, "is_overdue": is_overdue,
+        "markers_json": json.dumps(markers), "families": sorted(taxonomy.families), "statuses": CASE_STATUSES,
+        "filters": {"family": family, "status": status, "unit": unit, "grid": grid, "overdue": overdue},
+    })
+
+
+@router.get("/dashboard")
+def dashboard(
+    request: Request, session: SessionDep, config: WorkflowConfigDep, user: PageUser,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> HTMLResponse:
+    _require(user, workflow_routes.KPI_ROLES)
+    until = utcnow()
+    kpis = workflow_routes.kpis(session=session, config=config, user=user, unit=None, grid=None,
+                                since=until - timedelta(days=days), until=until)
+    return _render(request, "dashboard.html", {"user": user, "page": "dashboard", "k": kpis, "days": days})
+
+
+def login_redirect_handler(_request: Request, _exc: Exception) -> Response:
+    """Pages answer an anonymous visitor with the login form (htmx: a full-page redirect)."""
+    return RedirectResponse("/ui/login", status_code=303, headers={"HX-Redirect": "/ui/login"})

@@ -1,0 +1,277 @@
+"""Case transitions on stored rows: filing on approval, dispatch, return, handling, checks, closure.
+
+The pure rules (which action from which state, who may, deadlines) are in
+``streetwatch.casework``; this module applies them in the caller's transaction and records, with
+each transition, in that same transaction:
+
+- a ``CaseEvent`` row (append-only; the KPIs are computed from these),
+- an audit log entry (``streetwatch.store.audit``),
+- an outbox event (``streetwatch.casework.dispatch.outbox.enqueue``) of the transition's type
+  (``case.filed``, ``case.dispatched``, ... see ``streetwatch.casework.states.TRANSITIONS``), with
+  the stable key ``case-event-<id>`` so a retried delivery never reads as a second transition.
+
+Concurrency: a transition's first statement writes the case row (its ``updated_at``), which
+takes PostgreSQL's row lock and SQLite's writer lock, so two transitions of one case take turns
+and the second sees the first's result (and may find its action no longer allowed).
+Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from streetwatch.casework.config import WorkflowConfig
+from streetwatch.casework.deadlines import TimeLimit
+from streetwatch.casework.dispatch.outbox import enqueue
+from streetwatch.casework.kpis import CaseEventRecord
+from streetwatch.casework.routing import route_case
+from streetwatch.casework.states import TRANSITIONS, CaseAction, check_permitted, next_state, parse_action
+from streetwatch.core.dedup import cell_of
+from streetwatch.store.audit import append_audit, jsonable
+from streetwatch.store.cases import attach_violations, lock_case_areas
+from streetwatch.store.models import Case, Violation, utcnow
+from streetwatch.store.models_workflow import CaseEvent
+
+# Actions whose request must say why.
+NOTE_REQUIRED = frozenset({CaseAction.RETURN, CaseAction.REWORK, CaseAction.EXTEND})
+
+
+class CaseNotFoundError(LookupError):
+    """No case has the id."""
+
+
+class TransitionInputError(ValueError):
+    """A transition request missing what its action needs (a note, an extension length, ...)."""
+
+
+def case_snapshot(case: Case) -> dict[str, Any]:
+    """The case's workflow fields, JSON-able, for outbox payloads and audit details."""
+    return {
+        "id": case.id, "family": case.family, "event_code": case.event_code, "status": case.status,
+        "lat": case.lat, "lon": case.lon, "unit": case.unit, "grid_id": case.grid_id,
+        "sightings": case.sightings,
+        **{name: _utc_or_none(getattr(case, name))
+           for name in ("filed_at", "dispatched_at", "handle_due", "close_due", "handled_at", "closed_at")},
+    }
+
+
+def _lock_case(session: Session, case_id: int, now: datetime) -> Case:
+    # A write first (see the module docstring), then a fresh read.
+    locked = session.execute(update(Case).where(Case.id == case_id).values(updated_at=now),
+                             execution_options={"synchronize_session": False})
+    if locked.rowcount == 0:  # type: ignore[attr-defined]
+        raise CaseNotFoundError(f"case {case_id} not found")
+    case = session.get(Case, case_id, populate_existing=True)
+    assert case is not None  # just updated it
+    return case
+
+
+def _record(
+    session: Session, case: Case, action: CaseAction, from_status: str, actor: str, note: str | None,
+    details: dict[str, Any], now: datetime,
+) -> CaseEvent:
+    event = CaseEvent(case_id=case.id, action=action.value, from_status=from_status, to_status=case.status,
+                      actor=actor, note=note, unit=case.unit, grid_id=case.grid_id,
+                      handle_due=_utc_or_none(case.handle_due), close_due=_utc_or_none(case.close_due),
+                      details=jsonable(details), created_at=now)
+    session.add(event)
+    session.flush()
+    snapshot = case_snapshot(case)
+    append_audit(session, actor=actor, action=f"case.{action.value}", entity_type="case", entity_id=case.id,
+                 details={"from": from_status, "to": case.status, "note": note, "event_id": event.id,
+                          **details, "case": snapshot}, now=now)
+    enqueue(session, event_type=TRANSITIONS[action].event_type, aggregate_id=case.id,
+            payload={"case": snapshot, "action": action.value, "from_status": from_status, "actor": actor,
+                     "note": note, "at": now, "case_event_id": event.id, **details},
+            key=f"case-event-{event.id}")
+    return event
+
+
+def _route(case: Case, config: WorkflowConfig) -> str:
+    route = route_case(case.family, case.lat, case.lon, unit=case.unit, grid_id=case.grid_id,
+                       units=config.units, zones=config.zones)
+    case.unit, case.grid_id = route.unit, route.grid_id
+    return route.source
+
+
+def file_on_approval(
+    session: Session, case_id: int, violation_id: int, actor: str, config: WorkflowConfig,
+    now: datetime | None = None,
+) -> CaseEvent | None:
+    """File (立案) an ``open`` case because one of its violations was approved.
+
+    Routes it to its unit and grid (see ``streetwatch.casework.routing``). A case already filed or
+    further along is left as it is: the approved violation just joins it.
+
+    Returns:
+        The ``file`` event, or None when the case was not ``open``.
+    """
+    now = _as_utc(now or utcnow())
+    case = _lock_case(session, case_id, now)
+    if case.status != "open":
+        return None
+    from_status = case.status
+    source = _route(case, config)
+    case.status, case.filed_at = next_state(case.status, CaseAction.FILE, case.id), now
+    session.flush()
+    return _record(session, case, CaseAction.FILE, from_status, actor, None,
+                   {"violation_id": violation_id, "routed_by": source}, now)
+
+
+def transition_case(
+    session: Session,
+    case_id: int,
+    action: str,
+    *,
+    actor: str,
+    roles: frozenset[str] | set[str],
+    config: WorkflowConfig,
+    note: str | None = None,
+    unit: str | None = None,
+    extend_by: TimeLimit | None = None,
+    now: datetime | None = None,
+) -> CaseEvent:
+    """Apply one action of the state machine to a case.
+
+    Args:
+        session: The caller's session; the caller commits.
+        case_id: The case.
+        action: A ``CaseAction`` value (dispatch, return, handle, check, rework, extend, close, file).
+        actor: Who (their username).
+        roles: Their roles (checked against ``streetwatch.casework.states``; admin passes).
+        config: Deadlines (dispatch starts the clock, extend pushes it) and routing (file).
+        note: Why; required for return, rework and extend.
+        unit: dispatch or return only: send the case to this unit instead of its current one.
+        extend_by: extend only: how much working time to add to both deadlines.
+        now: The transition's time (default: now).
+
+    Returns:
+        The new event row.
+
+    Raises:
+        ValueError: An unknown action.
+        NotPermittedError: The roles do not allow the action.
+        TransitionInputError: A missing note, a misplaced ``unit`` or ``extend_by``.
+        CaseNotFoundError: No such case.
+        IllegalTransitionError: The case's state does not allow the action.
+    """
+    act = parse_action(action)
+    check_permitted(roles, act)
+    note = note.strip() if note is not None and note.strip() else None
+    if act in NOTE_REQUIRED and note is None:
+        raise TransitionInputError(f"{act.value} needs a note saying why")
+    if unit is not None and act not in (CaseAction.DISPATCH, CaseAction.RETURN):
+        raise TransitionInputError(f"unit is only for dispatch or return, not for {act.value}")
+    if (extend_by is not None) != (act == CaseAction.EXTEND):
+        raise TransitionInputError("extend needs extend_by (working time to add)" if act == CaseAction.EXTEND
+                                   else f"extend_by is only for extend, not for {act.value}")
+    now = _as_utc(now or utcnow())
+    case = _lock_case(session, case_id, now)
+    from_status = case.status
+    case.status = next_state(case.status, act, case.id)
+    details: dict[str, Any] = {}
+    if unit is not None and unit.strip():
+        details["previous_unit"], case.unit = case.unit, unit.strip()
+    if act == CaseAction.FILE:
+        details["routed_by"] = _route(case, config)
+        case.filed_at = now
+    elif act == CaseAction.DISPATCH:
+        due = config.deadlines.deadlines(case.event_code, now)  # every dispatch restarts the clock
+        case.dispatched_at, case.handle_due, case.close_due = now, due.handle_due, due.close_due
+        case.handled_at = None
+    elif act == CaseAction.RETURN:
+        case.handle_due = case.close_due = None
+    elif act == CaseAction.HANDLE:
+        case.handled_at = now
+    elif act == CaseAction.REWORK:
+        case.handled_at = None  # back to the same unit; its deadlines keep running
+    elif act == CaseAction.EXTEND:
+        assert extend_by is not None and case.handle_due is not None and case.close_due is not None
+        details.update(extend_by=str(extend_by), previous_handle_due=_utc(case.handle_due),
+                       previous_close_due=_utc(case.close_due))
+        case.handle_due = config.deadlines.extend(_utc(case.handle_due), extend_by)
+        case.close_due = config.deadlines.extend(_utc(case.close_due), extend_by)
+    elif act == CaseAction.CLOSE:
+        case.closed_at = now
+    session.flush()
+    return _record(session, case, act, from_status, actor, note, details, now)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Aware times in UTC: SQLite stores wall-clock text, so every stored time must be UTC."""
+    if value.tzinfo is None:
+        raise ValueError(f"times must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+# --- moving a violation between cases ---------------------------------------------------------------
+
+def refresh_case_stats(session: Session, case: Case) -> None:
+    """Recompute a case's sightings, mean position and first/last seen from its violations.
+
+    A case left with no violation keeps its position and times, with ``sightings`` 0.
+    """
+    count, lat, lon, first, last = session.execute(
+        select(func.count(Violation.id), func.avg(Violation.lat), func.avg(Violation.lon),
+               func.min(Violation.seen_at), func.max(Violation.seen_at))
+        .where(Violation.case_id == case.id, Violation.lat.is_not(None), Violation.lon.is_not(None))
+    ).one()
+    case.sightings = int(count)
+    if count:
+        case.lat, case.lon = float(lat), float(lon)
+        case.h3_cell = cell_of(case.lat, case.lon)
+        case.first_seen, case.last_seen = first, last
+
+
+def reattach_violation(session: Session, violation: Violation, config: WorkflowConfig) -> int | None:
+    """Move a violation whose position or family changed to the case it now belongs to.
+
+    Its old case's statistics are recomputed without it; it then joins the matching case
+    nearby (or starts one) exactly as at ingest (``streetwatch.store.cases``).
+
+    Returns:
+        The new case id (None when the violation has no position).
+    """
+    old_case_id = violation.case_id
+    violation.case_id = None
+    session.flush()
+    if old_case_id is not None:
+        old = session.get(Case, old_case_id)
+        if old is not None:
+            refresh_case_stats(session, old)
+    if violation.lat is None or violation.lon is None:
+        session.flush()
+        return None
+    lock_case_areas(session, [violation], config.case_radius_m)
+    attach_violations(session, [violation], radius_m=config.case_radius_m)
+    return violation.case_id
+
+
+# --- reading events for the KPIs ---------------------------------------------------------------------
+
+def kpi_events(session: Session, since: datetime, until: datetime) -> list[CaseEventRecord]:
+    """The events the KPIs of ``since <= t < until`` need: every event before ``until`` of each case
+    filed or dispatched in the period (earlier events tell which cycle a later one belongs to)."""
+    since, until = _as_utc(since), _as_utc(until)
+    active = (select(CaseEvent.case_id)
+              .where(CaseEvent.action.in_([CaseAction.FILE.value, CaseAction.DISPATCH.value]),
+                     CaseEvent.created_at >= since, CaseEvent.created_at < until)
+              .distinct())
+    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(active), CaseEvent.created_at < until)
+                           .order_by(CaseEvent.id))
+    return [CaseEventRecord(id=e.id, case_id=e.case_id, action=e.action, at=_utc(e.created_at), unit=e.unit,
+                            grid_id=e.grid_id, handle_due=_utc_or_none(e.handle_due),
+                            close_due=_utc_or_none(e.close_due)) for e in rows]
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; we only ever store UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)

@@ -1,0 +1,1 @@
+"""The command line: ``streetwatch`` and its sub-commands (typer)."""

@@ -1,0 +1,340 @@
+"""The ``streetwatch`` command line: one command per job, each with a teaching ``--help``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streetwatch.cli import model_commands
+from streetwatch.cli.audit_commands import audit_app
+from streetwatch.cli.dispatch_commands import dispatch_app
+from streetwatch.cli.user_commands import users_app
+
+if TYPE_CHECKING:
+    from streetwatch.core.settings import Settings
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics must never reach for the network
+
+app = typer.Typer(
+    name="streetwatch",
+    help="Patrol-car dashcam footage in, geolocated city-management violations out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+models_app = typer.Typer(help="Detector weights: import, inspect.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(dispatch_app, name="dispatch")
+app.command("train")(model_commands.train)
+app.command("eval")(model_commands.evaluate)
+app.add_typer(models_app, name="models")
+
+console = Console(stderr=True, soft_wrap=True)
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite:///streetwatch.db).")]
+EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder (default: ./evidence).")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    """Settings from the environment and flags; a bad value is a usage error, not a traceback."""
+    from pydantic import ValidationError
+
+    from streetwatch.core.settings import get_settings
+
+    try:
+        return get_settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+                             for e in exc.errors())
+        raise _fail(f"invalid settings: {problems}") from None
+
+
+@app.command()
+def process(
+    videos: Annotated[list[Path], typer.Argument(help="Video files (MP4, MOV, AVI, TS; H.264/H.265).")],
+    gps: Annotated[Path | None, typer.Option(help="GPS file (GPX, NMEA, CSV, SRT) or another video with GPS. "
+                                                  "Default: a sidecar with the video's name (.gpx/.nmea/.csv/.srt) "
+                                                  "or GPS embedded in the video (GoPro GPMF, subtitles, 70mai).")]
+    = None,
+    db: DbOption = None,
+    evidence: EvidenceOption = None,
+    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
+    sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
+    gps_offset: Annotated[float | None, typer.Option(
+        help="Seconds from the first GPS fix to the start of the video (separate GPS files). "
+             "Unset: 0, and the video is flagged 'time unverified'.")] = None,
+    zones: Annotated[list[Path] | None, typer.Option(
+        help="GeoJSON zone file (no-parking, no-vending, permitted vending, grid); repeatable. "
+             "See docs/rules.md.")] = None,
+    permits: Annotated[Path | None, typer.Option(help="Registry of licensed signboards (CSV or GeoJSON).")]
+    = None,
+    device: Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:0 [cpu].")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per video.")] = True,
+) -> None:
+    """Find violations in patrol videos and store them, with evidence, in the database.
+
+    Each video is fingerprinted (sha256): the same content is never processed twice. Bad
+    files are reported and skipped; the exit code is 1 if any file was rejected or failed.
+
+    Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
+    """
+    from streetwatch.pipeline.run import Failed, Processed, Rejected, RunSummary, Skipped, process_videos
+
+    missing = [str(v) for v in videos if not v.exists()]
+    settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
+                         gps_offset_s=gps_offset, device=device, zones_paths=zones or None,
+                         permits_path=permits)
+    for path in [*settings.zones_paths, *([settings.permits_path] if settings.permits_path else [])]:
+        if not path.is_file():
+            raise _fail(f"rules file not found: {path}")
+    if gps is not None and not gps.is_file():
+        raise _fail(f"GPS file not found: {gps}")
+    if not settings.model_path.is_file():
+        raise _fail(f"detector weights not found: {settings.model_path}")
+
+    def report(outcome: object) -> None:
+        if isinstance(outcome, Processed):
+            fams = ", ".join(f"{k} {v}" for k, v in sorted(outcome.violations_by_family.items())) or "none"
+            console.print(f"[green]done[/] {outcome.path.name}: {outcome.frames} frames, {outcome.detections} "
+                          f"detections, {outcome.observations} objects; violations: {fams} "
+                          f"({outcome.seconds:.1f} s)")
+        elif isinstance(outcome, Skipped):
+            console.print(f"[yellow]skipped[/] {outcome.path.name}: {outcome.message}")
+        elif isinstance(outcome, Rejected):
+            console.print(f"[red]rejected[/] {outcome.path.name}: {outcome.message}")
+        elif isinstance(outcome, Failed):
+            console.print(f"[red]failed[/] {outcome.path.name}: {outcome.message}")
+
+    present = [v for v in videos if v.exists()]
+    # Nothing to process: do not load the model or touch the database.
+    from streetwatch.core.permits import PermitError
+    from streetwatch.core.zones import ZoneError
+
+    try:
+        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=report)
+                   if present else RunSummary())
+    except (ZoneError, PermitError) as exc:
+        raise _fail(f"rules configuration: {exc}") from None
+    for name in missing:
+        console.print(f"[red]rejected[/] {name}: file not found")
+    _print_summary(summary, missing, settings.db_url, settings.evidence_dir)
+    raise typer.Exit(1 if summary.failed or missing else 0)
+
+
+def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:
+    from streetwatch.pipeline.run import Failed, Rejected, RunSummary, Skipped
+
+    assert isinstance(summary, RunSummary)
+    processed = summary.processed()
+    families: dict[str, int] = {}
+    for p in processed:
+        for family, n in p.violations_by_family.items():
+            families[family] = families.get(family, 0) + n
+    table = Table(title="streetwatch process", show_header=False)
+    table.add_row("videos processed", str(len(processed)))
+    table.add_row("videos skipped", str(sum(isinstance(o, Skipped) for o in summary.outcomes)))
+    table.add_row("videos rejected/failed",
+                  str(sum(isinstance(o, Rejected | Failed) for o in summary.outcomes) + len(missing)))
+    table.add_row("frames analysed", str(sum(p.frames for p in processed)))
+    table.add_row("detections", str(sum(p.detections for p in processed)))
+    table.add_row("objects observed", str(sum(p.observations for p in processed)))
+    for family in sorted(families):
+        table.add_row(f"violations: {family}", str(families[family]))
+    table.add_row("wall time", f"{summary.seconds:.1f} s")
+    table.add_row("database", db_url)
+    table.add_row("evidence", str(evidence_dir))
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    evidence: EvidenceOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the review API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from streetwatch.api.app import create_app
+    from streetwatch.api.auth import AuthConfigError
+
+    settings = _settings(db_url=db, evidence_dir=evidence)
+    try:
+        application = create_app(settings)
+    except AuthConfigError as exc:
+        raise _fail(f"{exc}\nSet STREETWATCH_AUTH_SECRET to a random string of 32+ characters, e.g.\n"
+                    "  export STREETWATCH_AUTH_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                    ) from None
+    console.print(f"streetwatch API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Apply database migrations (process and serve do this too)."""
+    from streetwatch.store.db import upgrade
+
+    settings = _settings(db_url=db)
+    upgrade(settings.db_url)
+    console.print(f"database at {settings.db_url} is up to date")
+
+
+@models_app.command("import-tflite")
+def models_import_tflite(
+    tflite: Annotated[Path, typer.Argument(help="An Ultralytics YOLOv8n TFLite export (int8 or float).")],
+    out: Annotated[Path, typer.Argument(help="Where to write the PyTorch checkpoint (.pt).")],
+    metadata: Annotated[Path | None, typer.Option(help="metadata.yaml with class names "
+                                                       "(default: beside the TFLite file).")] = None,
+    calibrate_on: Annotated[Path | None, typer.Option(
+        help="Folder of street photos to measure BatchNorm statistics on (keeps eval output; makes "
+             "train mode behave, so the checkpoint fine-tunes well).")] = None,
+    calibrate_every: Annotated[int, typer.Option(help="Use every Nth photo of --calibrate-on.")] = 6,
+) -> None:
+    """Turn an Ultralytics YOLOv8n TFLite export into a PyTorch checkpoint to fine-tune from.
+
+    Example: streetwatch models import-tflite ../shared/data/coco_yolov8n_tflite/yolov8n_int8.tflite base.pt
+    """
+    from streetwatch.vision.weights.tflite_import import TfliteImportError, import_tflite
+
+    try:
+        images = (sorted(calibrate_on.glob("*.jpg"))[::calibrate_every] if calibrate_on is not None else [])
+        path = import_tflite(tflite, out, metadata_path=metadata, calibration_images=images)
+    except (TfliteImportError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the demo clip, GPS track, database and evidence go.")]
+    = Path("streetwatch-demo"),
+    seconds: Annotated[float, typer.Option(help="Length of the demo clip.")] = 12.0,
+) -> None:
+    """Build a short patrol clip with its GPX track, process it, and say how to look at the result.
+
+    The clip pans and zooms over Ultralytics' bundled street photo (a bus and people) while
+    the GPS track drives along a straight road.
+    """
+    from streetwatch.datasets.demo import make_demo_footage
+    from streetwatch.pipeline.run import process_videos
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    video, gpx = make_demo_footage(workdir, seconds=seconds)
+    console.print(f"demo clip {video} with GPS track {gpx}")
+    db_url = f"sqlite:///{(workdir / 'streetwatch.db').resolve()}"
+    settings = _settings(db_url=db_url, evidence_dir=workdir / "evidence")
+    summary = process_videos([video], settings, gpx)
+    _print_summary(summary, [], settings.db_url, settings.evidence_dir)
+    console.print(
+        "\nLook at the result through the review API:\n"
+        "  export STREETWATCH_AUTH_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')\n"
+        f"  streetwatch users add reviewer1 --role reviewer --db {db_url}\n"
+        f"  streetwatch serve --db {db_url} --evidence {workdir / 'evidence'}\n"
+        "  then open http://127.0.0.1:8000/docs, sign in (Authorize), and GET /violations",
+        soft_wrap=True)
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+@models_app.command("export")
+def models_export(
+    weights: Annotated[Path, typer.Argument(help="Ultralytics checkpoint (.pt).")],
+    out: Annotated[Path, typer.Argument(help="Output: a .onnx file, or an OpenVINO folder with --format openvino.")],
+    format: Annotated[str, typer.Option("--format", help="onnx or openvino.")] = "onnx",
+    height: Annotated[int, typer.Option(help="Input height (multiple of 32); 384 suits 16:9 footage.")] = 384,
+    width: Annotated[int, typer.Option(help="Input width (multiple of 32).")] = 640,
+    half: Annotated[bool, typer.Option(help="Store weights in fp16.")] = False,
+) -> None:
+    """Export a detector for CPU inference (ONNX Runtime, OpenVINO) at a rectangular input.
+
+    Example: streetwatch models export models/streetwatch-v0/streetwatch-v0.pt var/streetwatch-v0.onnx
+    Then: streetwatch process clip.mp4 --model var/streetwatch-v0.onnx
+    """
+    from streetwatch.vision.export import ExportError, export_onnx, export_openvino
+
+    try:
+        if format == "onnx":
+            path = export_onnx(weights, out, imgsz=(height, width), half=half)
+        elif format == "openvino":
+            path = export_openvino(weights, out, imgsz=(height, width), half=half)
+        else:
+            raise _fail(f"unknown format '{format}' (known: onnx, openvino)")
+    except (ExportError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated patrols.")] = 7,
+    passes: Annotated[int | None, typer.Option(help="Patrol passes over the route.")] = None,
+) -> None:
+    """Score geolocation and case dedup on simulated patrols with known object positions.
+
+    Prints position errors (median, 90th percentile) for single-view and multi-view
+    geolocation, and dedup duplicates / wrong merges; exits 1 if a goal is missed.
+    """
+    import dataclasses
+
+    from streetwatch.datasets.simulation import SimulationConfig, format_report, run_simulation
+
+    config = SimulationConfig(seed=seed)
+    if passes is not None:
+        config = dataclasses.replace(config, passes=passes)
+    report = run_simulation(config)
+    print(format_report(report))
+    raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command()
+def bench(
+    model: Annotated[Path | None, typer.Option(help="Detector weights, .pt (default: the bundled model).")]
+    = None,
+    seconds: Annotated[float, typer.Option(help="Length of the generated 1080p30 clip.")] = 60.0,
+    rates: Annotated[str, typer.Option(help="Sampling rates to time end to end, comma-separated.")] = "1,2,5,10",
+    onnx: Annotated[bool, typer.Option(help="Also export and time the ONNX Runtime backend (384x640).")] = True,
+    workdir: Annotated[Path, typer.Option(help="Where the clip and scratch databases go.")]
+    = Path("var/bench"),
+) -> None:
+    """Measure decode, inference and end-to-end speed on a clip generated here.
+
+    Prints decode frames/s, inference ms/frame per backend, and end-to-end minutes per
+    footage hour at several sampling rates, as Markdown for docs/benchmarks.md.
+    """
+    from streetwatch.cli.bench import run_bench
+    from streetwatch.core.settings import DEFAULT_WEIGHTS_PT
+
+    weights = model or DEFAULT_WEIGHTS_PT
+    onnx_model = None
+    if onnx:
+        from streetwatch.vision.export import export_onnx
+
+        onnx_model = workdir / f"{weights.stem}-384x640.onnx"
+        if not onnx_model.exists():
+            with contextlib.redirect_stdout(sys.stderr):  # Ultralytics' exporter prints its log
+                export_onnx(weights, onnx_model, imgsz=(384, 640))
+    report = run_bench(weights, seconds=seconds, rates=tuple(float(r) for r in rates.split(",")),
+                       workdir=workdir, onnx_model=onnx_model, log=lambda m: console.print(m))
+    print(report.markdown())
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="streetwatch")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,87 @@
+"""Settings for every streetwatch job, from defaults, environment (STREETWATCH_*) and flags.
+
+Build them with ``get_settings()``: nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streetwatch.core.resources import ASSETS_DIR
+from streetwatch.core.rule_params import RuleParams
+
+MODELS_DIR = ASSETS_DIR
+DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
+# The default model as PyTorch weights (training, GPU inference, exports) and as the ONNX export
+# that `process` runs on the CPU by default (384x640 input: 16:9 footage without padding waste).
+DEFAULT_WEIGHTS_PT = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0.pt"
+DEFAULT_MODEL = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0-384x640.onnx"
+
+
+class CameraSettings(BaseModel):
+    """How the dashcam sits in the car. Defaults suit a windscreen-mounted 1080p dashcam."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hfov_deg: float = Field(100.0, gt=10, lt=180, description="Horizontal field of view in degrees.")
+    mount_height_m: float = Field(1.3, gt=0, lt=10, description="Lens height above the road.")
+    pitch_deg: float = Field(5.0, ge=-30, le=60, description="Downward tilt of the optical axis.")
+    yaw_offset_deg: float = Field(0.0, ge=-180, le=180, description="Camera yaw from the direction of travel.")
+    max_range_m: float = Field(80.0, gt=0, description="Flat-ground ranges beyond this are not trusted.")
+    fx_px: float | None = Field(None, gt=0, description="Calibrated focal length (px); overrides hfov_deg.")
+    fy_px: float | None = Field(None, gt=0, description="Calibrated vertical focal length (px).")
+    cx_px: float | None = Field(None, description="Calibrated principal point column (px).")
+    cy_px: float | None = Field(None, description="Calibrated principal point row (px).")
+    calibration_width: int | None = Field(None, gt=0, description="Frame width the calibration was made at.")
+    calibration_height: int | None = Field(None, gt=0, description="Frame height the calibration was made at.")
+    lever_forward_m: float = Field(0.0, description="Camera position ahead of the GPS antenna.")
+    lever_right_m: float = Field(0.0, description="Camera position right of the GPS antenna.")
+    lever_up_m: float = Field(0.0, description="Camera position above the GPS antenna.")
+
+
+class Settings(BaseSettings):
+    """Everything a job needs to know. Environment variables are ``STREETWATCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    db_url: str = Field("sqlite:///streetwatch.db", description="SQLAlchemy URL of the database.")
+    evidence_dir: Path = Field(Path("evidence"), description="Folder for evidence images.")
+    model_path: Path = Field(DEFAULT_MODEL, description="Detector weights (.pt or .onnx).")
+    taxonomy_path: Path = Field(DEFAULT_TAXONOMY, description="Class -> family -> event table.")
+    device: str = Field("cpu", description="Torch device for the detector: cpu, cuda, cuda:0, ...")
+    sample_fps: float = Field(5.0, gt=0, le=120, description="Frames analysed per second of video.")
+    imgsz: int = Field(640, ge=160, le=1920, description="Detector input size (longest side).")
+    batch_size: int = Field(8, ge=1, le=256, description="Frames per detector call.")
+    conf_threshold: float = Field(0.25, gt=0, lt=1, description="Minimum detection confidence.")
+    min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
+    gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
+    gps_offset_s: float | None = Field(None, description="Seconds from the first GPS fix to the video's start, "
+                                       "for separate GPS files; unset = assume 0 and flag 'time unverified'.")
+    gps_local_timezone: str = Field("+08:00", description="Zone of local wall-clock GPS times (SRT, dashcams).")
+    gps_max_hdop: float = Field(5.0, gt=0, description="Fixes with a worse HDOP are dropped.")
+    gps_min_satellites: int = Field(4, ge=0, description="Fixes with fewer satellites are dropped.")
+    gps_max_speed_mps: float = Field(70.0, gt=0, description="Jumps implying a faster vehicle are dropped.")
+    detector_backend: Literal["auto", "ultralytics", "onnx"] = Field(
+        "auto", description="auto: ONNX Runtime for .onnx weights, Ultralytics otherwise.")
+    claim_stale_after_s: float = Field(120.0, gt=0, description="A video claim whose heartbeat is older "
+                                       "than this is abandoned: another run may take the video over.")
+    zones_paths: list[Path] = Field(default_factory=list, description="GeoJSON zone files (see docs/rules.md).")
+    permits_path: Path | None = Field(None, description="Registry of licensed signboards (CSV or GeoJSON).")
+    rules: RuleParams = Field(default_factory=RuleParams, description="Rule parameters (see docs/rules.md).")
+    case_radius_m: float = Field(10.0, gt=0, description="Sightings of one family this close are one case.")
+    camera: CameraSettings = CameraSettings()
+    auth_secret: SecretStr | None = Field(None, description="Key that signs login tokens (HS256), at least "
+                                          "32 characters; `serve` refuses to start without one unless "
+                                          "auth_dev_mode is set.")
+    auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token.")
+    auth_dev_mode: bool = Field(False, description="Development only: without auth_secret, sign tokens with "
+                                "a random key that dies with the process.")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Return settings from the environment, with explicit overrides (e.g. CLI flags) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Footage and GPS in, violations out: ingest, frames, GPS, geolocation, rules, the run."""

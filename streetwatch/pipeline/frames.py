@@ -1,0 +1,275 @@
+"""Decode a video into upright BGR frames, sampled by presentation time.
+
+Decoding is sequential (no seeking: seeking is slow and inexact on long-GOP dashcam H.264)
+and every frame keeps its real presentation time from the decoder, so variable-frame-rate
+footage (phones, dashcams that drop frames when the card is slow) lines up with GPS time.
+
+Sampling is by time, not by frame count: at ``sample_fps = f`` the sampling instants are
+``0, 1/f, 2/f, ...`` seconds after the first frame, and each instant is served by the first
+frame whose time is at or after it. One frame may serve several instants when the footage
+has a gap, and it is yielded once; an instant is never served twice.
+
+Corrupt data mid-file: a packet the decoder rejects is skipped and counted in
+:class:`DecodeStats` (``bad_packets``), with a warning in the log; past ``max_bad_packets``
+the iterator raises :class:`VideoDecodeError`. A demuxer failure (the container itself
+cannot be read further) raises :class:`VideoDecodeError` at once, after every frame decoded
+before it was yielded. Some demuxers (Matroska) stop silently at corrupt data instead: then
+``DecodeStats.ended_early`` is true and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from streetwatch.vision.types import Frame
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BAD_PACKETS = 100
+
+
+@dataclass(slots=True)
+class DecodeStats:
+    """What happened while decoding one file; filled in as :func:`iter_frames` runs.
+
+    Attributes:
+        decoded_frames: Frames that came out of the decoder.
+        yielded_frames: Frames handed to the caller after sampling.
+        bad_packets: Packets the decoder rejected (skipped).
+        first_error: The decoder's message for the first rejected packet.
+        last_pts_s: Time of the last decoded frame, relative to the first.
+        declared_duration_s: Duration the container declares, if any.
+    """
+
+    decoded_frames: int = 0
+    yielded_frames: int = 0
+    bad_packets: int = 0
+    first_error: str | None = None
+    last_pts_s: float | None = None
+    declared_duration_s: float | None = None
+
+    @property
+    def ended_early(self) -> bool:
+        """Whether decoding stopped well before the declared duration (over 1 s and 10% short)."""
+        if self.declared_duration_s is None or self.last_pts_s is None:
+            return False
+        missing = self.declared_duration_s - self.last_pts_s
+        return missing > max(1.0, 0.1 * self.declared_duration_s)
+
+
+class VideoDecodeError(RuntimeError):
+    """A video could not be decoded (further): unopenable, no video stream, too corrupt.
+
+    Attributes:
+        path: The file.
+        stats: Counters up to the failure.
+    """
+
+    def __init__(self, path: Path, message: str, stats: DecodeStats) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.stats = stats
+
+
+def iter_frames(
+    path: str | Path,
+    video_id: str,
+    sample_fps: float | None = 5.0,
+    max_side: int | None = None,
+    *,
+    stats: DecodeStats | None = None,
+    max_bad_packets: int | None = DEFAULT_MAX_BAD_PACKETS,
+) -> Iterator[Frame]:
+    """Yield upright BGR frames of a video, sampled by presentation time.
+
+    Args:
+        path: The video file.
+        video_id: Identity stamped on every frame (the file's sha256).
+        sample_fps: Sampling rate in frames per second of video time; None = every frame.
+        max_side: Downscale so the longer side is at most this many pixels (never upscales).
+        stats: A :class:`DecodeStats` to fill in (counters, bad packets), if the caller wants it.
+        max_bad_packets: Raise :class:`VideoDecodeError` once more packets than this are
+            rejected by the decoder; None = skip any number.
+
+    Yields:
+        :class:`streetwatch.vision.types.Frame` with ``index`` = position among all decoded frames and
+        ``pts_s`` = presentation time relative to the first decoded frame.
+
+    Raises:
+        ValueError: At once, on a non-positive ``sample_fps`` or ``max_side``.
+        VideoDecodeError: While iterating, when the file cannot be opened, has no video
+            stream, is too corrupt, or its container cannot be read to the end.
+    """
+    if sample_fps is not None and not sample_fps > 0:
+        raise ValueError(f"sample_fps must be positive or None, got {sample_fps}")
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be positive (pixels) or None, got {max_side}")
+    # Arguments are checked now; the file is opened on the first next(), and closed when the
+    # iterator is exhausted or closed.
+    return _generate_frames(
+        Path(path),
+        video_id,
+        sample_fps,
+        max_side,
+        stats if stats is not None else DecodeStats(),
+        max_bad_packets,
+    )
+
+
+def _generate_frames(
+    path: Path,
+    video_id: str,
+    sample_fps: float | None,
+    max_side: int | None,
+    stats: DecodeStats,
+    max_bad_packets: int | None,
+) -> Iterator[Frame]:
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoDecodeError(path, f"cannot open as a video: {exc}", stats) from exc
+    with container:
+        stream = _video_stream(container, path, stats)
+        stream.thread_type = "AUTO"
+        if stream.duration and stream.time_base:
+            stats.declared_duration_s = float(stream.duration * stream.time_base)
+        elif container.duration:
+            stats.declared_duration_s = container.duration / av.time_base
+        sampler = TimeSampler(sample_fps) if sample_fps is not None else None
+        clock = _FrameClock(stream)
+        for frame in _decode(container, stream, path, stats, max_bad_packets):
+            index = stats.decoded_frames
+            stats.decoded_frames += 1
+            t = clock.time_of(frame)
+            stats.last_pts_s = float(t)
+            if sampler is not None and not sampler.take(t):
+                continue
+            stats.yielded_frames += 1
+            yield Frame(video_id=video_id, index=index, pts_s=float(t), image=to_upright_bgr(frame, max_side))
+    if stats.bad_packets:
+        logger.warning(
+            "%s: skipped %d corrupt packet(s) (first: %s)", path, stats.bad_packets, stats.first_error
+        )
+    if stats.ended_early:
+        logger.warning(
+            "%s: decoding stopped at %.2f s of a declared %.2f s; the file is probably corrupt or cut",
+            path,
+            stats.last_pts_s,
+            stats.declared_duration_s,
+        )
+
+
+class TimeSampler:
+    """Picks frames for sampling instants ``0, 1/f, 2/f, ...``: the first frame at or after each.
+
+    Times are compared as exact fractions, so a 30 fps frame at 6/30 s serves the 5 fps
+    instant 1/5 s exactly, without float rounding deciding.
+    """
+
+    def __init__(self, sample_fps: float) -> None:
+        # repr() keeps the decimal the caller wrote: 2.997 -> 2997/1000, not the binary double.
+        self.rate = Fraction(repr(float(sample_fps)))
+        self.next_instant = 0  # index k of the next instant k / rate
+
+    def take(self, t: Fraction) -> bool:
+        """Whether a frame at time ``t`` (seconds) is the one for the next pending instant(s)."""
+        position = t * self.rate
+        if position < self.next_instant:
+            return False
+        # All instants up to t are served by this frame: a gap never yields duplicates.
+        self.next_instant = math.floor(position) + 1
+        return True
+
+
+def to_upright_bgr(frame: av.VideoFrame, max_side: int | None = None) -> np.ndarray:
+    """Convert a decoded frame to a contiguous BGR uint8 image, scaled and rotated upright.
+
+    ``frame.rotation`` is the counter-clockwise turn FFmpeg's display matrix asks for;
+    ``np.rot90`` with positive ``k`` turns counter-clockwise too.
+    """
+    width, height = frame.width, frame.height
+    scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
+    if scale < 1.0:
+        size = max(1, round(width * scale)), max(1, round(height * scale))
+        image = frame.to_ndarray(format="bgr24", width=size[0], height=size[1], interpolation="AREA")
+    else:
+        image = frame.to_ndarray(format="bgr24")
+    quarter_turns = round(frame.rotation / 90) % 4
+    if quarter_turns:
+        image = np.rot90(image, k=quarter_turns)
+    return np.ascontiguousarray(image)
+
+
+class _FrameClock:
+    """Presentation times relative to the first frame, as exact fractions of a second."""
+
+    def __init__(self, stream: av.video.stream.VideoStream) -> None:
+        self.time_base = stream.time_base or Fraction(1, 90_000)
+        rate = stream.average_rate or stream.guessed_rate
+        self.frame_duration = 1 / Fraction(rate) if rate and 0 < rate < 1000 else Fraction(1, 30)
+        self.first: Fraction | None = None
+        self.last: Fraction | None = None
+
+    def time_of(self, frame: av.VideoFrame) -> Fraction:
+        if frame.pts is None:  # rare (raw streams): continue from the previous frame at the nominal rate
+            absolute = Fraction(0) if self.last is None else self.last + self.frame_duration
+        else:
+            absolute = frame.pts * (frame.time_base or self.time_base)
+        if self.first is None:
+            self.first = absolute
+        self.last = absolute
+        return absolute - self.first
+
+
+def _video_stream(
+    container: av.container.InputContainer, path: Path, stats: DecodeStats
+) -> av.video.stream.VideoStream:
+    video = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not video:
+        kinds = ", ".join(s.type for s in container.streams) or "none"
+        raise VideoDecodeError(path, f"no video stream (streams: {kinds})", stats)
+    return max(video, key=lambda s: (s.codec_context.width or 0) * (s.codec_context.height or 0))
+
+
+def _decode(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    path: Path,
+    stats: DecodeStats,
+    max_bad_packets: int | None,
+) -> Iterator[av.VideoFrame]:
+    packets = container.demux(stream)  # ends with an empty packet that flushes the decoder
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(
+                path, f"the container could not be read after {stats.decoded_frames} frames: {exc}", stats
+            ) from exc
+        try:
+            decoded = packet.decode()
+        except av.error.FFmpegError as exc:
+            stats.bad_packets += 1
+            if stats.first_error is None:
+                stats.first_error = f"packet at pts {packet.pts}: {exc.strerror or exc}"
+                logger.warning("%s: skipping a corrupt packet (%s)", path, stats.first_error)
+            if max_bad_packets is not None and stats.bad_packets > max_bad_packets:
+                raise VideoDecodeError(
+                    path,
+                    f"too corrupt: {stats.bad_packets} packets rejected by the decoder "
+                    f"(limit {max_bad_packets}; first: {stats.first_error})",
+                    stats,
+                ) from exc
+            continue
+        yield from decoded

@@ -1,0 +1,86 @@
+"""Ads: an advertising object with no licence of a compatible class within R metres.
+
+The registry (``pipeline/permits.py``) lists licensed signboards, banners and boards with
+positions; a licence matches when it is within ``ads_match_radius_m`` of the object, of a
+compatible class (a shop sign and a projecting sign are both signboards, which detectors
+confuse), and valid on the local date of the sighting (dates ignored when the time is unknown).
+Without a registry, or without the object's own position, the rule files the baseline
+candidate and says why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from streetwatch.core.permits import PermitMatch
+from streetwatch.core.types import LocationStatus, Observation, Violation
+from streetwatch.pipeline.rules.base import RuleContext
+from streetwatch.pipeline.rules.reasons import describe_place, geolocated, judged, label, metres, violation_class, when
+from streetwatch.pipeline.rules.taxonomy_rule import candidate
+
+ADS_RULE_VERSION = "1"
+FAMILY = "ads"
+# Classes one licence may cover, because a detector cannot reliably tell them apart.
+COMPATIBLE_GROUPS: tuple[frozenset[str], ...] = (frozenset({"shop_sign", "projecting_sign"}),)
+GROUP_NOUN = {"shop_sign": "signboard", "projecting_sign": "signboard"}
+
+
+def compatible_classes(class_name: str) -> frozenset[str]:
+    """The permit classes that may license an object of ``class_name`` (itself included)."""
+    return next((group for group in COMPATIBLE_GROUPS if class_name in group), frozenset({class_name}))
+
+
+class AdsRule:
+    """Judges advertising objects against the licence registry."""
+
+    name = "ads"
+    version = ADS_RULE_VERSION
+
+    def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
+        judged_class = violation_class(observation, context, FAMILY)
+        if judged_class is None:
+            return []
+        spec, event = judged_class
+        if context.permits is None:
+            return candidate(observation, context, rule=self.name, version=self.version,
+                             note="no permit registry configured: licences not checked")
+        if observation.location.status is LocationStatus.UNKNOWN:
+            return candidate(observation, context, rule=self.name, version=self.version,
+                             note="location unknown: licences not checked")
+        point = geolocated(observation)
+        if point is None:
+            return candidate(observation, context, rule=self.name, version=self.version,
+                             note="object's own position not measured, only the camera's: "
+                             "licences not checked")
+        radius = context.params.ads_match_radius_m
+        classes = compatible_classes(spec.name)
+        day = (datetime.fromtimestamp(observation.time_utc, context.params.zoneinfo).date()
+               if observation.time_utc is not None else None)
+        if context.permits.nearest(*point, radius, classes, on=day) is not None:
+            return []
+        noun = GROUP_NOUN.get(spec.name, label(spec.name))
+        reason = (f"{label(spec.name)} with no licensed {noun} within {radius:.0f} m, "
+                  f"{describe_place(observation)} {when(observation, context.params.zoneinfo)}")
+        extra: dict[str, str] = {}
+        lapsed = context.permits.nearest(*point, radius, classes) if day is not None else None
+        if lapsed is not None:
+            reason += f"; {describe_lapsed(lapsed)}"
+            extra["lapsed_licence_id"] = lapsed.permit.licence_id
+        uncertainty = observation.location.uncertainty_m
+        # a licence just beyond the radius may be this object's, if its position is that uncertain
+        near_miss = (context.permits.nearest(*point, radius + uncertainty, classes, on=day)
+                     if uncertainty else None)
+        if near_miss is not None:
+            reason += (f"; licence '{near_miss.permit.licence_id}' ('{near_miss.permit.name}') is "
+                       f"{metres(near_miss.distance_m)} away, within the position's uncertainty "
+                       f"(about {uncertainty:.0f} m)")
+            extra["nearby_licence_id"] = near_miss.permit.licence_id
+        return [judged(observation, context, spec, event, rule=self.name, version=self.version, reason=reason,
+                       basis="no_licence", extra=extra)]
+
+
+def describe_lapsed(match: PermitMatch) -> str:
+    permit = match.permit
+    dates = f"{permit.valid_from or '...'} to {permit.valid_to or '...'}"
+    return (f"licence '{permit.licence_id}' ('{permit.name}', {metres(match.distance_m)} away) "
+            f"is valid {dates} only")

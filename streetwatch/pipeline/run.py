@@ -1,0 +1,280 @@
+"""The run orchestrator: videos and GPS in, observations and violations in the database out.
+
+For each video: probe and fingerprint it, claim it in the database (so the same content
+is never processed twice, even concurrently), decode sampled frames, detect and track,
+turn tracks into geolocated observations, judge them, and commit everything for the video
+in one transaction. One bad file never stops the batch: outcomes are values.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import supervision as sv
+from tqdm import tqdm
+
+from streetwatch.core.permits import PermitRegistry, load_permits
+from streetwatch.core.settings import Settings
+from streetwatch.core.taxonomy import Taxonomy, load_taxonomy
+from streetwatch.core.types import Location, LocationStatus, Observation, TrackPoint, Violation
+from streetwatch.core.zones import ZoneIndex, load_zones
+from streetwatch.pipeline.frames import iter_frames
+from streetwatch.pipeline.gps.errors import GpsFormatError
+from streetwatch.pipeline.gps.source import GpsOptions, VideoGps, load_video_gps
+from streetwatch.pipeline.gps.timing import parse_timezone
+from streetwatch.pipeline.gps.track import GpsTrack
+from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
+from streetwatch.pipeline.observe import Locator, ObservationBuilder
+from streetwatch.pipeline.rules import RuleContext, default_rules
+from streetwatch.pipeline.triangulate import TYPICAL_SIZES, locate_track
+from streetwatch.store import writes
+from streetwatch.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.history import DbSightingHistory
+from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
+from streetwatch.vision.geometry import CameraModel
+from streetwatch.vision.tracking import MultiObjectTracker
+from streetwatch.vision.types import Frame
+
+HEARTBEAT_EVERY_S = 10.0
+# Beat several times per staleness window, so a live worker never looks abandoned.
+HEARTBEATS_PER_STALE_WINDOW = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    path: Path
+    video_id: int
+    frames: int
+    detections: int
+    observations: int
+    violations_by_family: dict[str, int]
+    seconds: float
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Already processed, or being processed by another worker: nothing new written."""
+
+    path: Path
+    video_id: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The file is not a usable video, or its GPS is unusable: nothing written."""
+
+    path: Path
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Processing broke part-way: the video is marked failed, nothing else written."""
+
+    path: Path
+    message: str
+
+
+Outcome = Processed | Skipped | Rejected | Failed
+
+
+@dataclass(slots=True)
+class RunSummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(isinstance(o, Rejected | Failed) for o in self.outcomes)
+
+    def processed(self) -> list[Processed]:
+        return [o for o in self.outcomes if isinstance(o, Processed)]
+
+
+def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
+    """The detector backend for the settings: ONNX Runtime for ``.onnx`` weights unless told otherwise."""
+    backend = settings.detector_backend
+    if backend == "auto":
+        backend = "onnx" if settings.model_path.suffix.lower() == ".onnx" else "ultralytics"
+    if backend == "onnx":
+        return OnnxConfig(weights=settings.model_path, conf=settings.conf_threshold,
+                          batch_size=settings.batch_size)
+    return UltralyticsConfig(weights=settings.model_path, device=settings.device, imgsz=settings.imgsz,
+                             conf=settings.conf_threshold, batch_size=settings.batch_size)
+
+
+# Signs hang on walls above the pavement: their box bottom is not on the ground.
+WALL_MOUNTED_CLASSES = frozenset({"shop_sign", "projecting_sign", "window_ad", "banner", "small_ad"})
+
+
+class VideoProcessor:
+    """Processes videos one at a time with one detector, database and evidence folder."""
+
+    def __init__(self, settings: Settings, detector: Detector | None = None, *, progress: bool = True,
+                 worker: str | None = None) -> None:
+        self.settings = settings
+        self.progress = progress
+        # The random part keeps two processors in one process (threads, tests) distinct claimants.
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.heartbeat_every_s = min(HEARTBEAT_EVERY_S,
+                                     settings.claim_stale_after_s / HEARTBEATS_PER_STALE_WINDOW)
+        self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
+        self.detector = detector or build_detector(detector_config(settings))
+        self.gps_options = GpsOptions(
+            tz=parse_timezone(settings.gps_local_timezone), configured_offset_s=settings.gps_offset_s,
+            max_gap_s=settings.gps_max_gap_s, max_hdop=settings.gps_max_hdop,
+            min_satellites=settings.gps_min_satellites, max_speed_mps=settings.gps_max_speed_mps)
+        self.camera = CameraModel(**settings.camera.model_dump())
+        self.rules = default_rules(self.taxonomy)
+        self.zones: ZoneIndex | None = (load_zones(settings.zones_paths, settings.rules.timezone)
+                                        if settings.zones_paths else None)
+        self.permits: PermitRegistry | None = (load_permits(settings.permits_path, self.taxonomy)
+                                               if settings.permits_path else None)
+        self.evidence = EvidenceStore(settings.evidence_dir)
+        upgrade(settings.db_url)
+        self.engine = make_engine(settings.db_url)
+        self.sessions = make_session_factory(self.engine)
+        # Only classes the taxonomy knows are tracked; the rest of what a model sees is ignored.
+        # Model class id -> taxonomy class name, e.g. COCO's "dining table" -> "dining_table".
+        self.class_names: dict[int, str] = {
+            i: spec.name for i, name in self.detector.names.items() if (spec := self.taxonomy.lookup(name))}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def process(self, path: Path, gps_path: Path | None = None) -> Outcome:
+        started = time.monotonic()
+        probed = probe_video(path)
+        if isinstance(probed, IngestError):
+            return Rejected(path, probed.reason, probed.message)
+        info: VideoInfo = probed
+        try:
+            gps = load_video_gps(path, gps_path, self.gps_options)
+        except (GpsFormatError, OSError) as exc:
+            return Rejected(path, "bad_gps", f"GPS: {exc}")
+        claim = writes.claim_video(self.sessions, writes.VideoMeta(
+            sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
+            codec=info.codec, width=info.width, height=info.height, rotation=info.rotation,
+            duration_s=info.duration_s), worker=self.worker, stale_after_s=self.settings.claim_stale_after_s)
+        if isinstance(claim, writes.AlreadyProcessed):
+            return Skipped(path, claim.video_id, f"already processed (video #{claim.video_id})")
+        if isinstance(claim, writes.InProgressElsewhere):
+            return Skipped(path, claim.video_id,
+                           f"already being processed by {claim.worker} (video #{claim.video_id})")
+        try:
+            results = self._analyse(path, info, claim.video_id, gps)
+            writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence,
+                                        case_radius_m=self.settings.case_radius_m)
+        except Exception as exc:
+            writes.mark_failed(self.sessions, claim.video_id, self.worker, f"{type(exc).__name__}: {exc}")
+            return Failed(path, f"{type(exc).__name__}: {exc}")
+        families = Counter(v.family for _, v in results.items if v is not None)
+        return Processed(path, claim.video_id, results.frames_sampled, results.detections, len(results.items),
+                         dict(families), time.monotonic() - started, resumed=claim.resumed)
+
+    def _analyse(self, path: Path, info: VideoInfo, video_id: int, gps: VideoGps) -> writes.VideoResults:
+        track = gps.track
+        start_utc = gps.alignment.start_utc if gps.alignment is not None else None
+        tracker = MultiObjectTracker(self.settings.sample_fps)
+        builder = ObservationBuilder(self._locator(track, start_utc), min_frames=self.settings.min_track_frames)
+        observations: list[Observation] = []
+        frames_sampled = detections_total = 0
+        last_beat = time.monotonic()
+        bar = tqdm(total=round(info.duration_s, 1), unit="s", desc=path.name[:30], disable=not self.progress,
+                   leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
+                                           "[{elapsed}<{remaining}]")
+        frames = iter_frames(path, info.sha256, sample_fps=self.settings.sample_fps)
+        for batch in batched(frames, self.settings.batch_size):
+            for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
+                detections = self._taxonomy_only(detections)
+                detections_total += len(detections)
+                observations.extend(builder.add(frame, tracker.update(detections, frame.image)))
+            frames_sampled += len(batch)
+            bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
+            if time.monotonic() - last_beat > self.heartbeat_every_s:
+                if not writes.heartbeat(self.sessions, video_id, self.worker):
+                    raise RuntimeError("another worker took this video over; stopping")
+                last_beat = time.monotonic()
+        observations.extend(builder.finish_all())
+        bar.close()
+        context = RuleContext(
+            self.taxonomy, zones=self.zones, permits=self.permits, params=self.settings.rules,
+            history=DbSightingHistory(self.sessions, self.taxonomy,
+                                      max_age_s=self.settings.rules.parking_overstay_window_h * 3600),
+            nearby=tuple(observations))
+        items: list[tuple[Observation, Violation | None]] = []
+        for observation in observations:
+            violations = [v for rule in self.rules for v in rule.evaluate(observation, context)]
+            items.append((observation, violations[0] if violations else None))
+        return writes.VideoResults(
+            frames_sampled=frames_sampled, detections=detections_total,
+            gps_source=str(gps.discovery.path) if gps.discovery else None, gps_fixes=len(track) if track else 0,
+            gps_offset_s=gps.alignment.offset_s if gps.alignment else 0.0,
+            gps_kind=gps.discovery.source if gps.discovery else None, gps_dropped=dict(gps.dropped),
+            time_status=gps.time_status,
+            start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
+            model_name=self.detector.model_name, items=items)
+
+    def _taxonomy_only(self, detections: sv.Detections) -> sv.Detections:
+        """Keep the classes the taxonomy knows, named as the taxonomy names them."""
+        if detections.class_id is None or len(detections) == 0:
+            return sv.Detections.empty()
+        kept = detections[np.isin(detections.class_id, list(self.class_names))]
+        assert isinstance(kept, sv.Detections) and kept.class_id is not None  # a boolean mask keeps the type
+        kept.data["class_name"] = np.array([self.class_names[int(c)] for c in kept.class_id])
+        return kept
+
+    def _locator(self, track: GpsTrack | None, start_utc: float | None) -> Locator:
+        """Place a finished track: triangulated from all its sightings, flat-ground ranged when short."""
+        def locate(points: Sequence[TrackPoint], best: TrackPoint, class_name: str, width: int,
+                   height: int) -> tuple[Location, float | None]:
+            if track is None or start_utc is None:
+                return Location(LocationStatus.UNKNOWN), None
+            poses = [track.pose_at(start_utc + p.pts_s) for p in points]
+            location = locate_track(points, poses, self.camera, width, height, size=TYPICAL_SIZES.get(class_name),
+                                    on_ground=class_name not in WALL_MOUNTED_CLASSES)
+            return location, start_utc + best.pts_s
+        return locate
+
+
+def process_videos(paths: Sequence[Path], settings: Settings, gps_path: Path | None = None, *,
+                   progress: bool = True, detector: Detector | None = None,
+                   on_outcome: Callable[[Outcome], None] | None = None) -> RunSummary:
+    """Process a batch of videos; every file gets an outcome, none stops the others."""
+    started = time.monotonic()
+    summary = RunSummary()
+    processor = VideoProcessor(settings, detector, progress=progress)
+    try:
+        for path in paths:
+            outcome = processor.process(Path(path), gps_path)
+            summary.outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        processor.close()
+    summary.seconds = time.monotonic() - started
+    return summary

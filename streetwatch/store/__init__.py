@@ -1,0 +1,1 @@
+"""The database: tables, migrations, sessions, evidence files, and the writes and reads on them."""

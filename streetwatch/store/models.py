@@ -1,0 +1,241 @@
+"""SQLAlchemy 2 models: what streetwatch keeps.
+
+Every schema change goes through an Alembic migration in ``migrations/versions``.
+Times are stored as timezone-aware UTC datetimes; positions as WGS84 lat/lon floats
+(PostGIS geometry comes later, behind the same columns).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+CASE_OPEN = "open"
+CASE_FILED = "filed"            # 立案: a violation of it was approved
+CASE_DISPATCHED = "dispatched"  # 派遣: sent to the responsible unit (SLA clock running)
+CASE_HANDLED = "handled"        # 处置: the unit reports it fixed
+CASE_CHECKED = "checked"        # 核查: confirmed on site
+CASE_CLOSED = "closed"          # 结案
+# In workflow order; streetwatch.casework.states has the transitions between them.
+CASE_STATUSES = (CASE_OPEN, CASE_FILED, CASE_DISPATCHED, CASE_HANDLED, CASE_CHECKED, CASE_CLOSED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012 (SQLAlchemy reads it)
+
+
+class Video(Base):
+    """One video file, keyed by the sha256 of its content."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(1024))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    container: Mapped[str] = mapped_column(String(64))
+    codec: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float] = mapped_column(Float)
+    # processing | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="processing", index=True)
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    frames_sampled: Mapped[int] = mapped_column(Integer, default=0)
+    detections: Mapped[int] = mapped_column(Integer, default=0)
+    gps_source: Mapped[str | None] = mapped_column(String(1024))
+    gps_fixes: Mapped[int] = mapped_column(Integer, default=0)
+    gps_offset_s: Mapped[float] = mapped_column(Float, default=0.0)
+    start_utc: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    model_name: Mapped[str | None] = mapped_column(String(255))
+    # GPS fixes the quality gate dropped, by reason (e.g. {"hdop": 3, "jump": 1}).
+    gps_dropped: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    # verified (clock offset estimated from the data) | configured (taken from settings) | unverified
+    time_status: Mapped[str] = mapped_column(String(16), default="unverified", server_default="unverified")
+    # Where the GPS came from: gpx | nmea | csv | srt | gpmf | ... (None without GPS)
+    gps_kind: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    observations: Mapped[list[Observation]] = relationship(back_populates="video")
+
+
+class Evidence(Base):
+    """An evidence file on disk, addressed by the sha256 of its bytes."""
+
+    __tablename__ = "evidence"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Observation(Base):
+    """One tracked, geolocated object in one video, violation or not."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        UniqueConstraint("video_id", "track_id"),
+        Index("ix_observations_lat_lon", "lat", "lon"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    track_id: Mapped[int] = mapped_column(Integer)
+    class_name: Mapped[str] = mapped_column(String(64), index=True)
+    family: Mapped[str | None] = mapped_column(String(32), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    pts_start_s: Mapped[float] = mapped_column(Float)
+    pts_end_s: Mapped[float] = mapped_column(Float)
+    best_pts_s: Mapped[float] = mapped_column(Float)
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # geolocated | camera | unknown
+    location_status: Mapped[str] = mapped_column(String(16))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    bearing_deg: Mapped[float | None] = mapped_column(Float)
+    range_m: Mapped[float | None] = mapped_column(Float)
+    # Radius (m) that likely holds the true position; None when geolocation gave none.
+    uncertainty_m: Mapped[float | None] = mapped_column(Float)
+    # How many camera positions the position was triangulated from (1: one view or flat-ground ranging).
+    n_views: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    bbox: Mapped[list[Any]] = mapped_column(JSON)          # [x1, y1, x2, y2] in the evidence frame
+    track_points: Mapped[list[Any]] = mapped_column(JSON)  # [{frame_index, pts_s, xyxy, confidence}]
+    frame_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    crop_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    video: Mapped[Video] = relationship(back_populates="observations")
+    violation: Mapped[Violation | None] = relationship(back_populates="observation")
+
+
+class Violation(Base):
+    """An observation that a rule judged to be a violation; people review it."""
+
+    __tablename__ = "violations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(
+        ForeignKey("observations.id", ondelete="CASCADE"), unique=True
+    )
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    class_name: Mapped[str] = mapped_column(String(64))
+    event_code: Mapped[str] = mapped_column(String(32))
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(String(64))
+    rule_version: Mapped[str] = mapped_column(String(32))
+    # The rule's own details (streetwatch.core.types.Violation.extra), e.g. the zone it matched.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # pending | approved | rejected
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    # Copied from the observation so that list queries filter without a join.
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    # The real-world problem this violation is a sighting of; None while its position is unknown.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    # Review queue lease (streetwatch.casework.review_queue): who holds the item, until when.
+    lease_owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    observation: Mapped[Observation] = relationship(back_populates="violation")
+    case: Mapped[Case | None] = relationship(back_populates="violations")
+    decisions: Mapped[list[ReviewDecision]] = relationship(
+        back_populates="violation", order_by="ReviewDecision.id"
+    )
+
+
+class Case(Base):
+    """One real-world problem (a stall, a pile, a parked car, a sign), seen once or many times.
+
+    Violations of the same family within a few metres are sightings of one case
+    (``streetwatch.store.cases`` attaches them on commit). Position is the running mean of the
+    sightings; ``h3_cell`` is that position's H3 cell, for neighbourhood search.
+    """
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    event_code: Mapped[str] = mapped_column(String(32))
+    # One of CASE_STATUSES.
+    status: Mapped[str] = mapped_column(String(16), default=CASE_OPEN, index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    h3_cell: Mapped[str] = mapped_column(String(16), index=True)
+    # None only while no sighting has a known time.
+    first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    sightings: Mapped[int] = mapped_column(Integer, default=0)
+    # 复发: times the problem was seen again after a long gap, or after the case was closed.
+    recurrence_count: Mapped[int] = mapped_column(Integer, default=0)
+    # For routing to a 网格 (grid cell) and its 责任单位 (responsible unit); filled in by routing.
+    grid_id: Mapped[str | None] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(255))
+    # Workflow times (streetwatch.casework.case_workflow); the SLA deadlines are set at dispatch.
+    filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handle_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    close_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    violations: Mapped[list[Violation]] = relationship(back_populates="case", order_by="Violation.id")
+
+
+class ReviewDecision(Base):
+    """One person's decision on a violation. Append-only: never updated, never deleted."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    violation_id: Mapped[int] = mapped_column(ForeignKey("violations.id", ondelete="CASCADE"), index=True)
+    # approve | reject | relabel | move
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    new_family: Mapped[str | None] = mapped_column(String(32))
+    new_class_name: Mapped[str | None] = mapped_column(String(64))
+    # reject: one of streetwatch.casework.review_queue.REJECT_REASONS (None for free-text-only rejections).
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    # move: the corrected position.
+    new_lat: Mapped[float | None] = mapped_column(Float)
+    new_lon: Mapped[float | None] = mapped_column(Float)
+    reviewer: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    violation: Mapped[Violation] = relationship(back_populates="decisions")
+
+
+# The tables of other areas live in their own modules; importing them registers them on Base.
+from streetwatch.store import models_auth, models_outbox, models_workflow  # noqa: E402,F401

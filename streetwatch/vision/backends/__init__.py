@@ -1,0 +1,1 @@
+"""Detector backends. Each is registered explicitly in ``streetwatch.vision.detector``."""

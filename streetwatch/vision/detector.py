@@ -1,0 +1,100 @@
+"""The detector interface and its backends, chosen by a typed config.
+
+A backend turns a batch of BGR frames into one ``supervision.Detections`` per frame, with
+``data["class_name"]`` set from the model's own class names. Backends are registered
+explicitly in ``BACKENDS``; a config's ``kind`` picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import supervision as sv
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DetectorError(RuntimeError):
+    """A detector could not be built or run."""
+
+
+class Detector(Protocol):
+    """Frames in, detections out."""
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Class id -> class name, as the model knows them."""
+        ...
+
+    @property
+    def model_name(self) -> str:
+        """A short name for provenance (stored with every processed video)."""
+        ...
+
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+        """Detect objects in each BGR image; one Detections per image, in order."""
+        ...
+
+
+class UltralyticsConfig(BaseModel):
+    """An Ultralytics model (.pt, or an export Ultralytics can run: .onnx, OpenVINO folder)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["ultralytics"] = "ultralytics"
+    weights: Path
+    device: str = "cpu"
+    imgsz: int | tuple[int, int] = 640
+    conf: float = Field(0.25, gt=0, lt=1)
+    iou: float = Field(0.7, gt=0, lt=1)
+    half: bool = False
+    batch_size: int = Field(8, ge=1)
+
+
+class OnnxConfig(BaseModel):
+    """A YOLO detection ONNX export (``streetwatch.vision.export.export_onnx``) run by ONNX Runtime on the CPU.
+
+    The input size comes from the model (fixed height and width, e.g. 384x640); the class
+    names from its metadata.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["onnx"] = "onnx"
+    weights: Path
+    conf: float = Field(0.25, gt=0, lt=1)
+    iou: float = Field(0.7, gt=0, lt=1)
+    max_det: int = Field(300, ge=1)
+    batch_size: int = Field(8, ge=1)
+    # None = one thread per CPU core.
+    intra_op_threads: int | None = Field(None, ge=1)
+
+
+DetectorConfig = Annotated[UltralyticsConfig | OnnxConfig, Field(discriminator="kind")]
+
+
+def _build_ultralytics(config: UltralyticsConfig) -> Detector:
+    from streetwatch.vision.backends.ultralytics_backend import UltralyticsDetector
+
+    return UltralyticsDetector(config)
+
+
+def _build_onnx(config: OnnxConfig) -> Detector:
+    from streetwatch.vision.backends.onnx_backend import OnnxDetector
+
+    return OnnxDetector(config)
+
+
+BACKENDS: dict[str, Callable[..., Detector]] = {"ultralytics": _build_ultralytics, "onnx": _build_onnx}
+
+
+def build_detector(config: UltralyticsConfig | OnnxConfig) -> Detector:
+    """Build the backend a config names."""
+    try:
+        factory = BACKENDS[config.kind]
+    except KeyError:
+        raise DetectorError(f"unknown detector kind '{config.kind}' (known: {', '.join(BACKENDS)})") from None
+    return factory(config)

@@ -1,1 +1,0 @@
-"""Detector backends. Each is registered explicitly in ``vision.detector``."""
