@@ -93,6 +93,10 @@ class DecisionRequest:
     lon: float | None = None
 
 
+# The queue serves the likeliest problems first (streetwatch.pipeline.rules.priority), oldest first among equals.
+QUEUE_ORDER = (Violation.priority.desc(), Violation.id)
+
+
 def _aware(value: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone-aware columns; we only ever store UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
@@ -153,7 +157,7 @@ def claim(
                     Violation.status == "pending",
                     or_(Violation.lease_owner.is_(None), Violation.lease_expires_at < now),
                     Violation.id.not_in(tried) if tried else Violation.id.is_not(None),
-                ).order_by(Violation.id).limit(2 * (n - len(taken)) + _CANDIDATE_SLACK)
+                ).order_by(*QUEUE_ORDER).limit(2 * (n - len(taken)) + _CANDIDATE_SLACK)
             ))
         if not candidates:
             break
@@ -165,7 +169,7 @@ def claim(
                     break
     with session_factory() as session:
         rows = session.scalars(select(Violation).where(Violation.id.in_(taken))
-                               .options(joinedload(Violation.observation)).order_by(Violation.id)).unique()
+                               .options(joinedload(Violation.observation)).order_by(*QUEUE_ORDER)).unique()
         return list(rows)
 
 
@@ -201,12 +205,12 @@ def release(
 
 
 def leased_to(session: Session, reviewer: str, now: datetime | None = None) -> list[Violation]:
-    """The pending violations the reviewer holds a live lease on, oldest first."""
+    """The pending violations the reviewer holds a live lease on, in queue order (highest priority first)."""
     now = _as_utc(now or utcnow())
     return list(session.scalars(
         select(Violation).where(Violation.lease_owner == reviewer, Violation.status == "pending",
                                 Violation.lease_expires_at >= now)
-        .options(joinedload(Violation.observation)).order_by(Violation.id)).unique())
+        .options(joinedload(Violation.observation)).order_by(*QUEUE_ORDER)).unique())
 
 
 # --- decisions ------------------------------------------------------------------------------------

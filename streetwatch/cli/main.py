@@ -228,8 +228,10 @@ def demo(
     """Build a short patrol clip with its GPX track, process it, and say how to look at the result.
 
     The clip pans and zooms over Ultralytics' bundled street photo (a bus and people) while
-    the GPS track drives along a straight road.
+    the GPS track drives along a straight road, through the sample city rules that ship with
+    streetwatch (a bus-stop no-parking zone, vending zones, grid cells: models/zones/).
     """
+    from streetwatch.core.resources import ASSETS_DIR
     from streetwatch.datasets.demo import make_demo_footage
     from streetwatch.pipeline.run import process_videos
 
@@ -237,7 +239,9 @@ def demo(
     video, gpx = make_demo_footage(workdir, seconds=seconds)
     console.print(f"demo clip {video} with GPS track {gpx}")
     db_url = f"sqlite:///{(workdir / 'streetwatch.db').resolve()}"
-    settings = _settings(db_url=db_url, evidence_dir=workdir / "evidence")
+    settings = _settings(db_url=db_url, evidence_dir=workdir / "evidence",
+                         zones_paths=[ASSETS_DIR / "zones" / "sample-zones.geojson"],
+                         permits_path=ASSETS_DIR / "zones" / "sample-permits.csv")
     summary = process_videos([video], settings, gpx)
     _print_summary(summary, [], settings.db_url, settings.evidence_dir)
     console.print(

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streetwatch.core.zones import DEFAULT_TIMEZONE, check_timezone
+
+# Without a city's zones or permits a parked car, a shop sign or an umbrella is only a candidate
+# (basis "unverified", priority <= 0.35): it stays out of the queue. Garbage is a problem wherever
+# it lies (basis "class"): a confident sighting enters.
+DEFAULT_QUEUE_THRESHOLDS: Final[dict[str, float]] = {"parking": 0.5, "stall": 0.5, "garbage": 0.3, "ads": 0.5}
+DEFAULT_QUEUE_THRESHOLD: Final = 0.5
 
 
 class RuleParams(BaseModel):
@@ -29,6 +36,10 @@ class RuleParams(BaseModel):
     garbage_full_level: float = Field(0.8, gt=0, le=1, description="A bin this full (0..1) is full.")
     ads_match_radius_m: float = Field(
         15.0, gt=0, description="A licence this close, of a compatible class, covers an ad object.")
+    queue_thresholds: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_QUEUE_THRESHOLDS),
+        description="Per family, the lowest priority (0..1) that enters the review queue; weaker "
+        "candidates stay observations (searchable, out of the queue). Unlisted families: 0.5.")
 
     @field_validator("parking_overstay_minutes", mode="before")
     @classmethod
@@ -43,6 +54,18 @@ class RuleParams(BaseModel):
     def _known_timezone(cls, value: str) -> str:
         check_timezone(value)
         return value
+
+    @field_validator("queue_thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {family: v for family, v in value.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"queue thresholds are priorities between 0 and 1, got {bad}")
+        return value
+
+    def queue_threshold(self, family: str) -> float:
+        """The lowest priority of ``family`` that enters the review queue."""
+        return self.queue_thresholds.get(family, DEFAULT_QUEUE_THRESHOLD)
 
     @property
     def zoneinfo(self) -> ZoneInfo:

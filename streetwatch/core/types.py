@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,36 @@ class EvidenceImage:
     height: int = 0
 
 
+class MotionState(StrEnum):
+    """Whether a movable object (a vehicle) stands or drives, read from the footage."""
+
+    PARKED = "parked"
+    MOVING = "moving"
+    STOPPED_IN_TRAFFIC = "stopped_in_traffic"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Motion:
+    """The motion state of one tracked object, with the evidence for it.
+
+    Attributes:
+        state: parked, moving, stopped in traffic, or unknown (motion cannot tell).
+        score: Confidence in ``state``, 0..1 (0 for unknown).
+        stationary_sightings: Sightings in which it stood still against the background.
+        total_sightings: All its sightings.
+        reason: The evidence in words, for the reviewer.
+        lateral_offset_m: Its distance right (+) or left (-) of the patrol car's path, when placed.
+    """
+
+    state: MotionState
+    score: float
+    stationary_sightings: int
+    total_sightings: int
+    reason: str
+    lateral_offset_m: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One object seen in one video, tracked through time and placed on the map.
@@ -127,6 +158,8 @@ class Observation:
         location: Where the object is.
         frame: The full evidence frame (JPEG).
         crop: The object cut out of the evidence frame, with a margin (JPEG).
+        motion: For movable objects (vehicles): parked or moving, and why; None for the rest.
+        attributes: What later stages add (e.g. the candidate a rule held back, its priority).
     """
 
     track_id: int
@@ -138,6 +171,8 @@ class Observation:
     location: Location
     frame: EvidenceImage
     crop: EvidenceImage
+    motion: Motion | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pts_start_s(self) -> float:
@@ -160,3 +195,7 @@ class Violation:
     rule: str = "taxonomy"
     rule_version: str = "1"
     extra: dict[str, str] = field(default_factory=dict)
+    # How much a reviewer's look is worth, 0..1 (streetwatch.pipeline.rules.priority); the queue
+    # serves the highest first, and a family's threshold keeps the weakest out of it.
+    priority: float = 0.5
+    priority_reason: str = ""   # its parts in words, shown to the reviewer beside the reason

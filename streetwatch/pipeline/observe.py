@@ -15,13 +15,16 @@ import numpy as np
 import numpy.typing as npt
 import supervision as sv
 
-from streetwatch.core.types import EvidenceImage, Location, Observation, TrackPoint
+from streetwatch.core.types import EvidenceImage, Location, LocationStatus, Motion, Observation, TrackPoint
 from streetwatch.store.evidence import encode_jpeg
 from streetwatch.vision.types import Frame
 
 # (all track points, best point, class name, frame width, frame height) -> where the object is,
 # and when the best sighting was (UTC).
 Locator = Callable[[Sequence[TrackPoint], TrackPoint, str, int, int], tuple[Location, float | None]]
+# (track id, all track points, class name, where it was placed) -> its motion state, or None for
+# objects that do not move by themselves (signs, bins).
+MotionJudge = Callable[[int, Sequence[TrackPoint], str, Location], Motion | None]
 
 CROP_MARGIN = 0.15          # crop this fraction of the box size around it
 BORDER_PENALTY = 0.5        # a box cut by the frame edge makes poorer evidence
@@ -63,8 +66,9 @@ class ObservationBuilder:
     """Collects tracked detections of one video and yields finished observations."""
 
     def __init__(self, locate: Locator, min_frames: int = 2, finish_after_s: float = 5.0,
-                 jpeg_quality: int = 90) -> None:
+                 jpeg_quality: int = 90, judge_motion: MotionJudge | None = None) -> None:
         self._locate = locate
+        self._judge_motion = judge_motion
         self._min_frames = min_frames
         self._finish_after_s = finish_after_s
         self._jpeg_quality = jpeg_quality
@@ -103,12 +107,16 @@ class ObservationBuilder:
 
     def _finish(self, track: _OpenTrack) -> Observation | None:
         if len(track.points) < self._min_frames or track.best is None or track.best_image is None:
+            if self._judge_motion is not None:   # let the judge forget the track's evidence
+                self._judge_motion(track.track_id, (), "", Location(LocationStatus.UNKNOWN))
             return None
         image, best = track.best_image, track.best
         height, width = image.shape[:2]
         votes = track.class_votes
         class_name = max(votes, key=votes.__getitem__)  # the first seen wins a tie
         location, time_utc = self._locate(track.points, best, class_name, width, height)
+        motion = (self._judge_motion(track.track_id, track.points, class_name, location)
+                  if self._judge_motion is not None else None)
         frame_jpeg: EvidenceImage = encode_jpeg(image, quality=self._jpeg_quality)
         crop_jpeg: EvidenceImage = encode_jpeg(crop_with_margin(image, best.xyxy), quality=self._jpeg_quality)
         return Observation(
@@ -121,4 +129,5 @@ class ObservationBuilder:
             location=location,
             frame=frame_jpeg,
             crop=crop_jpeg,
+            motion=motion,
         )

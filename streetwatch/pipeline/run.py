@@ -8,26 +8,39 @@ in one transaction. One bad file never stops the batch: outcomes are values.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import supervision as sv
 from tqdm import tqdm
 
 from streetwatch.core.permits import PermitRegistry, load_permits
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import Taxonomy, load_taxonomy
-from streetwatch.core.types import Location, LocationStatus, Observation, TrackPoint, Violation
+from streetwatch.core.types import (
+    Location,
+    LocationStatus,
+    Motion,
+    MotionState,
+    Observation,
+    Pose,
+    TrackPoint,
+    Violation,
+)
 from streetwatch.core.zones import ZoneIndex, load_zones
 from streetwatch.pipeline.frames import iter_frames
+from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.gps.errors import GpsFormatError
 from streetwatch.pipeline.gps.source import GpsOptions, VideoGps, load_video_gps
 from streetwatch.pipeline.gps.timing import parse_timezone
@@ -35,13 +48,15 @@ from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
 from streetwatch.pipeline.rules import RuleContext, default_rules
-from streetwatch.pipeline.triangulate import TYPICAL_SIZES, locate_track
+from streetwatch.pipeline.triangulate import TYPICAL_SIZES, LocalPlane, locate_track
 from streetwatch.store import writes
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
 from streetwatch.vision.geometry import CameraModel
+from streetwatch.vision.motion_meter import MotionMeter
+from streetwatch.vision.motion_state import GpsEvidence
 from streetwatch.vision.tracking import MultiObjectTracker
 from streetwatch.vision.types import Frame
 
@@ -127,6 +142,11 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
                              conf=settings.conf_threshold, batch_size=settings.batch_size)
 
 
+# Vehicles move by themselves: their motion state decides whether they can be parking items.
+MOVABLE_FAMILY = "parking"
+# Per-sighting ground positions from GPS are trusted as motion evidence only this close.
+GPS_MOTION_MAX_RANGE_M = 30.0
+
 # Signs hang on walls above the pavement: their box bottom is not on the ground.
 WALL_MOUNTED_CLASSES = frozenset({"shop_sign", "projecting_sign", "window_ad", "banner", "small_ad"})
 
@@ -162,6 +182,8 @@ class VideoProcessor:
         # Model class id -> taxonomy class name, e.g. COCO's "dining table" -> "dining_table".
         self.class_names: dict[int, str] = {
             i: spec.name for i, name in self.detector.names.items() if (spec := self.taxonomy.lookup(name))}
+        self._frame_size = (0, 0)
+        self.movable = frozenset(s.name for s in self.taxonomy.classes.values() if s.family == MOVABLE_FAMILY)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -200,7 +222,9 @@ class VideoProcessor:
         track = gps.track
         start_utc = gps.alignment.start_utc if gps.alignment is not None else None
         tracker = MultiObjectTracker(self.settings.sample_fps)
-        builder = ObservationBuilder(self._locator(track, start_utc), min_frames=self.settings.min_track_frames)
+        meter: MotionMeter[int] = MotionMeter()
+        builder = ObservationBuilder(self._locator(track, start_utc), min_frames=self.settings.min_track_frames,
+                                     judge_motion=self._motion_judge(meter, track, start_utc))
         observations: list[Observation] = []
         frames_sampled = detections_total = 0
         last_beat = time.monotonic()
@@ -212,7 +236,10 @@ class VideoProcessor:
             for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
                 detections = self._taxonomy_only(detections)
                 detections_total += len(detections)
-                observations.extend(builder.add(frame, tracker.update(detections, frame.image)))
+                tracked = tracker.update(detections, frame.image)
+                meter.update(frame.pts_s, frame.image, self._movable_boxes(tracked), as_boxes(detections.xyxy))
+                self._frame_size = (frame.width, frame.height)
+                observations.extend(builder.add(frame, tracked))
             frames_sampled += len(batch)
             bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
             if time.monotonic() - last_beat > self.heartbeat_every_s:
@@ -226,10 +253,7 @@ class VideoProcessor:
             history=DbSightingHistory(self.sessions, self.taxonomy,
                                       max_age_s=self.settings.rules.parking_overstay_window_h * 3600),
             nearby=tuple(observations))
-        items: list[tuple[Observation, Violation | None]] = []
-        for observation in observations:
-            violations = [v for rule in self.rules for v in rule.evaluate(observation, context)]
-            items.append((observation, violations[0] if violations else None))
+        items = [self._judge(observation, context) for observation in observations]
         return writes.VideoResults(
             frames_sampled=frames_sampled, detections=detections_total,
             gps_source=str(gps.discovery.path) if gps.discovery else None, gps_fixes=len(track) if track else 0,
@@ -238,6 +262,68 @@ class VideoProcessor:
             time_status=gps.time_status,
             start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
             model_name=self.detector.model_name, items=items)
+
+    def _judge(self, observation: Observation, context: RuleContext) -> tuple[Observation, Violation | None]:
+        """The rules' verdict on one observation; one below its family's queue threshold is held back
+        (the observation keeps what it would have been, and why it stays out of the queue)."""
+        violations = [v for rule in self.rules for v in rule.evaluate(observation, context)]
+        if not violations:
+            return observation, None
+        verdict = max(violations, key=lambda v: v.priority)
+        threshold = self.settings.rules.queue_threshold(verdict.family)
+        if verdict.priority >= threshold:
+            return observation, verdict
+        held = {"held_family": verdict.family, "held_event": verdict.event_code,
+                "held_priority": f"{verdict.priority:.3f}",
+                "held_reason": f"below the {verdict.family} queue threshold {threshold:.2f}: {verdict.reason}; "
+                               f"{verdict.priority_reason}"}
+        return replace(observation, attributes={**observation.attributes, **held}), None
+
+    def _movable_boxes(self, tracked: sv.Detections) -> dict[int, tuple[float, float, float, float]]:
+        """Tracked vehicles' boxes by track id: the objects whose motion state is measured."""
+        if tracked.tracker_id is None or len(tracked) == 0:
+            return {}
+        names = tracked.data.get("class_name", np.array([""] * len(tracked)))
+        return {int(tid): box for box, tid, name in zip(as_boxes(tracked.xyxy), tracked.tracker_id, names, strict=True)
+                if str(name) in self.movable}
+
+    def _motion_judge(self, meter: MotionMeter[int], track: GpsTrack | None, start_utc: float | None
+                      ) -> Callable[[int, Sequence[TrackPoint], str, Location], Motion | None]:
+        """Decide a finished vehicle track's motion state from the footage (and GPS, when placed)."""
+        def judge(track_id: int, points: Sequence[TrackPoint], class_name: str, location: Location) -> Motion | None:
+            if not points or class_name not in self.movable:
+                meter.forget(track_id)
+                return None
+            poses = ([track.pose_at(start_utc + p.pts_s) for p in points]
+                     if track is not None and start_utc is not None else [])
+            estimate = meter.estimate(track_id, [(p.pts_s, p.xyxy) for p in points],
+                                      self._ground_evidence(points, poses))
+            meter.forget(track_id)
+            return Motion(MotionState(estimate.state), estimate.score, estimate.stationary_sightings,
+                          estimate.total_sightings, estimate.reason, lateral_offset(location, poses, points))
+        return judge
+
+    def _ground_evidence(self, points: Sequence[TrackPoint], poses: Sequence[Pose | None]) -> GpsEvidence | None:
+        """Where each sighting puts the vehicle on the ground (flat-ground ranging from the GPS pose):
+        a parked vehicle's positions stay within the ranging error, a driving one's drift away."""
+        if not poses:
+            return None
+        width, height = self._frame_size
+        placed: list[tuple[float, float, float]] = []
+        plane: LocalPlane | None = None
+        ranges: list[float] = []
+        for point, pose in zip(points, poses, strict=True):
+            where = locate_object(pose, self.camera, point.xyxy, width, height)
+            if (where.status is not LocationStatus.GEOLOCATED or where.lat is None or where.lon is None
+                    or where.range_m is None or where.range_m > GPS_MOTION_MAX_RANGE_M):
+                continue
+            plane = plane or LocalPlane(where.lat, where.lon)
+            east, north = plane.to_en(where.lat, where.lon)
+            placed.append((point.pts_s, east, north))
+            ranges.append(where.range_m)
+        if len(placed) < 3:
+            return None
+        return GpsEvidence(placed, expected_drift_m=max(4.0, 0.2 * float(np.median(ranges))))
 
     def _taxonomy_only(self, detections: sv.Detections) -> sv.Detections:
         """Keep the classes the taxonomy knows, named as the taxonomy names them."""
@@ -259,6 +345,26 @@ class VideoProcessor:
                                     on_ground=class_name not in WALL_MOUNTED_CLASSES)
             return location, start_utc + best.pts_s
         return locate
+
+
+def as_boxes(xyxy: npt.NDArray[Any]) -> list[tuple[float, float, float, float]]:
+    """Nx4 box array -> (x1, y1, x2, y2) tuples."""
+    return [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in xyxy]
+
+
+def lateral_offset(location: Location, poses: Sequence[Pose | None], points: Sequence[TrackPoint]) -> float | None:
+    """How far right (+) or left (-) of the patrol car's path a placed object stands, in metres,
+    from the pose at its middle sighting (None without a position or a heading)."""
+    if location.status is not LocationStatus.GEOLOCATED or location.lat is None or location.lon is None:
+        return None
+    headed = [pose for pose in poses if pose is not None and pose.heading is not None]
+    if not headed:
+        return None
+    pose = headed[len(headed) // 2]
+    assert pose.heading is not None
+    east, north = LocalPlane(pose.lat, pose.lon).to_en(location.lat, location.lon)
+    heading = math.radians(pose.heading)
+    return round(east * math.cos(heading) - north * math.sin(heading), 2)
 
 
 def process_videos(paths: Sequence[Path], settings: Settings, gps_path: Path | None = None, *,

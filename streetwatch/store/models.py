@@ -128,6 +128,15 @@ class Observation(Base):
     track_points: Mapped[list[Any]] = mapped_column(JSON)  # [{frame_index, pts_s, xyxy, confidence}]
     frame_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
     crop_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    # Vehicles: parked | moving | stopped_in_traffic | unknown (streetwatch.core.types.MotionState),
+    # how sure, the evidence in words, and the distance right (+) / left (-) of the patrol car's path.
+    motion_state: Mapped[str | None] = mapped_column(String(24), index=True)
+    motion_score: Mapped[float | None] = mapped_column(Float)
+    motion_reason: Mapped[str | None] = mapped_column(Text)
+    lateral_offset_m: Mapped[float | None] = mapped_column(Float)
+    # What later stages add, e.g. held_event / held_priority / held_reason of a candidate kept out of
+    # the review queue (below its family's threshold).
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     video: Mapped[Video] = relationship(back_populates="observations")
@@ -153,6 +162,8 @@ class Violation(Base):
     rule_version: Mapped[str] = mapped_column(String(32))
     # The rule's own details (streetwatch.core.types.Violation.extra), e.g. the zone it matched.
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # How much a reviewer's look is worth, 0..1: the review queue serves the highest first.
+    priority: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5", index=True)
     # pending | approved | rejected
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     # Copied from the observation so that list queries filter without a join.

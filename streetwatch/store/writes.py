@@ -285,7 +285,7 @@ def observation_values(observation: types.Observation, violation: types.Violatio
     return {
         "track_id": int(observation.track_id),
         "class_name": observation.class_name,
-        "family": violation.family if violation is not None else None,
+        "family": violation.family if violation is not None else observation.attributes.get("held_family"),
         "confidence": float(observation.confidence),
         "pts_start_s": float(observation.pts_start_s),
         "pts_end_s": float(observation.pts_end_s),
@@ -307,7 +307,18 @@ def observation_values(observation: types.Observation, violation: types.Violatio
         ],
         "frame_sha256": observation.frame.sha256,
         "crop_sha256": observation.crop.sha256,
+        **motion_values(observation.motion),
+        "attributes": dict(observation.attributes),
     }
+
+
+def motion_values(motion: types.Motion | None) -> dict[str, Any]:
+    """The motion columns of an ``observations`` row (all None for objects without a motion state)."""
+    if motion is None:
+        return {"motion_state": None, "motion_score": None, "motion_reason": None, "lateral_offset_m": None}
+    return {"motion_state": types.MotionState(motion.state).value, "motion_score": float(motion.score),
+            "motion_reason": motion.reason,
+            "lateral_offset_m": None if motion.lateral_offset_m is None else float(motion.lateral_offset_m)}
 
 
 def violation_values(observation_row: dict[str, Any], violation: types.Violation) -> dict[str, Any]:
@@ -321,7 +332,9 @@ def violation_values(observation_row: dict[str, Any], violation: types.Violation
         "reason": violation.reason,
         "rule": violation.rule,
         "rule_version": violation.rule_version,
-        "extra": dict(violation.extra),
+        # the priority's parts in words travel with the rule's details (shown beside the reason)
+        "extra": {**violation.extra, **({"priority": violation.priority_reason} if violation.priority_reason else {})},
+        "priority": float(violation.priority),
         "status": "pending",
         "seen_at": observation_row["seen_at"],
         "lat": observation_row["lat"],

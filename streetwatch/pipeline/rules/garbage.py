@@ -24,7 +24,7 @@ FILL_LABELS = {"empty": 0.0, "low": 0.25, "half": 0.5, "high": 0.75, "full": 1.0
 
 def fill_level(observation: Observation) -> float | None:
     """The bin fill level (fraction, 1.0 = full) from the observation's attributes, or None if absent."""
-    attributes = getattr(observation, "attributes", None)
+    attributes = observation.attributes
     value = attributes.get("fill_level") if isinstance(attributes, Mapping) else None
     if isinstance(value, str):
         text = value.strip().lower()

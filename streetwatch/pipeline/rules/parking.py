@@ -1,4 +1,8 @@
-"""Parking: a vehicle inside a no-parking zone, or at the same spot on two passes N minutes apart.
+"""Parking: a parked vehicle inside a no-parking zone, or at the same spot on two passes N minutes apart.
+
+Only parked vehicles are judged: a vehicle the footage shows moving, or waiting in a travel lane,
+is traffic and never a parking item. When motion cannot tell (the patrol car stood still too),
+only position decides: the same vehicle at the same spot on an earlier pass.
 
 The overstay check is the digital chalk mark: the same kind of vehicle within
 ``parking_overstay_radius_m`` of where one was seen on an earlier pass at least
@@ -8,11 +12,12 @@ The overstay check is the digital chalk mark: the same kind of vehicle within
 from __future__ import annotations
 
 from streetwatch.core.history import PastSighting
-from streetwatch.core.types import LocationStatus, Observation, Violation
+from streetwatch.core.types import LocationStatus, MotionState, Observation, Violation
 from streetwatch.core.zones import Zone, ZoneIndex
 from streetwatch.pipeline.rules.base import RuleContext
 from streetwatch.pipeline.rules.reasons import (
     clock,
+    describe_motion,
     geolocated,
     judged,
     label,
@@ -45,14 +50,24 @@ class ParkingRule:
         if judged_class is None:
             return []
         spec, event = judged_class
+        motion = observation.motion
+        if motion is not None and motion.state in (MotionState.MOVING, MotionState.STOPPED_IN_TRAFFIC):
+            return []   # traffic, never a parking item
+        parked = motion is None or motion.state is MotionState.PARKED
         if observation.location.status is LocationStatus.UNKNOWN:
+            if not parked:
+                return []
             return candidate(observation, context, rule=self.name, version=self.version,
                              note="location unknown: no-parking zones and overstay not checked")
         findings: list[str] = []
         extra: dict[str, str] = {}
         bases: list[str] = []
+        if motion is not None:
+            seconds = observation.pts_end_s - observation.pts_start_s
+            findings.append(describe_motion(motion, spec.name, seconds))
+            extra.update(motion=motion.state.value, motion_score=f"{motion.score:.2f}")
         point = geolocated(observation)
-        if point is not None and context.zones is not None:
+        if point is not None and context.zones is not None and parked:
             found = self._zone_finding(observation, spec.name, context.zones, point, extra)
             if found:
                 findings.append(found)
@@ -62,9 +77,11 @@ class ParkingRule:
             if found:
                 findings.append(found)
                 bases.append("overstay")
-        if findings:
+        if bases:
             return [judged(observation, context, spec, event, rule=self.name, version=self.version,
                            reason="; ".join(findings), basis="+".join(bases), extra=extra)]
+        if not parked:
+            return []   # standing or waiting, motion cannot tell, and no earlier pass here
         if point is None:   # camera position only: near, but where exactly is not known
             return self._camera_only(observation, context)
         if context.zones is None:

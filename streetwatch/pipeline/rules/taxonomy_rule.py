@@ -11,7 +11,14 @@ from collections.abc import Iterable
 
 from streetwatch.core.types import Observation, Violation
 from streetwatch.pipeline.rules.base import RuleContext
-from streetwatch.pipeline.rules.reasons import UNVERIFIED, describe_place, describe_time_utc, judged, label
+from streetwatch.pipeline.rules.reasons import (
+    UNVERIFIED,
+    describe_motion,
+    describe_place,
+    describe_time_utc,
+    judged,
+    label,
+)
 
 TAXONOMY_RULE_VERSION = "1"
 
@@ -34,8 +41,10 @@ def candidate(observation: Observation, context: RuleContext, *, rule: str, vers
     if event is None:
         return []
     seconds = observation.pts_end_s - observation.pts_start_s
+    seen = (describe_motion(observation.motion, spec.name, seconds) if observation.motion is not None
+            else f"{label(spec.name)} seen for {seconds:.1f} s")
     reason = (
-        f"{label(spec.name)} seen for {seconds:.1f} s in {len(observation.points)} frames "
+        f"{seen} in {len(observation.points)} frames "
         f"(best confidence {observation.confidence:.2f}) {describe_place(observation)} at "
         f"{describe_time_utc(observation)}: candidate {event.name_zh} / {event.name_en}, "
         "to be confirmed by review"

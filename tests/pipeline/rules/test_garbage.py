@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,20 +19,12 @@ from tests.pipeline.rules.builders import observation as plain_observation
 AT_0942 = local_utc(2025, 6, 6, 9, 42)
 
 
-@dataclass(frozen=True, slots=True)
-class AttributedObservation(Observation):
-    """An observation with the attributes a second-stage classifier would add (not in Observation yet)."""
-
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
 def observation(class_name: str, attributes: dict[str, Any] | None = None,
                 at: tuple[float, float] | None = OPEN_STREET) -> Observation:
     base = plain_observation(class_name, at, time_utc=AT_0942)
     if attributes is None:
         return base
-    values = {f.name: getattr(base, f.name) for f in fields(base)}
-    return AttributedObservation(**values, attributes=attributes)
+    return replace(base, attributes=attributes)
 
 
 def _without_overflowing_bin() -> Taxonomy:
