@@ -47,6 +47,7 @@ from streetwatch.pipeline.gps.timing import parse_timezone
 from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
+from streetwatch.pipeline.read_text import TextStage
 from streetwatch.pipeline.rules import RuleContext, default_rules
 from streetwatch.pipeline.triangulate import TYPICAL_SIZES, LocalPlane, locate_track
 from streetwatch.store import writes
@@ -170,6 +171,7 @@ class VideoProcessor:
             min_satellites=settings.gps_min_satellites, max_speed_mps=settings.gps_max_speed_mps)
         self.camera = CameraModel(**settings.camera.model_dump())
         self.rules = default_rules(self.taxonomy)
+        self.read_text = TextStage(self.taxonomy) if settings.ocr else None
         self.zones: ZoneIndex | None = (load_zones(settings.zones_paths, settings.rules.timezone)
                                         if settings.zones_paths else None)
         self.permits: PermitRegistry | None = (load_permits(settings.permits_path, self.taxonomy)
@@ -248,6 +250,8 @@ class VideoProcessor:
                 last_beat = time.monotonic()
         observations.extend(builder.finish_all())
         bar.close()
+        if self.read_text is not None:
+            observations = [self.read_text(o) for o in observations]
         context = RuleContext(
             self.taxonomy, zones=self.zones, permits=self.permits, params=self.settings.rules,
             history=DbSightingHistory(self.sessions, self.taxonomy,
