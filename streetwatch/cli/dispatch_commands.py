@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streetwatch.core.vocab import DeliveryStatus
+
 console = Console(stderr=True)
 dispatch_app = typer.Typer(
     help="Deliver case events to webhooks and Open311 endpoints (the outbox), and inspect deliveries.",
@@ -112,10 +114,11 @@ def status(
     finally:
         engine.dispose()
     table = Table(title="outbox deliveries")
-    for column in ("destination", "pending", "delivered", "dead"):
-        table.add_column(column, justify="left" if column == "destination" else "right")
+    table.add_column("destination", justify="left")
+    for status in DeliveryStatus:
+        table.add_column(status.value, justify="right")
     for destination in sorted({d for d, _ in counts}):
-        table.add_row(destination, *(str(counts.get((destination, s), 0)) for s in ("pending", "delivered", "dead")))
+        table.add_row(destination, *(str(counts.get((destination, s), 0)) for s in DeliveryStatus))
     out = Console()
     out.print(table)
     out.print(f"events not yet fanned out to any destination: {waiting}")

@@ -8,7 +8,8 @@ clock are presentation times in seconds from the first frame (``pts_s``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+
+from streetwatch.core.vocab import LocationStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +65,6 @@ class Pose:
     heading: float | None
     speed: float | None = None
     alt: float | None = None
-
-
-class LocationStatus(StrEnum):
-    """How an observation's position was obtained."""
-
-    GEOLOCATED = "geolocated"      # camera pose offset by the object's bearing and range
-    CAMERA = "camera"              # camera pose only: the object's range was not measurable
-    UNKNOWN = "unknown"            # no GPS at that time (no track, or inside a gap)
 
 
 @dataclass(frozen=True, slots=True)

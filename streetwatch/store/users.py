@@ -185,8 +185,6 @@ def authenticate_api_key(session: Session, secret: str, *, now: datetime | None 
         return None
     now = now or utcnow()
     last = key.last_used_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=now.tzinfo)  # SQLite hands back naive UTC
     if last is None or now - last >= LAST_USED_RESOLUTION:
         key.last_used_at = now
         session.flush()

@@ -20,12 +20,19 @@ from sqlalchemy import select
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser, Role, require_roles
 from streetwatch.api.deps import SessionDep, TaxonomyDep
 from streetwatch.api.schemas import CasePublic, ErrorPublic, UtcDatetime
-from streetwatch.casework.case_workflow import CaseNotFoundError, TransitionInputError, kpi_events, transition_case
+from streetwatch.casework.case_workflow import (
+    NOTE_REQUIRED,
+    CaseNotFoundError,
+    TransitionInputError,
+    kpi_events,
+    transition_case,
+)
 from streetwatch.casework.config import WorkflowConfig, load_workflow_config
 from streetwatch.casework.deadlines import CalendarError, TimeLimit
 from streetwatch.casework.kpis import COUNT_NAMES, RATE_NAMES, KpiRow, compute_kpis
 from streetwatch.casework.report import MonthlyReport, month_bounds, render_csv, render_markdown
 from streetwatch.casework.states import IllegalTransitionError, NotPermittedError
+from streetwatch.core.vocab import CaseAction, CaseStatus
 from streetwatch.store.models import Case, utcnow
 from streetwatch.store.models_workflow import CaseEvent
 
@@ -54,7 +61,7 @@ class _In(BaseModel):
 class CaseTransitionCreate(_In):
     """One step of the case workflow."""
 
-    action: Literal["file", "dispatch", "return", "handle", "check", "rework", "extend", "close"]
+    action: CaseAction
     note: str | None = Field(None, max_length=4000, description="Why; required for return, rework and extend.")
     unit: str | None = Field(None, min_length=1, max_length=255,
                              description="dispatch or return: send the case to this unit (supervisor or admin).")
@@ -63,10 +70,10 @@ class CaseTransitionCreate(_In):
 
     @model_validator(mode="after")
     def _fits_action(self) -> CaseTransitionCreate:
-        if (self.extend_by is not None) != (self.action == "extend"):
-            raise ValueError("extend needs extend_by" if self.action == "extend"
+        if (self.extend_by is not None) != (self.action == CaseAction.EXTEND):
+            raise ValueError("extend needs extend_by" if self.action == CaseAction.EXTEND
                              else f"extend_by is only for extend, not for {self.action}")
-        if self.action in ("return", "rework", "extend") and not self.note:
+        if self.action in NOTE_REQUIRED and not self.note:
             raise ValueError(f"{self.action} needs a note saying why")
         return self
 
@@ -78,9 +85,9 @@ class CaseEventPublic(BaseModel):
 
     id: int
     case_id: int
-    action: str
-    from_status: str
-    to_status: str
+    action: CaseAction
+    from_status: CaseStatus
+    to_status: CaseStatus
     actor: str
     note: str | None
     unit: str | None

@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streetwatch.store.column_types import as_utc
 
 _EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 
@@ -53,8 +55,8 @@ class _DestinationBase(BaseModel):
         bad = [pattern for pattern in self.events if not _EVENT_PATTERN.match(pattern)]
         if bad:
             raise ValueError(f"events must be exact types, 'prefix.*' or '*', got {bad}")
-        if self.since is not None and self.since.tzinfo is None:
-            object.__setattr__(self, "since", self.since.replace(tzinfo=UTC))
+        if self.since is not None:  # a naive time in the config is UTC
+            object.__setattr__(self, "since", as_utc(self.since))
         return self
 
 
