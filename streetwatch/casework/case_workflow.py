@@ -31,6 +31,7 @@ from streetwatch.casework.kpis import CaseEventRecord
 from streetwatch.casework.routing import route_case
 from streetwatch.casework.states import TRANSITIONS, check_permitted, next_state, parse_action
 from streetwatch.core.dedup import cell_of
+from streetwatch.core.errors import BadInputError, MissingError
 from streetwatch.core.vocab import CaseAction, CaseStatus
 from streetwatch.store.audit import append_audit, jsonable
 from streetwatch.store.cases import attach_violations, lock_case_areas
@@ -42,11 +43,11 @@ from streetwatch.store.models_workflow import CaseEvent
 NOTE_REQUIRED = frozenset({CaseAction.RETURN, CaseAction.REWORK, CaseAction.EXTEND})
 
 
-class CaseNotFoundError(LookupError):
+class CaseNotFoundError(MissingError, LookupError):
     """No case has the id."""
 
 
-class TransitionInputError(ValueError):
+class TransitionInputError(BadInputError, ValueError):
     """A transition request missing what its action needs (a note, an extension length, ...)."""
 
 

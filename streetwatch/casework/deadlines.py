@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from streetwatch.core.errors import BadInputError
 from streetwatch.core.resources import ASSETS_DIR
 from streetwatch.store.column_types import require_aware
 
@@ -44,7 +45,7 @@ _PERIOD = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _AMOUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hd])\s*$")
 
 
-class CalendarError(ValueError):
+class CalendarError(BadInputError, ValueError):
     """A calendar or deadline config that cannot be used (bad period, date, limit, file)."""
 
 

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from streetwatch.core.errors import ConflictError, ForbiddenError
 from streetwatch.core.vocab import CaseAction, CaseStatus, Role
 
 
@@ -77,7 +78,7 @@ TRANSITIONS: Final[dict[CaseAction, Transition]] = {
 CLOCK_RUNNING: Final = frozenset({S.DISPATCHED, S.HANDLED, S.CHECKED})
 
 
-class IllegalTransitionError(ValueError):
+class IllegalTransitionError(ConflictError, ValueError):
     """An action that the case's current state does not allow."""
 
     def __init__(self, state: str, action: str, case_id: int | None = None) -> None:
@@ -91,7 +92,7 @@ class IllegalTransitionError(ValueError):
         )
 
 
-class NotPermittedError(PermissionError):
+class NotPermittedError(ForbiddenError, PermissionError):
     """The user's roles do not allow the action."""
 
 

@@ -17,10 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streetwatch.cli.errors import streetwatch_typer
 from streetwatch.core.vocab import DeliveryStatus
 
 console = Console(stderr=True)
-dispatch_app = typer.Typer(
+dispatch_app = streetwatch_typer(
     help="Deliver case events to webhooks and Open311 endpoints (the outbox), and inspect deliveries.",
     no_args_is_help=True,
 )
@@ -62,7 +63,7 @@ def run(
     """
     from pydantic import ValidationError
 
-    from streetwatch.casework.dispatch.config import DispatchConfigError, DispatchSettings, load_destinations
+    from streetwatch.casework.dispatch.config import DispatchSettings, load_destinations
     from streetwatch.casework.dispatch.worker import DispatchWorker
     from streetwatch.store.db import make_engine, make_session_factory
 
@@ -73,10 +74,7 @@ def run(
     path = destinations or settings.destinations_path
     if path is None:
         raise _fail("no destinations: pass --destinations FILE or set STREETWATCH_DISPATCH_DESTINATIONS_PATH")
-    try:
-        targets = load_destinations(path)
-    except DispatchConfigError as exc:
-        raise _fail(str(exc)) from None
+    targets = load_destinations(path)  # a DispatchConfigError: one line, exit 2 (streetwatch.cli.errors)
     if not targets:
         raise _fail(f"{path} lists no destinations: nothing to deliver to")
     engine = make_engine(_db_url(db))

@@ -35,11 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from streetwatch.core.errors import BadInputError, ConflictError, MissingError
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, DecisionAction, LocationStatus, VideoStatus, ViolationStatus
 from streetwatch.store.column_types import as_utc
@@ -62,22 +63,25 @@ _CURSOR_PREFIX: Final = "id:"
 RowT = TypeVar("RowT")
 
 
-class QueryError(ValueError):
+class QueryError(BadInputError, ValueError):
     """A query's arguments are invalid (bad cursor, bad filter)."""
+
+    http_status: ClassVar[int] = 400  # what the schemas could not catch: a plain bad request
+
 
 class InvalidCursorError(QueryError):
     """A pagination cursor that this module did not produce."""
 
 
-class NotFoundError(LookupError):
+class NotFoundError(MissingError, LookupError):
     """The row a write refers to does not exist."""
 
 
-class InvalidDecisionError(ValueError):
+class InvalidDecisionError(BadInputError, ValueError):
     """A review decision that breaks the rules (missing reason, unknown class, ...)."""
 
 
-class DecisionConflictError(RuntimeError):
+class DecisionConflictError(ConflictError, RuntimeError):
     """The violation was already decided; the decision would overwrite someone else's."""
 
 

@@ -17,6 +17,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from streetwatch.core.errors import BadInputError
 from streetwatch.store.models import utcnow
 from streetwatch.store.models_auth import ALL_UNITS_ROLES, UNIT_SCOPED_ROLES, ApiKey, Role, User
 
@@ -31,7 +32,7 @@ _hasher = PasswordHash.recommended()  # argon2id with pwdlib's current parameter
 _DUMMY_HASH = _hasher.hash("streetwatch-no-such-user")
 
 
-class UserError(ValueError):
+class UserError(BadInputError, ValueError):
     """A user or key that cannot be created or changed as asked; the message says why."""
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.core import types
+from streetwatch.core.errors import ConflictError, ProcessingError
 from streetwatch.core.vocab import TimeStatus, VideoStatus, ViolationStatus
 from streetwatch.store.cases import (
     DEFAULT_CASE_RADIUS_M,
@@ -124,7 +125,7 @@ class CommitSummary:
     cases: CaseTally
 
 
-class OwnershipLostError(RuntimeError):
+class OwnershipLostError(ConflictError, RuntimeError):
     """The worker no longer owns the video it tried to write (taken over, or finished)."""
 
     def __init__(self, video_id: int, worker: str, found_worker: str | None, found_status: str | None):
@@ -142,7 +143,7 @@ class OwnershipLostError(RuntimeError):
         )
 
 
-class ResultsRejectedError(RuntimeError):
+class ResultsRejectedError(ProcessingError, RuntimeError):
     """The database refused a video's results (a constraint failed); nothing was written."""
 
 

@@ -20,18 +20,11 @@ from sqlalchemy import select
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser, Role, require_roles
 from streetwatch.api.deps import SessionDep, TaxonomyDep
 from streetwatch.api.schemas import CasePublic, ErrorPublic, UtcDatetime
-from streetwatch.casework.case_workflow import (
-    NOTE_REQUIRED,
-    CaseNotFoundError,
-    TransitionInputError,
-    kpi_events,
-    transition_case,
-)
+from streetwatch.casework.case_workflow import NOTE_REQUIRED, kpi_events, transition_case
 from streetwatch.casework.config import WorkflowConfig, load_workflow_config
-from streetwatch.casework.deadlines import CalendarError, TimeLimit
+from streetwatch.casework.deadlines import TimeLimit
 from streetwatch.casework.kpis import COUNT_NAMES, RATE_NAMES, KpiRow, compute_kpis
 from streetwatch.casework.report import MonthlyReport, month_bounds, render_csv, render_markdown
-from streetwatch.casework.states import IllegalTransitionError, NotPermittedError
 from streetwatch.core.vocab import CaseAction, CaseStatus
 from streetwatch.store.models import Case, utcnow
 from streetwatch.store.models_workflow import CaseEvent
@@ -135,19 +128,12 @@ def transition(
     _case_for(session, user, case_id)
     if body.unit is not None and not user.sees_all_units:
         raise HTTPException(403, "only a supervisor or admin may send a case to another unit")
-    try:
-        event = transition_case(
-            session, case_id, body.action, actor=user.username, roles=user.roles, config=config, note=body.note,
-            unit=body.unit, extend_by=TimeLimit.parse(body.extend_by) if body.extend_by else None,
-        )
-    except NotPermittedError as exc:
-        raise HTTPException(403, str(exc)) from None
-    except IllegalTransitionError as exc:
-        raise HTTPException(409, str(exc)) from None
-    except CaseNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except (TransitionInputError, CalendarError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    # Not permitted 403, illegal from this state 409, no such case 404, bad input 422: the app's
+    # StreetwatchError handler answers each with its class's status.
+    event = transition_case(
+        session, case_id, body.action, actor=user.username, roles=user.roles, config=config, note=body.note,
+        unit=body.unit, extend_by=TimeLimit.parse(body.extend_by) if body.extend_by else None,
+    )
     session.commit()
     case = session.get(Case, case_id, populate_existing=True)
     assert case is not None  # just moved it

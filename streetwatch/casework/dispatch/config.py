@@ -33,12 +33,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streetwatch.core.errors import ConfigurationError
 from streetwatch.store.column_types import as_utc
 
 _EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 
 
-class DispatchConfigError(ValueError):
+class DispatchConfigError(ConfigurationError, ValueError):
     """The destinations file is missing, malformed, or names a secret that is not set."""
 
 

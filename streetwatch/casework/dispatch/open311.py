@@ -18,12 +18,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from streetwatch.core.dedup import cell_of
+from streetwatch.core.errors import BadInputError
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, Open311Status, ViolationStatus
 from streetwatch.store.column_types import as_utc
@@ -42,8 +43,11 @@ STATUS_NOTES: Final = {
 }
 
 
-class Open311Error(ValueError):
+class Open311Error(BadInputError, ValueError):
     """A request the spec's error format answers: ``code`` is the HTTP status."""
+
+    http_status: ClassVar[int] = 400  # the default; each error carries its own ``code``
+
     def __init__(self, code: int, description: str) -> None:
         super().__init__(description)
         self.code = code
