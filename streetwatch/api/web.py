@@ -10,7 +10,8 @@
 * ``/ui/dashboard``: the workflow KPIs per unit and grid for a period.
 
 Cookie-authenticated POSTs must carry ``HX-Request: true`` (htmx sends it); see ``streetwatch.api.auth``.
-The map's tiles come from ``STREETWATCH_TILE_URL``; without one it draws a plain grid.
+The map's tiles come from ``settings.web.tile_url`` (``STREETWATCH_TILE_URL``); without one it draws a
+plain grid.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Req
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.api.auth import (
@@ -57,15 +57,6 @@ LEASE_MINUTES = 15.0
 REJECT_KEYS: tuple[tuple[str, str, str], ...] = tuple(  # key, reason code, label
     (str(key), reason.value, reason.value.replace("_", " ")) for key, reason in enumerate(RejectReason, start=1)
 )
-
-
-class WebSettings(BaseSettings):
-    """Settings of the page only: ``STREETWATCH_TILE_URL`` and ``STREETWATCH_TILE_ATTRIBUTION``."""
-
-    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", extra="ignore")
-
-    tile_url: str | None = None  # e.g. https://tile.example.org/{z}/{x}/{y}.png; none: a plain grid
-    tile_attribution: str = ""
 
 
 def mount_web(app: FastAPI) -> None:
@@ -100,7 +91,7 @@ def _require(user: AuthenticatedUser, roles: tuple[Role, ...]) -> None:
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    web = WebSettings()
+    web = request.app.state.settings.web  # the settings create_app was given (settings.web)
     base = {"tile_url": web.tile_url or "", "tile_attribution": web.tile_attribution}
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
 

@@ -63,12 +63,13 @@ def run(
     """
     from pydantic import ValidationError
 
-    from streetwatch.casework.dispatch.config import DispatchSettings, load_destinations
+    from streetwatch.casework.dispatch.config import load_destinations
     from streetwatch.casework.dispatch.worker import DispatchWorker
+    from streetwatch.core.settings import get_settings
     from streetwatch.store.db import make_engine, make_session_factory
 
     try:
-        settings = DispatchSettings()
+        settings = get_settings().dispatch
     except ValidationError as exc:
         raise _fail(f"invalid STREETWATCH_DISPATCH_* settings: {exc}") from None
     path = destinations or settings.destinations_path

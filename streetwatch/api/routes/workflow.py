@@ -35,11 +35,15 @@ KPI_ROLES = (Role.SUPERVISOR, Role.DISPATCHER, Role.FIELD_INSPECTOR, Role.REVIEW
 
 
 def get_workflow_config(request: Request) -> WorkflowConfig:
-    """Deadlines, holidays, units and grid zones, read once per app on first use."""
+    """Deadlines, holidays, units and grid zones, read once per app on first use.
+
+    The files are those of the settings the app was created with (``settings.workflow``): the
+    environment is not read again here.
+    """
     config: WorkflowConfig | None = getattr(request.app.state, "workflow_config", None)
     if config is None:
         settings = request.app.state.settings
-        config = load_workflow_config(settings.case_radius_m, settings.zones_paths)
+        config = load_workflow_config(settings.case_radius_m, settings.zones_paths, settings.workflow)
         request.app.state.workflow_config = config
     return config
 
