@@ -17,14 +17,13 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import Field
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser
 from streetwatch.api.deps import TaxonomyDep, check_family
-from streetwatch.api.schemas import PlaceTimeFilter
-from streetwatch.core.vocab import CaseStatus, ViolationStatus
+from streetwatch.api.schemas.exports import CasesExportQuery, ViolationsExportQuery, _ExportQuery
+from streetwatch.core.vocab import CaseStatus
 from streetwatch.store.models import Case, Violation, utcnow
 from streetwatch.store.queries import BBox
 
@@ -37,27 +36,6 @@ VIOLATION_COLUMNS: Final = ("id", "status", "family", "class_name", "event_code"
                             "rule", "rule_version", "seen_at", "lat", "lon", "case_id", "created_at", "updated_at")
 # Cases past a deadline: not handled by handle_due, or not closed by close_due.
 OVERDUE_STATUSES: Final = (CaseStatus.DISPATCHED, CaseStatus.HANDLED, CaseStatus.CHECKED)
-
-
-class _ExportQuery(PlaceTimeFilter):
-    """since/until/bbox as for the lists (cases: on last seen), plus the routing filters."""
-
-    family: str | None = Field(None, max_length=32)
-    unit: str | None = Field(None, max_length=255, description="Only this responsible unit (via the case).")
-    grid: str | None = Field(None, max_length=64, description="Only this grid (via the case).")
-
-
-class ViolationsExportQuery(_ExportQuery):
-    """Filters of a violations export."""
-
-    status: ViolationStatus | None = None
-
-
-class CasesExportQuery(_ExportQuery):
-    """Filters of a cases export."""
-
-    status: CaseStatus | None = None
-    overdue: bool | None = Field(None, description="true: only cases past a deadline; false: only the others.")
 
 
 def _place_time(stmt: Select[Any], model: type[Case] | type[Violation], column: Any,

@@ -1,5 +1,10 @@
 """Pydantic models at the API edge: ``XPublic`` out, ``XCreate`` in, ``XsPage`` for lists.
 
+Every request and response model of the API lives in this package: the shared ones and those of
+violations, cases, observations and videos here; the case workflow's, the review queue's, signing
+in and the exports' in ``schemas.workflow``, ``schemas.review``, ``schemas.auth`` and
+``schemas.exports``.
+
 Request models forbid unknown fields, so a client cannot smuggle ``status`` or ``sha256``
 into a request and believe it was applied. Times are always returned as UTC with an offset.
 """
