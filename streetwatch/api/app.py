@@ -28,10 +28,10 @@ from streetwatch.api.routes import (
 )
 from streetwatch.api.routes import open311 as open311_routes
 from streetwatch.api.web import mount_web
+from streetwatch.core.errors import StreetwatchError
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import load_taxonomy
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
-from streetwatch.store.queries import QueryError
 
 DESCRIPTION = """\
 Geolocated city-management violations found in patrol-car dashcam footage, for review.
@@ -103,10 +103,11 @@ def create_app(settings: Settings) -> FastAPI:
     # Refuses a missing or default secret here, so `serve` never starts with one.
     app.state.auth_secret = resolve_auth_secret(settings)
 
-    @app.exception_handler(QueryError)
-    async def _bad_query(_request: Request, exc: QueryError) -> JSONResponse:
-        # Bad cursors and filters the schemas could not catch: the client's mistake.
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    @app.exception_handler(StreetwatchError)
+    async def _streetwatch_error(_request: Request, exc: StreetwatchError) -> JSONResponse:
+        # Every error of ours says its own status (streetwatch.core.errors): a bad cursor or filter
+        # 400, a malformed decision 422, an unknown id 404, a lost race 409, a refused role 403.
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
 
     for module in (auth, violations, cases, observations, videos, evidence, health):
         app.include_router(module.router)

@@ -32,6 +32,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from streetwatch.api.deps import SessionDep
+from streetwatch.core.errors import ConfigurationError
 from streetwatch.core.settings import Settings
 from streetwatch.store import users as user_store
 from streetwatch.store.models_auth import ALL_UNITS_ROLES, Role, User
@@ -69,7 +70,7 @@ CSRF_HEADER = "HX-Request"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class AuthConfigError(RuntimeError):
+class AuthConfigError(ConfigurationError, RuntimeError):
     """The auth settings are unsafe to serve with; the message says what to set."""
 
 

@@ -10,14 +10,15 @@
 * ``/ui/dashboard``: the workflow KPIs per unit and grid for a period.
 
 Cookie-authenticated POSTs must carry ``HX-Request: true`` (htmx sends it); see ``streetwatch.api.auth``.
-The map's tiles come from ``STREETWATCH_TILE_URL``; without one it draws a plain grid.
+The map's tiles come from ``settings.web.tile_url`` (``STREETWATCH_TILE_URL``); without one it draws a
+plain grid.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +26,6 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Req
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.api.auth import (
@@ -42,9 +42,10 @@ from streetwatch.api.routes import workflow as workflow_routes
 from streetwatch.api.routes.workflow import WorkflowConfigDep
 from streetwatch.api.schemas import evidence_url
 from streetwatch.casework import review_queue
+from streetwatch.core.vocab import CaseStatus, DecisionAction, RejectReason, ViolationStatus
 from streetwatch.store import queries
 from streetwatch.store import users as user_store
-from streetwatch.store.models import CASE_CLOSED, CASE_STATUSES, Evidence, Violation, utcnow
+from streetwatch.store.models import Evidence, Violation, utcnow
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -53,21 +54,9 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 QUEUE_ROLES = (Role.REVIEWER, Role.SUPERVISOR)
 QUEUE_BATCH = 10  # items leased at once; topped up after every decision
 LEASE_MINUTES = 15.0
-REJECT_KEYS: tuple[tuple[str, str, str], ...] = (  # key, reason code, label
-    ("1", "false_detection", "false detection"),
-    ("2", "compliant", "compliant"),
-    ("3", "duplicate", "duplicate"),
-    ("4", "unclear_image", "unclear image"),
+REJECT_KEYS: tuple[tuple[str, str, str], ...] = tuple(  # key, reason code, label
+    (str(key), reason.value, reason.value.replace("_", " ")) for key, reason in enumerate(RejectReason, start=1)
 )
-
-
-class WebSettings(BaseSettings):
-    """Settings of the page only: ``STREETWATCH_TILE_URL`` and ``STREETWATCH_TILE_ATTRIBUTION``."""
-
-    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", extra="ignore")
-
-    tile_url: str | None = None  # e.g. https://tile.example.org/{z}/{x}/{y}.png; none: a plain grid
-    tile_attribution: str = ""
 
 
 def mount_web(app: FastAPI) -> None:
@@ -102,7 +91,7 @@ def _require(user: AuthenticatedUser, roles: tuple[Role, ...]) -> None:
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    web = WebSettings()
+    web = request.app.state.settings.web  # the settings create_app was given (settings.web)
     base = {"tile_url": web.tile_url or "", "tile_attribution": web.tile_attribution}
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)
 
@@ -233,7 +222,7 @@ def queue_item(request: Request, session: SessionDep, user: PageUser,
 def queue_decide(
     request: Request, session: SessionDep, config: WorkflowConfigDep, taxonomy: TaxonomyDep, violation_id: int,
     user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
-    action: Annotated[Literal["approve", "reject"], Form()],
+    action: Annotated[Literal[DecisionAction.APPROVE, DecisionAction.REJECT], Form()],
     reason_code: Annotated[str | None, Form(max_length=32)] = None,
 ) -> HTMLResponse:
     """Approve or reject, then answer with the next held item."""
@@ -246,7 +235,9 @@ def queue_decide(
             actor=user.username, taxonomy=taxonomy, config=config, may_override=user.has_any_role(Role.SUPERVISOR),
         )
         session.commit()
-        flash = f"#{violation_id} {'approved' if action == 'approve' else f'rejected ({reason_code})'}"
+        outcome = (ViolationStatus.APPROVED.value if action == DecisionAction.APPROVE
+                   else f"{ViolationStatus.REJECTED.value} ({reason_code})")
+        flash = f"#{violation_id} {outcome}"
     except queries.InvalidDecisionError as exc:
         session.rollback()
         flash, status_code = f"#{violation_id}: {exc}", 422
@@ -260,15 +251,11 @@ def queue_decide(
 
 # --- cases and dashboard ----------------------------------------------------------------------------
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def is_overdue(case: Any, now: datetime) -> bool:
     """Past its handling deadline unhandled, or past its closing deadline open (超期)."""
-    if case.status == CASE_CLOSED:
+    if case.status == CaseStatus.CLOSED:
         return False
-    handle_due, close_due = _aware(case.handle_due), _aware(case.close_due)
+    handle_due, close_due = case.handle_due, case.close_due
     return bool((handle_due and case.handled_at is None and handle_due < now) or (close_due and close_due < now))
 
 
@@ -294,7 +281,7 @@ def cases(
     markers = [{"id": c.id, "lat": c.lat, "lon": c.lon, "label": f"#{c.id} {c.family} {c.status}"} for c in rows]
     return _render(request, "cases.html", {
         "user": user, "page": "cases", "cases": rows, "now": now, "is_overdue": is_overdue,
-        "markers_json": json.dumps(markers), "families": sorted(taxonomy.families), "statuses": CASE_STATUSES,
+        "markers_json": json.dumps(markers), "families": sorted(taxonomy.families), "statuses": tuple(CaseStatus),
         "filters": {"family": family, "status": status, "unit": unit, "grid": grid, "overdue": overdue},
     })
 

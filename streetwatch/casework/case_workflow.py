@@ -18,7 +18,7 @@ Nothing here commits.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -29,10 +29,13 @@ from streetwatch.casework.deadlines import TimeLimit
 from streetwatch.casework.dispatch.outbox import enqueue
 from streetwatch.casework.kpis import CaseEventRecord
 from streetwatch.casework.routing import route_case
-from streetwatch.casework.states import TRANSITIONS, CaseAction, check_permitted, next_state, parse_action
+from streetwatch.casework.states import TRANSITIONS, check_permitted, next_state, parse_action
 from streetwatch.core.dedup import cell_of
+from streetwatch.core.errors import BadInputError, MissingError
+from streetwatch.core.vocab import CaseAction, CaseStatus
 from streetwatch.store.audit import append_audit, jsonable
 from streetwatch.store.cases import attach_violations, lock_case_areas
+from streetwatch.store.column_types import require_aware
 from streetwatch.store.models import Case, Violation, utcnow
 from streetwatch.store.models_workflow import CaseEvent
 
@@ -40,11 +43,11 @@ from streetwatch.store.models_workflow import CaseEvent
 NOTE_REQUIRED = frozenset({CaseAction.RETURN, CaseAction.REWORK, CaseAction.EXTEND})
 
 
-class CaseNotFoundError(LookupError):
+class CaseNotFoundError(MissingError, LookupError):
     """No case has the id."""
 
 
-class TransitionInputError(ValueError):
+class TransitionInputError(BadInputError, ValueError):
     """A transition request missing what its action needs (a note, an extension length, ...)."""
 
 
@@ -54,7 +57,7 @@ def case_snapshot(case: Case) -> dict[str, Any]:
         "id": case.id, "family": case.family, "event_code": case.event_code, "status": case.status,
         "lat": case.lat, "lon": case.lon, "unit": case.unit, "grid_id": case.grid_id,
         "sightings": case.sightings,
-        **{name: _utc_or_none(getattr(case, name))
+        **{name: getattr(case, name)
            for name in ("filed_at", "dispatched_at", "handle_due", "close_due", "handled_at", "closed_at")},
     }
 
@@ -76,7 +79,7 @@ def _record(
 ) -> CaseEvent:
     event = CaseEvent(case_id=case.id, action=action.value, from_status=from_status, to_status=case.status,
                       actor=actor, note=note, unit=case.unit, grid_id=case.grid_id,
-                      handle_due=_utc_or_none(case.handle_due), close_due=_utc_or_none(case.close_due),
+                      handle_due=case.handle_due, close_due=case.close_due,
                       details=jsonable(details), created_at=now)
     session.add(event)
     session.flush()
@@ -110,9 +113,9 @@ def file_on_approval(
     Returns:
         The ``file`` event, or None when the case was not ``open``.
     """
-    now = _as_utc(now or utcnow())
+    now = require_aware(now or utcnow())
     case = _lock_case(session, case_id, now)
-    if case.status != "open":
+    if case.status != CaseStatus.OPEN:
         return None
     from_status = case.status
     source = _route(case, config)
@@ -169,7 +172,7 @@ def transition_case(
     if (extend_by is not None) != (act == CaseAction.EXTEND):
         raise TransitionInputError("extend needs extend_by (working time to add)" if act == CaseAction.EXTEND
                                    else f"extend_by is only for extend, not for {act.value}")
-    now = _as_utc(now or utcnow())
+    now = require_aware(now or utcnow())
     case = _lock_case(session, case_id, now)
     from_status = case.status
     case.status = next_state(case.status, act, case.id)
@@ -191,21 +194,14 @@ def transition_case(
         case.handled_at = None  # back to the same unit; its deadlines keep running
     elif act == CaseAction.EXTEND:
         assert extend_by is not None and case.handle_due is not None and case.close_due is not None
-        details.update(extend_by=str(extend_by), previous_handle_due=_utc(case.handle_due),
-                       previous_close_due=_utc(case.close_due))
-        case.handle_due = config.deadlines.extend(_utc(case.handle_due), extend_by)
-        case.close_due = config.deadlines.extend(_utc(case.close_due), extend_by)
+        details.update(extend_by=str(extend_by), previous_handle_due=case.handle_due,
+                       previous_close_due=case.close_due)
+        case.handle_due = config.deadlines.extend(case.handle_due, extend_by)
+        case.close_due = config.deadlines.extend(case.close_due, extend_by)
     elif act == CaseAction.CLOSE:
         case.closed_at = now
     session.flush()
     return _record(session, case, act, from_status, actor, note, details, now)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """Aware times in UTC: SQLite stores wall-clock text, so every stored time must be UTC."""
-    if value.tzinfo is None:
-        raise ValueError(f"times must be timezone-aware, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
 
 
 # --- moving a violation between cases ---------------------------------------------------------------
@@ -256,22 +252,14 @@ def reattach_violation(session: Session, violation: Violation, config: WorkflowC
 def kpi_events(session: Session, since: datetime, until: datetime) -> list[CaseEventRecord]:
     """The events the KPIs of ``since <= t < until`` need: every event before ``until`` of each case
     filed or dispatched in the period (earlier events tell which cycle a later one belongs to)."""
-    since, until = _as_utc(since), _as_utc(until)
+    since, until = require_aware(since), require_aware(until)
     active = (select(CaseEvent.case_id)
               .where(CaseEvent.action.in_([CaseAction.FILE.value, CaseAction.DISPATCH.value]),
                      CaseEvent.created_at >= since, CaseEvent.created_at < until)
               .distinct())
     rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(active), CaseEvent.created_at < until)
                            .order_by(CaseEvent.id))
-    return [CaseEventRecord(id=e.id, case_id=e.case_id, action=e.action, at=_utc(e.created_at), unit=e.unit,
-                            grid_id=e.grid_id, handle_due=_utc_or_none(e.handle_due),
-                            close_due=_utc_or_none(e.close_due)) for e in rows]
+    return [CaseEventRecord(id=e.id, case_id=e.case_id, action=e.action, at=e.created_at, unit=e.unit,
+                            grid_id=e.grid_id, handle_due=e.handle_due,
+                            close_due=e.close_due) for e in rows]
 
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; we only ever store UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)

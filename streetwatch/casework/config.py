@@ -12,24 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from streetwatch.casework.deadlines import DEFAULT_DEADLINES_PATH, DeadlineTable, load_deadlines
-from streetwatch.casework.routing import DEFAULT_UNITS_PATH, UnitTable, load_units
+from streetwatch.casework.deadlines import DeadlineTable, load_deadlines
+from streetwatch.casework.routing import UnitTable, load_units
+from streetwatch.core.settings import WorkflowSettings as WorkflowSettings  # a section of Settings
 
 if TYPE_CHECKING:
     from streetwatch.core.zones import ZoneIndex
-
-
-class WorkflowSettings(BaseSettings):
-    """Where the workflow's config files are (environment: ``STREETWATCH_WORKFLOW_<NAME>``)."""
-
-    model_config = SettingsConfigDict(env_prefix="STREETWATCH_WORKFLOW_", extra="forbid")
-
-    deadlines_path: Path = Field(DEFAULT_DEADLINES_PATH, description="Time limits per event code (YAML); "
-                                 "it lists the holiday calendars.")
-    units_path: Path = Field(DEFAULT_UNITS_PATH, description="Default responsible unit per family (YAML).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +41,7 @@ def load_workflow_config(
     case_radius_m: float, zones_paths: Sequence[Path] = (), settings: WorkflowSettings | None = None,
 ) -> WorkflowConfig:
     """Read the config files (raises ``CalendarError``, ``RoutingError`` or ``ZoneError`` on a bad one)."""
-    settings = settings or WorkflowSettings()
+    settings = settings or WorkflowSettings()  # callers with a Settings pass its .workflow
     zones = None
     if zones_paths:
         from streetwatch.core.zones import load_zones  # shapely and pyproj: only when zones are used

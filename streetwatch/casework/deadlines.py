@@ -34,7 +34,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from streetwatch.core.errors import BadInputError
 from streetwatch.core.resources import ASSETS_DIR
+from streetwatch.store.column_types import require_aware
 
 MODELS_WORKFLOW_DIR: Final = ASSETS_DIR / "workflow"
 DEFAULT_DEADLINES_PATH: Final = MODELS_WORKFLOW_DIR / "deadlines.yaml"
@@ -43,14 +45,8 @@ _PERIOD = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _AMOUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hd])\s*$")
 
 
-class CalendarError(ValueError):
+class CalendarError(BadInputError, ValueError):
     """A calendar or deadline config that cannot be used (bad period, date, limit, file)."""
-
-
-def _aware(value: datetime, what: str) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +114,7 @@ class WorkingCalendar:
             ValueError: ``start`` is naive or ``amount`` is negative.
             CalendarError: No working time for ``_MAX_DAYS`` days (a calendar of holidays only).
         """
-        start = _aware(start, "start").astimezone(UTC)
+        start = require_aware(start, "start")
         if amount < timedelta():
             raise ValueError(f"working time to add must be zero or more, got {amount}")
         if amount == timedelta():
@@ -140,8 +136,8 @@ class WorkingCalendar:
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time from ``start`` to ``end`` (zero when ``end`` is not after ``start``)."""
-        start = _aware(start, "start").astimezone(UTC)
-        end = _aware(end, "end").astimezone(UTC)
+        start = require_aware(start, "start")
+        end = require_aware(end, "end")
         total = timedelta()
         if end <= start:
             return total

@@ -47,6 +47,7 @@ from typing import Literal
 
 from streetwatch.casework.deadlines import WorkingCalendar
 from streetwatch.casework.states import CaseAction
+from streetwatch.store.column_types import require_aware
 
 GroupBy = Literal["unit", "grid"]
 
@@ -158,17 +159,12 @@ def _rate(numerator: int, denominator: int) -> float | None:
     return None if denominator == 0 else numerator / denominator
 
 
-def _check_aware(value: datetime, name: str) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
-
-
 def build_cycles(events: Iterable[CaseEventRecord], until: datetime) -> list[CaseCycle]:
     """Group events (of any cases, in any order) into cycles, using only events before ``until``."""
-    _check_aware(until, "until")
+    require_aware(until, "until")
     by_case: dict[int, list[CaseEventRecord]] = defaultdict(list)
     for event in events:
-        _check_aware(event.at, f"event {event.id} time")
+        require_aware(event.at, f"event {event.id} time")
         if event.at < until:
             by_case[event.case_id].append(event)
     cycles: list[CaseCycle] = []
@@ -243,8 +239,8 @@ def compute_kpis(
     Raises:
         ValueError: Naive times, or ``since`` not before ``until``.
     """
-    _check_aware(since, "since")
-    _check_aware(until, "until")
+    require_aware(since, "since")
+    require_aware(until, "until")
     if not since < until:
         raise ValueError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
     tallies: dict[str | None, _Tally] = defaultdict(_Tally)

@@ -13,7 +13,7 @@ first's row lock, then re-checks the WHERE on the new row). No SELECT ... FOR UP
 that expires puts the item back in the queue; claiming again renews the items one still holds.
 Times come from the application's clock: keep the servers' clocks in sync (NTP).
 
-Deciding (``decide``): approve, reject (with a reason code from :data:`REJECT_REASONS` and an
+Deciding (``decide``): approve, reject (with a reason code from :class:`~streetwatch.core.vocab.RejectReason` and an
 optional note), relabel (another class of the taxonomy, so possibly another family) or move
 (a corrected position). Rules:
 
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import or_, select, update
@@ -48,7 +48,9 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from streetwatch.casework.case_workflow import file_on_approval, reattach_violation
 from streetwatch.casework.config import WorkflowConfig
 from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.core.vocab import DecisionAction, RejectReason, ViolationStatus, values_of
 from streetwatch.store.audit import append_audit
+from streetwatch.store.column_types import require_aware
 from streetwatch.store.models import ReviewDecision, Violation, utcnow
 from streetwatch.store.queries import (
     DecisionConflictError,
@@ -57,9 +59,6 @@ from streetwatch.store.queries import (
     _relabel_values,
 )
 
-DECISION_ACTIONS: Final = ("approve", "reject", "relabel", "move")
-# Why a reviewer rejects: fixed, so rejections can be counted and fed back to training.
-REJECT_REASONS: Final = ("false_detection", "compliant", "duplicate", "unclear_image")
 MAX_CLAIM: Final = 100
 MAX_LEASE_MINUTES: Final = 240
 _CANDIDATE_SLACK: Final = 8  # extra candidates per round: items other claimers take meanwhile
@@ -75,7 +74,7 @@ class DecisionRequest:
 
     Attributes:
         action: approve, reject, relabel or move.
-        reason_code: reject: one of :data:`REJECT_REASONS`.
+        reason_code: reject: a :class:`RejectReason` (fixed, so rejections can be counted and fed back to training).
         note: Free text (optional). A reject without ``reason_code`` needs it; a note that
             is itself a reason code is taken as the code.
         class_name: relabel: the class the object really is.
@@ -95,18 +94,6 @@ class DecisionRequest:
 
 # The queue serves the likeliest problems first (streetwatch.pipeline.rules.priority), oldest first among equals.
 QUEUE_ORDER = (Violation.priority.desc(), Violation.id)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; we only ever store UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _as_utc(value: datetime) -> datetime:
-    """Aware times in UTC: SQLite stores wall-clock text, so every stored time must be UTC."""
-    if value.tzinfo is None:
-        raise ValueError(f"times must be timezone-aware, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
 
 
 # --- leases ----------------------------------------------------------------------------------------
@@ -137,16 +124,17 @@ def claim(
         ValueError: A blank reviewer, ``n`` or ``lease_minutes`` out of range.
     """
     _check_claim(reviewer, n, lease_minutes)
-    now = _as_utc(now or utcnow())
+    now = require_aware(now or utcnow())
     until = now + timedelta(minutes=lease_minutes)
     with session_factory.begin() as session:  # renew what I hold (a write first: takes the lock)
         session.execute(
-            update(Violation).where(Violation.lease_owner == reviewer, Violation.status == "pending",
+            update(Violation).where(Violation.lease_owner == reviewer, Violation.status == ViolationStatus.PENDING,
                                     Violation.lease_expires_at >= now).values(lease_expires_at=until),
             execution_options={"synchronize_session": False})
     with session_factory() as session:
         mine = list(session.scalars(select(Violation.id).where(
-            Violation.lease_owner == reviewer, Violation.status == "pending", Violation.lease_expires_at == until
+            Violation.lease_owner == reviewer, Violation.status == ViolationStatus.PENDING,
+            Violation.lease_expires_at == until,
         ).order_by(Violation.id).limit(n)))
     taken = list(mine)
     tried: set[int] = set(mine)
@@ -154,7 +142,7 @@ def claim(
         with session_factory() as session:
             candidates = list(session.scalars(
                 select(Violation.id).where(
-                    Violation.status == "pending",
+                    Violation.status == ViolationStatus.PENDING,
                     or_(Violation.lease_owner.is_(None), Violation.lease_expires_at < now),
                     Violation.id.not_in(tried) if tried else Violation.id.is_not(None),
                 ).order_by(*QUEUE_ORDER).limit(2 * (n - len(taken)) + _CANDIDATE_SLACK)
@@ -177,7 +165,7 @@ def _lease_one(session_factory: sessionmaker[Session], violation_id: int, review
                until: datetime) -> bool:
     statement = (
         update(Violation)
-        .where(Violation.id == violation_id, Violation.status == "pending",
+        .where(Violation.id == violation_id, Violation.status == ViolationStatus.PENDING,
                or_(Violation.lease_owner.is_(None), Violation.lease_expires_at < now,
                    Violation.lease_owner == reviewer))
         .values(lease_owner=reviewer, lease_expires_at=until)
@@ -206,9 +194,9 @@ def release(
 
 def leased_to(session: Session, reviewer: str, now: datetime | None = None) -> list[Violation]:
     """The pending violations the reviewer holds a live lease on, in queue order (highest priority first)."""
-    now = _as_utc(now or utcnow())
+    now = require_aware(now or utcnow())
     return list(session.scalars(
-        select(Violation).where(Violation.lease_owner == reviewer, Violation.status == "pending",
+        select(Violation).where(Violation.lease_owner == reviewer, Violation.status == ViolationStatus.PENDING,
                                 Violation.lease_expires_at >= now)
         .options(joinedload(Violation.observation)).order_by(*QUEUE_ORDER)).unique())
 
@@ -217,47 +205,49 @@ def leased_to(session: Session, reviewer: str, now: datetime | None = None) -> l
 
 def _validate(request: DecisionRequest) -> DecisionRequest:
     action = request.action
-    if action not in DECISION_ACTIONS:
-        raise InvalidDecisionError(f"action must be one of {', '.join(DECISION_ACTIONS)}; got {action!r}")
+    if action not in values_of(DecisionAction):
+        raise InvalidDecisionError(f"action must be one of {', '.join(DecisionAction)}; got {action!r}")
+    action = DecisionAction(action)
     note = request.note.strip() if request.note is not None and request.note.strip() else None
     code = request.reason_code
-    if action == "reject":
-        if code is None and note in REJECT_REASONS:
+    if action == DecisionAction.REJECT:
+        if code is None and note in values_of(RejectReason):
             code, note = note, None
-        if code is not None and code not in REJECT_REASONS:
-            raise InvalidDecisionError(f"reason_code must be one of {', '.join(REJECT_REASONS)}; got {code!r}")
+        if code is not None and code not in values_of(RejectReason):
+            raise InvalidDecisionError(f"reason_code must be one of {', '.join(RejectReason)}; got {code!r}")
         if code is None and note is None:
-            raise InvalidDecisionError(f"a rejection needs a reason: reason_code one of {', '.join(REJECT_REASONS)}")
+            raise InvalidDecisionError(f"a rejection needs a reason: reason_code one of {', '.join(RejectReason)}")
     elif code is not None:
         raise InvalidDecisionError(f"reason_code is only for reject, not for {action}")
-    if action != "relabel" and (request.class_name is not None or request.family is not None):
+    if action != DecisionAction.RELABEL and (request.class_name is not None or request.family is not None):
         raise InvalidDecisionError(f"class_name and family are only for relabel, not for {action}")
-    if action == "move":
+    if action == DecisionAction.MOVE:
         if request.lat is None or request.lon is None:
             raise InvalidDecisionError("move needs lat and lon: the corrected position")
         if not (-90.0 <= request.lat <= 90.0 and -180.0 <= request.lon <= 180.0):
             raise InvalidDecisionError(f"position ({request.lat}, {request.lon}) is not a WGS84 lat/lon")
     elif request.lat is not None or request.lon is not None:
         raise InvalidDecisionError(f"lat and lon are only for move, not for {action}")
-    return DecisionRequest(action, code, note, request.class_name, request.family, request.lat, request.lon)
+    reason_code = None if code is None else RejectReason(code)
+    return DecisionRequest(action, reason_code, note, request.class_name, request.family, request.lat, request.lon)
 
 
 def _explain_miss(session: Session, violation_id: int, action: str, actor: str, now: datetime) -> Exception:
     violation = session.get(Violation, violation_id, populate_existing=True)
     if violation is None:
         return NotFoundError(f"violation {violation_id} not found")
-    if action != "relabel" and violation.status != "pending":
+    if action != DecisionAction.RELABEL and violation.status != ViolationStatus.PENDING:
         return DecisionConflictError(f"violation {violation_id} is already {violation.status}; "
                                      f"relabel it to have it reviewed again")
-    if violation.status != "pending":
+    if violation.status != ViolationStatus.PENDING:
         return LeaseError(f"violation {violation_id} is {violation.status}: reopening a decided violation "
                           "needs a supervisor")
     owner, expires = violation.lease_owner, violation.lease_expires_at
     if owner is None or expires is None:
         return LeaseError(f"violation {violation_id} is not leased to you: claim it first (POST /review/claim)")
     if owner != actor:
-        return LeaseError(f"violation {violation_id} is leased to {owner!r} until {_aware(expires).isoformat()}")
-    return LeaseError(f"your lease on violation {violation_id} expired at {_aware(expires).isoformat()}: "
+        return LeaseError(f"violation {violation_id} is leased to {owner!r} until {expires.isoformat()}")
+    return LeaseError(f"your lease on violation {violation_id} expired at {expires.isoformat()}: "
                       "claim it again")
 
 
@@ -297,11 +287,11 @@ def decide(
     request = _validate(request)
     if not actor.strip():
         raise InvalidDecisionError("actor must not be blank")
-    now = _as_utc(now or utcnow())
+    now = require_aware(now or utcnow())
     action = request.action
     guard: list[Any] = [Violation.id == violation_id]
-    if action != "relabel":
-        guard.append(Violation.status == "pending")
+    if action != DecisionAction.RELABEL:
+        guard.append(Violation.status == ViolationStatus.PENDING)
     if not may_override:
         guard += [Violation.lease_owner == actor, Violation.lease_expires_at >= now]
     # The guarded write comes first: it checks status and lease and takes the row (PostgreSQL)
@@ -315,14 +305,15 @@ def decide(
     details: dict[str, Any] = {"violation_id": violation_id, "reason_code": request.reason_code,
                                "note": request.note, "status_before": violation.status,
                                "lease_override": violation.lease_owner != actor}
-    if action in ("approve", "reject"):
-        violation.status = "approved" if action == "approve" else "rejected"
+    if action in (DecisionAction.APPROVE, DecisionAction.REJECT):
+        violation.status = (ViolationStatus.APPROVED if action == DecisionAction.APPROVE
+                            else ViolationStatus.REJECTED)
         violation.lease_owner = violation.lease_expires_at = None
         session.flush()
-        if action == "approve" and violation.case_id is not None:
+        if action == DecisionAction.APPROVE and violation.case_id is not None:
             details["filed_case"] = file_on_approval(session, violation.case_id, violation_id, actor,
                                                      config, now) is not None
-    elif action == "move":
+    elif action == DecisionAction.MOVE:
         details.update(old_lat=violation.lat, old_lon=violation.lon, old_case_id=violation.case_id)
         violation.lat, violation.lon = request.lat, request.lon
         session.flush()
@@ -331,7 +322,7 @@ def decide(
         old_family, old_class = violation.family, violation.class_name
         for name, value in _relabel_values(violation, request.family, request.class_name, taxonomy).items():
             setattr(violation, name, value)
-        violation.status = "pending"
+        violation.status = ViolationStatus.PENDING
         details.update(old_family=old_family, old_class_name=old_class, old_case_id=violation.case_id)
         session.flush()
         if old_family != violation.family:  # another family is another problem: another case
@@ -339,8 +330,8 @@ def decide(
     details["case_id"] = violation.case_id
     decision = ReviewDecision(
         violation_id=violation_id, action=action, reason=request.note, reason_code=request.reason_code,
-        new_family=violation.family if action == "relabel" else None,
-        new_class_name=violation.class_name if action == "relabel" else None,
+        new_family=violation.family if action == DecisionAction.RELABEL else None,
+        new_class_name=violation.class_name if action == DecisionAction.RELABEL else None,
         new_lat=request.lat, new_lon=request.lon, reviewer=actor, created_at=now,
     )
     session.add(decision)

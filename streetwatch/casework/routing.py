@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import yaml
 
+from streetwatch.core.errors import ConfigurationError
 from streetwatch.core.resources import ASSETS_DIR
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ DEFAULT_UNITS_PATH: Final = ASSETS_DIR / "workflow" / "units.yaml"
 RouteSource = Literal["case", "grid", "family", "fallback"]
 
 
-class RoutingError(ValueError):
+class RoutingError(ConfigurationError, ValueError):
     """A units file that cannot be used."""
 
 

@@ -39,39 +39,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
-
-class CaseState(StrEnum):
-    """Where a case is in the workflow."""
-
-    OPEN = "open"              # seen, not confirmed yet
-    FILED = "filed"            # 立案
-    DISPATCHED = "dispatched"  # 派遣
-    HANDLED = "handled"        # 处置
-    CHECKED = "checked"        # 核查
-    CLOSED = "closed"          # 结案
-
-
-class CaseAction(StrEnum):
-    """What a person (or an approval) does to a case."""
-
-    FILE = "file"
-    DISPATCH = "dispatch"
-    RETURN = "return"
-    HANDLE = "handle"
-    CHECK = "check"
-    REWORK = "rework"
-    EXTEND = "extend"
-    CLOSE = "close"
-
-
-# Role names as in streetwatch.store.models_auth.Role (kept as strings: this module imports nothing of ours).
-ADMIN: Final = "admin"
-SUPERVISOR: Final = "supervisor"
-DISPATCHER: Final = "dispatcher"
-FIELD_INSPECTOR: Final = "field_inspector"
+from streetwatch.core.errors import ConflictError, ForbiddenError
+from streetwatch.core.vocab import CaseAction, CaseStatus, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,35 +50,35 @@ class Transition:
     """One action: the states it may start from, the state it leads to, and who may do it."""
 
     action: CaseAction
-    sources: frozenset[CaseState]
-    target: CaseState
+    sources: frozenset[CaseStatus]
+    target: CaseStatus
     roles: frozenset[str]
     event_type: str  # the outbox event it emits
 
 
-def _t(action: CaseAction, sources: Iterable[CaseState], target: CaseState, roles: Iterable[str],
+def _t(action: CaseAction, sources: Iterable[CaseStatus], target: CaseStatus, roles: Iterable[str],
        event: str) -> Transition:
     return Transition(action, frozenset(sources), target, frozenset(roles), event)
 
 
-S = CaseState
+S = CaseStatus
 TRANSITIONS: Final[dict[CaseAction, Transition]] = {
     t.action: t for t in (
-        _t(CaseAction.FILE, [S.OPEN], S.FILED, [SUPERVISOR], "case.filed"),
-        _t(CaseAction.DISPATCH, [S.FILED], S.DISPATCHED, [DISPATCHER, SUPERVISOR], "case.dispatched"),
-        _t(CaseAction.RETURN, [S.DISPATCHED], S.FILED, [DISPATCHER, SUPERVISOR], "case.returned"),
-        _t(CaseAction.HANDLE, [S.DISPATCHED], S.HANDLED, [FIELD_INSPECTOR, SUPERVISOR], "case.handled"),
-        _t(CaseAction.CHECK, [S.HANDLED], S.CHECKED, [FIELD_INSPECTOR, SUPERVISOR], "case.checked"),
-        _t(CaseAction.REWORK, [S.HANDLED], S.DISPATCHED, [FIELD_INSPECTOR, SUPERVISOR], "case.reworked"),
-        _t(CaseAction.EXTEND, [S.DISPATCHED], S.DISPATCHED, [SUPERVISOR], "case.extended"),
-        _t(CaseAction.CLOSE, [S.CHECKED], S.CLOSED, [SUPERVISOR], "case.closed"),
+        _t(CaseAction.FILE, [S.OPEN], S.FILED, [Role.SUPERVISOR], "case.filed"),
+        _t(CaseAction.DISPATCH, [S.FILED], S.DISPATCHED, [Role.DISPATCHER, Role.SUPERVISOR], "case.dispatched"),
+        _t(CaseAction.RETURN, [S.DISPATCHED], S.FILED, [Role.DISPATCHER, Role.SUPERVISOR], "case.returned"),
+        _t(CaseAction.HANDLE, [S.DISPATCHED], S.HANDLED, [Role.FIELD_INSPECTOR, Role.SUPERVISOR], "case.handled"),
+        _t(CaseAction.CHECK, [S.HANDLED], S.CHECKED, [Role.FIELD_INSPECTOR, Role.SUPERVISOR], "case.checked"),
+        _t(CaseAction.REWORK, [S.HANDLED], S.DISPATCHED, [Role.FIELD_INSPECTOR, Role.SUPERVISOR], "case.reworked"),
+        _t(CaseAction.EXTEND, [S.DISPATCHED], S.DISPATCHED, [Role.SUPERVISOR], "case.extended"),
+        _t(CaseAction.CLOSE, [S.CHECKED], S.CLOSED, [Role.SUPERVISOR], "case.closed"),
     )
 }
 # States in which the SLA clock runs (a deadline is set and may be missed).
 CLOCK_RUNNING: Final = frozenset({S.DISPATCHED, S.HANDLED, S.CHECKED})
 
 
-class IllegalTransitionError(ValueError):
+class IllegalTransitionError(ConflictError, ValueError):
     """An action that the case's current state does not allow."""
 
     def __init__(self, state: str, action: str, case_id: int | None = None) -> None:
@@ -121,23 +92,23 @@ class IllegalTransitionError(ValueError):
         )
 
 
-class NotPermittedError(PermissionError):
+class NotPermittedError(ForbiddenError, PermissionError):
     """The user's roles do not allow the action."""
 
 
-_STATE_VALUES: Final = frozenset(s.value for s in CaseState)
+_STATE_VALUES: Final = frozenset(s.value for s in CaseStatus)
 
 
-def parse_state(value: str) -> CaseState:
-    """The :class:`CaseState` named ``value``.
+def parse_state(value: str) -> CaseStatus:
+    """The :class:`CaseStatus` named ``value``.
 
     Raises:
         ValueError: An unknown state name.
     """
     try:
-        return CaseState(value)
+        return CaseStatus(value)
     except ValueError:
-        raise ValueError(f"unknown case state {value!r}; known: {', '.join(s.value for s in CaseState)}") from None
+        raise ValueError(f"unknown case state {value!r}; known: {', '.join(s.value for s in CaseStatus)}") from None
 
 
 def parse_action(value: str) -> CaseAction:
@@ -158,7 +129,7 @@ def allowed_actions(state: str) -> tuple[CaseAction, ...]:
     return tuple(t.action for t in TRANSITIONS.values() if state in t.sources)
 
 
-def next_state(state: str, action: str, case_id: int | None = None) -> CaseState:
+def next_state(state: str, action: str, case_id: int | None = None) -> CaseStatus:
     """The state ``action`` leads to from ``state``.
 
     Raises:
@@ -174,7 +145,7 @@ def next_state(state: str, action: str, case_id: int | None = None) -> CaseState
 def may_perform(roles: Iterable[str], action: str) -> bool:
     """Whether someone holding ``roles`` may do ``action`` (admin may do everything)."""
     held = {str(r) for r in roles}
-    return ADMIN in held or bool(held & TRANSITIONS[parse_action(action)].roles)
+    return Role.ADMIN in held or bool(held & TRANSITIONS[parse_action(action)].roles)
 
 
 def check_permitted(roles: Iterable[str], action: str) -> None:

@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-audit_app = typer.Typer(
+from streetwatch.cli.errors import streetwatch_typer
+
+audit_app = streetwatch_typer(
     help="The audit log: every review decision and case transition, each entry chained to the previous "
          "one by sha256, so that changing or deleting an entry afterwards is detected.",
     no_args_is_help=True,

@@ -17,8 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streetwatch.cli.errors import streetwatch_typer
+from streetwatch.core.vocab import DeliveryStatus
+
 console = Console(stderr=True)
-dispatch_app = typer.Typer(
+dispatch_app = streetwatch_typer(
     help="Deliver case events to webhooks and Open311 endpoints (the outbox), and inspect deliveries.",
     no_args_is_help=True,
 )
@@ -60,21 +63,19 @@ def run(
     """
     from pydantic import ValidationError
 
-    from streetwatch.casework.dispatch.config import DispatchConfigError, DispatchSettings, load_destinations
+    from streetwatch.casework.dispatch.config import load_destinations
     from streetwatch.casework.dispatch.worker import DispatchWorker
+    from streetwatch.core.settings import get_settings
     from streetwatch.store.db import make_engine, make_session_factory
 
     try:
-        settings = DispatchSettings()
+        settings = get_settings().dispatch
     except ValidationError as exc:
         raise _fail(f"invalid STREETWATCH_DISPATCH_* settings: {exc}") from None
     path = destinations or settings.destinations_path
     if path is None:
         raise _fail("no destinations: pass --destinations FILE or set STREETWATCH_DISPATCH_DESTINATIONS_PATH")
-    try:
-        targets = load_destinations(path)
-    except DispatchConfigError as exc:
-        raise _fail(str(exc)) from None
+    targets = load_destinations(path)  # a DispatchConfigError: one line, exit 2 (streetwatch.cli.errors)
     if not targets:
         raise _fail(f"{path} lists no destinations: nothing to deliver to")
     engine = make_engine(_db_url(db))
@@ -112,10 +113,11 @@ def status(
     finally:
         engine.dispose()
     table = Table(title="outbox deliveries")
-    for column in ("destination", "pending", "delivered", "dead"):
-        table.add_column(column, justify="left" if column == "destination" else "right")
+    table.add_column("destination", justify="left")
+    for status in DeliveryStatus:
+        table.add_column(status.value, justify="right")
     for destination in sorted({d for d, _ in counts}):
-        table.add_row(destination, *(str(counts.get((destination, s), 0)) for s in ("pending", "delivered", "dead")))
+        table.add_row(destination, *(str(counts.get((destination, s), 0)) for s in DeliveryStatus))
     out = Console()
     out.print(table)
     out.print(f"events not yet fanned out to any destination: {waiting}")

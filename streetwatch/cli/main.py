@@ -15,6 +15,7 @@ from rich.table import Table
 from streetwatch.cli import model_commands
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dispatch_commands import dispatch_app
+from streetwatch.cli.errors import streetwatch_typer
 from streetwatch.cli.user_commands import users_app
 
 if TYPE_CHECKING:
@@ -22,15 +23,15 @@ if TYPE_CHECKING:
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics must never reach for the network
 
-app = typer.Typer(
+app = streetwatch_typer(
     name="streetwatch",
     help="Patrol-car dashcam footage in, geolocated city-management violations out.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-models_app = typer.Typer(help="Detector weights: import, inspect.", no_args_is_help=True)
+db_app = streetwatch_typer(help="Database maintenance.", no_args_is_help=True)
+models_app = streetwatch_typer(help="Detector weights: import, inspect.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")

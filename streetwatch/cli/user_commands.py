@@ -14,15 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from streetwatch.cli.errors import streetwatch_typer
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-users_app = typer.Typer(
+users_app = streetwatch_typer(
     help="People and machines that may use the API: roles (reviewer, dispatcher, field_inspector, "
          "supervisor, admin), units, passwords and API keys.",
     no_args_is_help=True,
 )
-api_key_app = typer.Typer(help="API keys for machines (sent as the X-API-Key header).", no_args_is_help=True)
+api_key_app = streetwatch_typer(help="API keys for machines (sent as the X-API-Key header).", no_args_is_help=True)
 users_app.add_typer(api_key_app, name="api-key")
 
 console = Console(stderr=True)
@@ -73,21 +75,16 @@ def add(
 
     Example: streetwatch users add li.na --role dispatcher --unit 东城区城管执法队
     """
-    from streetwatch.store.users import UserError, check_unit, create_user, parse_roles
+    from streetwatch.store.users import check_unit, create_user, parse_roles
 
-    try:
-        check_unit(parse_roles(role), unit)  # mistakes fail before the password is asked for
-    except UserError as exc:
-        raise _fail(str(exc)) from None
+    # A UserError (exit 2, one line) is reported by the command group (streetwatch.cli.errors).
+    check_unit(parse_roles(role), unit)  # mistakes fail before the password is asked for
     password = _read_password(password_stdin)
-    try:
-        with _session(db) as session:
-            user = create_user(session, username, password, role, unit=unit)
-            summary = f"added user {user.username!r} (id {user.id}) with roles {', '.join(user.roles)}"
-            if user.unit:
-                summary += f", unit {user.unit}"
-    except UserError as exc:
-        raise _fail(str(exc)) from None
+    with _session(db) as session:
+        user = create_user(session, username, password, role, unit=unit)
+        summary = f"added user {user.username!r} (id {user.id}) with roles {', '.join(user.roles)}"
+        if user.unit:
+            summary += f", unit {user.unit}"
     console.print(summary)
 
 
@@ -126,17 +123,14 @@ def api_key_create(
     db: DbOption = None,
 ) -> None:
     """Make an API key and print its secret on standard output. It is shown this once only."""
-    from streetwatch.store.users import UserError, create_api_key, get_user
+    from streetwatch.store.users import create_api_key, get_user
 
-    try:
-        with _session(db) as session:
-            user = get_user(session, username)
-            if user is None:
-                raise _fail(f"no user {username!r}")
-            made = create_api_key(session, user, name)
-            prefix = made.key.prefix
-    except UserError as exc:
-        raise _fail(str(exc)) from None
+    with _session(db) as session:
+        user = get_user(session, username)
+        if user is None:
+            raise _fail(f"no user {username!r}")
+        made = create_api_key(session, user, name)
+        prefix = made.key.prefix
     console.print(f"API key {name!r} for {username!r} (prefix {prefix}); store the secret now, "
                   "it is not shown again:")
     typer.echo(made.secret)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shapely.geometry import Point
 from shapely.strtree import STRtree
 
+from streetwatch.core.errors import ConfigurationError
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.zones import local_metric_transformer, lonlat_problem
 
@@ -30,7 +31,7 @@ OPTIONAL_COLUMNS = ("valid_from", "valid_to", "address")
 PERMIT_FAMILY = "ads"
 
 
-class PermitError(ValueError):
+class PermitError(ConfigurationError, ValueError):
     """A permit registry file is missing or malformed."""
 
 

@@ -1,6 +1,13 @@
 """Settings for every streetwatch job, from defaults, environment (STREETWATCH_*) and flags.
 
-Build them with ``get_settings()``: nothing is read at import time.
+Build them with ``get_settings()``: nothing is read at import time, and nothing after: the one
+:class:`Settings` object is handed to ``create_app`` and to each command, and its sections
+(``web``, ``workflow``, ``dispatch``, ``rules``, ``camera``) are read from the environment when it
+is built, never again. Changing an environment variable later has no effect on a running app.
+
+Environment variables: ``STREETWATCH_<NAME>`` for the top-level fields; the sections keep the
+names they had before they were sections (``STREETWATCH_TILE_URL``, ``STREETWATCH_WORKFLOW_<NAME>``,
+``STREETWATCH_DISPATCH_<NAME>``); ``STREETWATCH_<SECTION>__<NAME>`` works for every section too.
 """
 
 from __future__ import annotations
@@ -8,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streetwatch.core.resources import ASSETS_DIR
@@ -20,6 +27,51 @@ DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
 # that `process` runs on the CPU by default (384x640 input: 16:9 footage without padding waste).
 DEFAULT_WEIGHTS_PT = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0.pt"
 DEFAULT_MODEL = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0-384x640.onnx"
+WORKFLOW_DIR = MODELS_DIR / "workflow"
+
+
+class WebSettings(BaseSettings):
+    """The review page. Environment: ``STREETWATCH_TILE_URL``, ``STREETWATCH_TILE_ATTRIBUTION``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_", extra="ignore")
+
+    tile_url: str | None = Field(None, description="Map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png; "
+                                 "none: a plain grid.")
+    tile_attribution: str = Field("", description="The tiles' attribution, shown on the map.")
+
+
+class WorkflowSettings(BaseSettings):
+    """Where the workflow's config files are (environment: ``STREETWATCH_WORKFLOW_<NAME>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_WORKFLOW_", extra="forbid")
+
+    deadlines_path: Path = Field(WORKFLOW_DIR / "deadlines.yaml", description="Time limits per event code "
+                                 "(YAML); it lists the holiday calendars.")
+    units_path: Path = Field(WORKFLOW_DIR / "units.yaml", description="Default responsible unit per family (YAML).")
+
+
+class DispatchSettings(BaseSettings):
+    """How the dispatch worker retries and paces itself. Environment: ``STREETWATCH_DISPATCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_DISPATCH_", extra="forbid")
+
+    destinations_path: Path | None = Field(None, description="YAML list of destinations "
+                                           "(see streetwatch.casework.dispatch.config).")
+    backoff_base_s: float = Field(2.0, gt=0, description="First retry waits up to this long (full jitter).")
+    backoff_cap_s: float = Field(900.0, gt=0, description="No retry waits longer than this.")
+    max_attempts: int = Field(10, ge=1, le=1000, description="Attempts before a delivery is a dead letter.")
+    batch_size: int = Field(20, ge=1, le=1000, description="Deliveries one worker claims at a time.")
+    poll_interval_s: float = Field(2.0, gt=0, description="Idle wait between looks for due deliveries.")
+    lease_s: float = Field(300.0, gt=0, description="A claim older than this is abandoned and may be "
+                           "taken over; must exceed batch_size × the slowest timeout.")
+    public_base_url: str | None = Field(None, description="This API's public URL, for media_url in events.")
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> DispatchSettings:
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError(f"backoff_cap_s ({self.backoff_cap_s}) must be >= backoff_base_s "
+                             f"({self.backoff_base_s})")
+        return self
 
 
 class CameraSettings(BaseModel):
@@ -81,6 +133,11 @@ class Settings(BaseSettings):
     auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token.")
     auth_dev_mode: bool = Field(False, description="Development only: without auth_secret, sign tokens with "
                                 "a random key that dies with the process.")
+    # Sections with environment variables of their own (see the module docstring); each is read
+    # once, when these settings are built.
+    web: WebSettings = Field(default_factory=WebSettings, description="The review page.")
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings, description="Workflow config files.")
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings, description="The dispatch worker.")
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -11,10 +11,12 @@ from typing import Any, Literal
 
 import yaml
 
+from streetwatch.core.errors import ConfigurationError
+
 Role = Literal["violation", "evidence"]
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(ConfigurationError, ValueError):
     """The taxonomy file is missing or malformed."""
 
 

@@ -8,8 +8,9 @@ clock are presentation times in seconds from the first frame (``pts_s``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
+
+from streetwatch.core.vocab import LocationStatus, MotionState
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +68,6 @@ class Pose:
     alt: float | None = None
 
 
-class LocationStatus(StrEnum):
-    """How an observation's position was obtained."""
-
-    GEOLOCATED = "geolocated"      # camera pose offset by the object's bearing and range
-    CAMERA = "camera"              # camera pose only: the object's range was not measurable
-    UNKNOWN = "unknown"            # no GPS at that time (no track, or inside a gap)
-
-
 @dataclass(frozen=True, slots=True)
 class TrackPoint:
     """One sighting of a tracked object in one sampled frame."""
@@ -112,15 +105,6 @@ class EvidenceImage:
     media_type: str = "image/jpeg"
     width: int = 0
     height: int = 0
-
-
-class MotionState(StrEnum):
-    """Whether a movable object (a vehicle) stands or drives, read from the footage."""
-
-    PARKED = "parked"
-    MOVING = "moving"
-    STOPPED_IN_TRAFFIC = "stopped_in_traffic"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)

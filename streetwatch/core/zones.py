@@ -39,6 +39,8 @@ from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.strtree import STRtree
 from shapely.validation import explain_validity
 
+from streetwatch.core.errors import ConfigurationError
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 ZoneKind = Literal["no_parking", "no_vending", "permitted_vending", "grid"]
 ZONE_KINDS: tuple[str, ...] = get_args(ZoneKind)
@@ -50,7 +52,7 @@ _CRS84 = {"urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", "urn:og
           "EPSG:4326", "CRS84"}
 
 
-class ZoneError(ValueError):
+class ZoneError(ConfigurationError, ValueError):
     """A zones file is missing, malformed or describes an impossible zone."""
 
 

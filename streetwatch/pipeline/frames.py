@@ -30,6 +30,7 @@ import av
 import av.error
 import numpy as np
 
+from streetwatch.core.errors import ProcessingError
 from streetwatch.vision.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class DecodeStats:
         return missing > max(1.0, 0.1 * self.declared_duration_s)
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(ProcessingError, RuntimeError):
     """A video could not be decoded (further): unopenable, no video stream, too corrupt.
 
     Attributes:

@@ -25,12 +25,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from streetwatch.store.column_types import as_utc, require_aware
 from streetwatch.store.models import utcnow
 from streetwatch.store.models_workflow import AuditEntry
 
@@ -62,9 +63,7 @@ class AuditReport:
 
 
 def _utc_text(value: datetime) -> str:
-    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.isoformat(timespec="microseconds")
+    return as_utc(value).isoformat(timespec="microseconds")
 
 
 def jsonable(value: Any) -> Any:
@@ -142,9 +141,7 @@ def append_audit(
     """
     if not actor.strip() or not action.strip():
         raise ValueError(f"an audit entry needs an actor and an action, got {actor!r} and {action!r}")
-    created = now or utcnow()
-    if created.tzinfo is None:
-        raise ValueError(f"audit time must be timezone-aware, got naive {created.isoformat()}")
+    created = require_aware(now or utcnow(), "audit time")
     stored_details = jsonable(dict(details or {}))
     try:
         json.dumps(stored_details, allow_nan=False)
@@ -153,7 +150,6 @@ def append_audit(
     _take_writer_lock(session)
     last = session.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
     entry_id, prev = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
-    created = created.astimezone(UTC)
     entry = AuditEntry(id=entry_id, created_at=created, actor=actor, action=action, entity_type=entity_type,
                        entity_id=str(entity_id), details=stored_details, prev_hash=prev)
     entry.hash = _hash_of(entry)

@@ -65,11 +65,12 @@ from streetwatch.core.dedup import (
     group_sightings,
     match_batch,
 )
-from streetwatch.store.models import CASE_CLOSED, CASE_OPEN, CASE_STATUSES, Case, Observation, Violation, utcnow
+from streetwatch.core.vocab import CaseStatus
+from streetwatch.store.models import Case, Observation, Violation, utcnow
 
 # Cases a new sighting may join: every status. A case in the review/dispatch workflow gathers
 # further sightings of its problem; a closed one reopens (and counts a recurrence).
-MATCHABLE_STATUSES: Final = CASE_STATUSES
+MATCHABLE_STATUSES: Final = tuple(CaseStatus)
 DEFAULT_CASE_RADIUS_M: Final = 10.0
 DEFAULT_RECURRENCE_GAP_S: Final = 24 * 3600.0
 # Advisory locks cover H3 cells of this resolution (~0.46 km edge): coarse enough that a
@@ -93,13 +94,6 @@ class CaseTally:
     created: int = 0
     updated: int = 0
     unlocated: int = 0
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for timezone-aware columns; we only ever store UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def case_lock_key(family: str, parent_cell: str) -> int:
@@ -155,7 +149,7 @@ def lock_case_areas(session: Session, violations: Sequence[Violation], radius_m:
 
 
 def _time_order(violation: Violation) -> tuple[bool, datetime]:
-    seen = _utc(violation.seen_at)
+    seen = violation.seen_at
     return (seen is None, seen or datetime.min.replace(tzinfo=UTC))
 
 
@@ -163,7 +157,7 @@ def _sighting(key: str, violation: Violation, radius_m: float) -> Sighting:
     assert violation.lat is not None and violation.lon is not None
     observation = violation.observation
     if observation is None:
-        seen = _utc(violation.seen_at)
+        seen = violation.seen_at
         start = end = 0.0 if seen is None else seen.timestamp()
         source = ""
     else:
@@ -213,9 +207,9 @@ def _case_spans(session: Session, case_ids: Sequence[int],
 def _new_case(violation: Violation, lat: float, lon: float, now: datetime) -> Case:
     extra = violation.extra or {}
     grid_id, unit = extra.get("grid_id"), extra.get("unit")
-    seen = _utc(violation.seen_at)
+    seen = violation.seen_at
     return Case(
-        family=violation.family, event_code=violation.event_code, status=CASE_OPEN, lat=lat, lon=lon,
+        family=violation.family, event_code=violation.event_code, status=CaseStatus.OPEN, lat=lat, lon=lon,
         h3_cell=cell_of(lat, lon), first_seen=seen, last_seen=seen, sightings=1, recurrence_count=0,
         grid_id=str(grid_id) if grid_id is not None else None, unit=str(unit) if unit is not None else None,
         created_at=now, updated_at=now,
@@ -225,13 +219,13 @@ def _new_case(violation: Violation, lat: float, lon: float, now: datetime) -> Ca
 def add_sighting(case: Case, lat: float, lon: float, seen: datetime | None, recurrence_gap_s: float,
                  now: datetime) -> None:
     """Update a case's statistics with one more sighting (see the module docstring)."""
-    last_seen, first_seen = _utc(case.last_seen), _utc(case.first_seen)
+    last_seen, first_seen = case.last_seen, case.first_seen
     after_gap = (seen is not None and last_seen is not None
                  and (seen - last_seen).total_seconds() > recurrence_gap_s)
-    if after_gap or case.status == CASE_CLOSED:
+    if after_gap or case.status == CaseStatus.CLOSED:
         case.recurrence_count += 1
-    if case.status == CASE_CLOSED:
-        case.status = CASE_OPEN
+    if case.status == CaseStatus.CLOSED:
+        case.status = CaseStatus.OPEN
     case.sightings += 1
     case.lat += (lat - case.lat) / case.sightings
     case.lon += (lon - case.lon) / case.sightings
@@ -251,7 +245,7 @@ def _match_existing(session: Session, batch: Sequence[Violation], sightings: Seq
     spans = _case_spans(session, [c.id for c in candidates], {s.source for s in sightings})
     matched: list[Case | None] = [None] * len(batch)
     for closed in (False, True):  # a closed case only takes what no live case can
-        pool = [c for c in candidates if (c.status == CASE_CLOSED) is closed]
+        pool = [c for c in candidates if (c.status == CaseStatus.CLOSED) is closed]
         families = {c.family for c in pool}
         # A sighting with no case of its family in the pool cannot match; leaving it out also
         # spares match_batch rows of nothing but infinite distances.
@@ -283,7 +277,7 @@ def _attach_batch(session: Session, batch: Sequence[Violation], radius_m: float,
             opened[group_of[i]] = _new_case(violation, violation.lat, violation.lon, now)
             session.add(opened[group_of[i]])
         else:
-            add_sighting(case, violation.lat, violation.lon, _utc(violation.seen_at), recurrence_gap_s, now)
+            add_sighting(case, violation.lat, violation.lon, violation.seen_at, recurrence_gap_s, now)
     session.flush()  # ids for the new cases, visible to the next batch's search
     for i, violation in enumerate(ordered):
         case = matched[i] or opened[group_of[i]]

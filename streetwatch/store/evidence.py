@@ -18,13 +18,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from streetwatch.core.errors import ProcessingError
 from streetwatch.core.types import EvidenceImage
 
 JPEG_MEDIA_TYPE = "image/jpeg"
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 
 
-class EvidenceIntegrityError(ValueError):
+class EvidenceIntegrityError(ProcessingError, ValueError):
     """The bytes of an evidence image do not hash to the sha256 it claims."""
 
 

@@ -26,15 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from streetwatch.core.geo import EARTH_MEAN_RADIUS_M, haversine_m
 from streetwatch.core.history import PastSighting
 from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.core.vocab import LocationStatus
 from streetwatch.store.models import Observation
 
 _METRES_PER_DEGREE: Final = math.pi * EARTH_MEAN_RADIUS_M / 180.0
 _BOX_MARGIN: Final = 1.01  # the box is a superset; haversine decides
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns; we only ever store UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class DbSightingHistory:
@@ -60,12 +56,13 @@ class DbSightingHistory:
         taxonomy: Taxonomy | None = None,
         *,
         max_age_s: float | None = None,
-        location_statuses: tuple[str, ...] = ("geolocated",),
+        location_statuses: tuple[str, ...] = (LocationStatus.GEOLOCATED,),
     ) -> None:
         if max_age_s is not None and not max_age_s > 0:
             raise ValueError(f"max_age_s must be a positive number of seconds or None, got {max_age_s}")
         if not location_statuses:
-            raise ValueError("location_statuses must name at least one status (e.g. 'geolocated')")
+            example = LocationStatus.GEOLOCATED.value
+            raise ValueError(f"location_statuses must name at least one status (e.g. {example!r})")
         self._session_factory = session_factory
         self._taxonomy = taxonomy
         self._max_age_s = max_age_s
@@ -131,6 +128,6 @@ class DbSightingHistory:
             if seen_at is None or row_lat is None or row_lon is None:
                 continue
             if haversine_m(lat, lon, row_lat, row_lon) <= radius_m:
-                found.append(PastSighting(t_utc=_utc(seen_at).timestamp(), lat=row_lat, lon=row_lon,
+                found.append(PastSighting(t_utc=seen_at.timestamp(), lat=row_lat, lon=row_lon,
                                           class_name=class_name, video_id=video_id))
         return found

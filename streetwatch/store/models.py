@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -25,14 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-CASE_OPEN = "open"
-CASE_FILED = "filed"            # 立案: a violation of it was approved
-CASE_DISPATCHED = "dispatched"  # 派遣: sent to the responsible unit (SLA clock running)
-CASE_HANDLED = "handled"        # 处置: the unit reports it fixed
-CASE_CHECKED = "checked"        # 核查: confirmed on site
-CASE_CLOSED = "closed"          # 结案
-# In workflow order; streetwatch.casework.states has the transitions between them.
-CASE_STATUSES = (CASE_OPEN, CASE_FILED, CASE_DISPATCHED, CASE_HANDLED, CASE_CHECKED, CASE_CLOSED)
+from streetwatch.core.vocab import (
+    CaseStatus,
+    DecisionAction,
+    LocationStatus,
+    RejectReason,
+    TimeStatus,
+    VideoStatus,
+    ViolationStatus,
+)
+from streetwatch.store.column_types import StrEnumType, UtcDateTime
 
 
 def utcnow() -> datetime:
@@ -58,26 +59,26 @@ class Video(Base):
     height: Mapped[int] = mapped_column(Integer)
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     duration_s: Mapped[float] = mapped_column(Float)
-    # processing | done | failed
-    status: Mapped[str] = mapped_column(String(16), default="processing", index=True)
+    status: Mapped[VideoStatus] = mapped_column(StrEnumType(VideoStatus, 16), default=VideoStatus.PROCESSING,
+                                                index=True)
     worker: Mapped[str | None] = mapped_column(String(255))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     error: Mapped[str | None] = mapped_column(Text)
     frames_sampled: Mapped[int] = mapped_column(Integer, default=0)
     detections: Mapped[int] = mapped_column(Integer, default=0)
     gps_source: Mapped[str | None] = mapped_column(String(1024))
     gps_fixes: Mapped[int] = mapped_column(Integer, default=0)
     gps_offset_s: Mapped[float] = mapped_column(Float, default=0.0)
-    start_utc: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    start_utc: Mapped[datetime | None] = mapped_column(UtcDateTime())
     model_name: Mapped[str | None] = mapped_column(String(255))
     # GPS fixes the quality gate dropped, by reason (e.g. {"hdop": 3, "jump": 1}).
     gps_dropped: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
-    # verified (clock offset estimated from the data) | configured (taken from settings) | unverified
-    time_status: Mapped[str] = mapped_column(String(16), default="unverified", server_default="unverified")
+    time_status: Mapped[TimeStatus] = mapped_column(StrEnumType(TimeStatus, 16), default=TimeStatus.UNVERIFIED,
+                                                    server_default=TimeStatus.UNVERIFIED.value)
     # Where the GPS came from: gpx | nmea | csv | srt | gpmf | ... (None without GPS)
     gps_kind: Mapped[str | None] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     observations: Mapped[list[Observation]] = relationship(back_populates="video")
 
@@ -92,7 +93,7 @@ class Evidence(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     width: Mapped[int] = mapped_column(Integer, default=0)
     height: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Observation(Base):
@@ -113,9 +114,8 @@ class Observation(Base):
     pts_start_s: Mapped[float] = mapped_column(Float)
     pts_end_s: Mapped[float] = mapped_column(Float)
     best_pts_s: Mapped[float] = mapped_column(Float)
-    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    # geolocated | camera | unknown
-    location_status: Mapped[str] = mapped_column(String(16))
+    seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    location_status: Mapped[LocationStatus] = mapped_column(StrEnumType(LocationStatus, 16))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     bearing_deg: Mapped[float | None] = mapped_column(Float)
@@ -128,7 +128,7 @@ class Observation(Base):
     track_points: Mapped[list[Any]] = mapped_column(JSON)  # [{frame_index, pts_s, xyxy, confidence}]
     frame_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
     crop_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
-    # Vehicles: parked | moving | stopped_in_traffic | unknown (streetwatch.core.types.MotionState),
+    # Vehicles: parked | moving | stopped_in_traffic | unknown (streetwatch.core.vocab.MotionState),
     # how sure, the evidence in words, and the distance right (+) / left (-) of the patrol car's path.
     motion_state: Mapped[str | None] = mapped_column(String(24), index=True)
     motion_score: Mapped[float | None] = mapped_column(Float)
@@ -137,7 +137,7 @@ class Observation(Base):
     # What later stages add, e.g. held_event / held_priority / held_reason of a candidate kept out of
     # the review queue (below its family's threshold).
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     video: Mapped[Video] = relationship(back_populates="observations")
     violation: Mapped[Violation | None] = relationship(back_populates="observation")
@@ -164,19 +164,19 @@ class Violation(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # How much a reviewer's look is worth, 0..1: the review queue serves the highest first.
     priority: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5", index=True)
-    # pending | approved | rejected
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[ViolationStatus] = mapped_column(StrEnumType(ViolationStatus, 16), default=ViolationStatus.PENDING,
+                                                    index=True)
     # Copied from the observation so that list queries filter without a join.
-    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     # The real-world problem this violation is a sighting of; None while its position is unknown.
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
     # Review queue lease (streetwatch.casework.review_queue): who holds the item, until when.
     lease_owner: Mapped[str | None] = mapped_column(String(255), index=True)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
     observation: Mapped[Observation] = relationship(back_populates="violation")
     case: Mapped[Case | None] = relationship(back_populates="violations")
@@ -198,14 +198,13 @@ class Case(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     family: Mapped[str] = mapped_column(String(32), index=True)
     event_code: Mapped[str] = mapped_column(String(32))
-    # One of CASE_STATUSES.
-    status: Mapped[str] = mapped_column(String(16), default=CASE_OPEN, index=True)
+    status: Mapped[CaseStatus] = mapped_column(StrEnumType(CaseStatus, 16), default=CaseStatus.OPEN, index=True)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     h3_cell: Mapped[str] = mapped_column(String(16), index=True)
     # None only while no sighting has a known time.
-    first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    first_seen: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     sightings: Mapped[int] = mapped_column(Integer, default=0)
     # 复发: times the problem was seen again after a long gap, or after the case was closed.
     recurrence_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -213,14 +212,14 @@ class Case(Base):
     grid_id: Mapped[str | None] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(255))
     # Workflow times (streetwatch.casework.case_workflow); the SLA deadlines are set at dispatch.
-    filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    handle_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    close_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    filed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    handle_due: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    close_due: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
     violations: Mapped[list[Violation]] = relationship(back_populates="case", order_by="Violation.id")
 
@@ -232,18 +231,17 @@ class ReviewDecision(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     violation_id: Mapped[int] = mapped_column(ForeignKey("violations.id", ondelete="CASCADE"), index=True)
-    # approve | reject | relabel | move
-    action: Mapped[str] = mapped_column(String(16))
+    action: Mapped[DecisionAction] = mapped_column(StrEnumType(DecisionAction, 16))
     reason: Mapped[str | None] = mapped_column(Text)
     new_family: Mapped[str | None] = mapped_column(String(32))
     new_class_name: Mapped[str | None] = mapped_column(String(64))
-    # reject: one of streetwatch.casework.review_queue.REJECT_REASONS (None for free-text-only rejections).
-    reason_code: Mapped[str | None] = mapped_column(String(32))
+    # reject: why (None for free-text-only rejections).
+    reason_code: Mapped[RejectReason | None] = mapped_column(StrEnumType(RejectReason, 32))
     # move: the corrected position.
     new_lat: Mapped[float | None] = mapped_column(Float)
     new_lon: Mapped[float | None] = mapped_column(Float)
     reviewer: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     violation: Mapped[Violation] = relationship(back_populates="decisions")
 

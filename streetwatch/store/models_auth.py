@@ -8,24 +8,14 @@ values on the user: a person usually holds one or two, and the list is read on e
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, true
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from streetwatch.core.vocab import Role
+from streetwatch.store.column_types import UtcDateTime
 from streetwatch.store.models import Base, utcnow
-
-
-class Role(StrEnum):
-    """What a person does in the review and dispatch workflow."""
-
-    REVIEWER = "reviewer"                # 审核: confirms or rejects detections
-    DISPATCHER = "dispatcher"            # 派遣: sends cases to the responsible unit's people
-    FIELD_INSPECTOR = "field_inspector"  # 核查: checks on site that a case was handled
-    SUPERVISOR = "supervisor"            # oversees every unit, reads KPIs
-    ADMIN = "admin"                      # manages users; passes every role check
-
 
 # Roles that see every unit's cases and violations; the others see only their own unit's.
 ALL_UNITS_ROLES = frozenset({Role.REVIEWER, Role.SUPERVISOR, Role.ADMIN})
@@ -45,7 +35,7 @@ class User(Base):
     # 责任单位: the unit a dispatcher or field inspector works for; None for city-wide roles.
     unit: Mapped[str | None] = mapped_column(String(255), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user", order_by="ApiKey.id")
 
@@ -69,8 +59,8 @@ class ApiKey(Base):
     # sha256 (hex) of the whole secret: high-entropy secrets need no slow hash, and a lookup
     # by hash never compares secrets character by character.
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     user: Mapped[User] = relationship(back_populates="api_keys")

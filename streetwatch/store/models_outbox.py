@@ -12,15 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from streetwatch.core.vocab import DeliveryStatus
+from streetwatch.store.column_types import StrEnumType, UtcDateTime
 from streetwatch.store.models import Base, utcnow
-
-DELIVERY_PENDING = "pending"
-DELIVERY_DELIVERED = "delivered"
-DELIVERY_DEAD = "dead"
-DELIVERY_STATUSES = (DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_DEAD)
 
 
 class OutboxEvent(Base):
@@ -36,7 +33,7 @@ class OutboxEvent(Base):
     # What made the id: receivers never need it, but it explains why two enqueues were one event.
     idempotency_key: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
 
 
 class OutboxDelivery(Base):
@@ -52,19 +49,18 @@ class OutboxDelivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.event_id", ondelete="CASCADE"))
     destination: Mapped[str] = mapped_column(String(64), index=True)
-    # One of DELIVERY_STATUSES.
-    status: Mapped[str] = mapped_column(String(16), default=DELIVERY_PENDING)
+    status: Mapped[DeliveryStatus] = mapped_column(StrEnumType(DeliveryStatus, 16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # A worker's claim: a random token and when it lapses (another worker may then take over).
     claim_token: Mapped[str | None] = mapped_column(String(36), index=True)
-    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     # What the receiver called it (an Open311 service_request_id or token), when it said.
     remote_ref: Mapped[str | None] = mapped_column(String(255))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Open311Request(Base):
@@ -86,4 +82,4 @@ class Open311Request(Base):
     jurisdiction_id: Mapped[str | None] = mapped_column(String(64))
     # The user (usually a machine's API key owner) that posted it.
     submitted_by: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

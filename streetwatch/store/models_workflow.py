@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from streetwatch.core.vocab import CaseAction, CaseStatus
+from streetwatch.store.column_types import StrEnumType, UtcDateTime
 from streetwatch.store.models import Base, utcnow
 
 
@@ -27,19 +29,18 @@ class CaseEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
-    # A streetwatch.casework.states.CaseAction value.
-    action: Mapped[str] = mapped_column(String(16))
-    from_status: Mapped[str] = mapped_column(String(16))
-    to_status: Mapped[str] = mapped_column(String(16))
+    action: Mapped[CaseAction] = mapped_column(StrEnumType(CaseAction, 16))
+    from_status: Mapped[CaseStatus] = mapped_column(StrEnumType(CaseStatus, 16))
+    to_status: Mapped[CaseStatus] = mapped_column(StrEnumType(CaseStatus, 16))
     actor: Mapped[str] = mapped_column(String(255))
     note: Mapped[str | None] = mapped_column(Text)
     unit: Mapped[str | None] = mapped_column(String(255))
     grid_id: Mapped[str | None] = mapped_column(String(64))
-    handle_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    close_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    handle_due: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    close_due: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The action's own details, e.g. the violation whose approval filed the case, an extension's length.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
 
 
 class AuditEntry(Base):
@@ -53,7 +54,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     actor: Mapped[str] = mapped_column(String(255))
     # What happened, e.g. "violation.approve", "case.dispatch".
     action: Mapped[str] = mapped_column(String(64), index=True)

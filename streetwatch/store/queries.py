@@ -33,15 +33,18 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final, Literal, TypeVar
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Final, TypeVar
 
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from streetwatch.core.errors import BadInputError, ConflictError, MissingError
 from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.core.vocab import CaseStatus, DecisionAction, LocationStatus, VideoStatus, ViolationStatus
+from streetwatch.store.column_types import as_utc
 from streetwatch.store.models import (
-    CASE_STATUSES,
     Case,
     Evidence,
     Observation,
@@ -51,11 +54,8 @@ from streetwatch.store.models import (
     utcnow,
 )
 
-DecisionAction = Literal["approve", "reject", "relabel"]
-DECISION_ACTIONS: Final = ("approve", "reject", "relabel")
-VIOLATION_STATUSES: Final = ("pending", "approved", "rejected")
-VIDEO_STATUSES: Final = ("processing", "done", "failed")
-LOCATION_STATUSES: Final = ("geolocated", "camera", "unknown")
+# The decisions add_decision applies (a move goes through streetwatch.casework.review_queue).
+_ADD_DECISION_ACTIONS: Final = (DecisionAction.APPROVE, DecisionAction.REJECT, DecisionAction.RELABEL)
 MAX_PAGE_SIZE: Final = 500
 CASE_RECENT_VIOLATIONS: Final = 50  # sightings a case's detail lists; the counts cover all of them
 
@@ -63,23 +63,25 @@ _CURSOR_PREFIX: Final = "id:"
 RowT = TypeVar("RowT")
 
 
-class QueryError(ValueError):
+class QueryError(BadInputError, ValueError):
     """A query's arguments are invalid (bad cursor, bad filter)."""
+
+    http_status: ClassVar[int] = 400  # what the schemas could not catch: a plain bad request
 
 
 class InvalidCursorError(QueryError):
     """A pagination cursor that this module did not produce."""
 
 
-class NotFoundError(LookupError):
+class NotFoundError(MissingError, LookupError):
     """The row a write refers to does not exist."""
 
 
-class InvalidDecisionError(ValueError):
+class InvalidDecisionError(BadInputError, ValueError):
     """A review decision that breaks the rules (missing reason, unknown class, ...)."""
 
 
-class DecisionConflictError(RuntimeError):
+class DecisionConflictError(ConflictError, RuntimeError):
     """The violation was already decided; the decision would overwrite someone else's."""
 
 
@@ -182,27 +184,24 @@ def _page(
     return rows, encode_cursor(rows[-1].id)
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _time_and_place(
     stmt: Select[Any], model: type[Observation] | type[Violation] | type[Case], time_column: Any,
     since: datetime | None, until: datetime | None, bbox: BBox | None,
 ) -> Select[Any]:
-    if since is not None and until is not None and _as_utc(since) >= _as_utc(until):
+    if since is not None and until is not None and as_utc(since) >= as_utc(until):
         raise QueryError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
     if since is not None:
-        stmt = stmt.where(time_column >= _as_utc(since))
+        stmt = stmt.where(time_column >= as_utc(since))
     if until is not None:
-        stmt = stmt.where(time_column < _as_utc(until))
+        stmt = stmt.where(time_column < as_utc(until))
     if bbox is not None:
         stmt = stmt.where(model.lon.between(bbox.min_lon, bbox.max_lon),
                           model.lat.between(bbox.min_lat, bbox.max_lat))
     return stmt
 
 
-def _check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:
+def _check_choice(name: str, value: str | None, vocabulary: type[StrEnum] | Sequence[str]) -> None:
+    allowed = [str(choice) for choice in vocabulary]
     if value is not None and value not in allowed:
         raise QueryError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
@@ -240,7 +239,7 @@ def list_violations(
     Raises:
         QueryError: A bad cursor, limit, status or time range.
     """
-    _check_choice("status", status, VIOLATION_STATUSES)
+    _check_choice("status", status, ViolationStatus)
     stmt = select(Violation).options(joinedload(Violation.observation))
     if family is not None:
         stmt = stmt.where(Violation.family == family)
@@ -299,7 +298,7 @@ def list_cases(
     Raises:
         QueryError: A bad cursor, limit, status or time range.
     """
-    _check_choice("status", status, CASE_STATUSES)
+    _check_choice("status", status, CaseStatus)
     stmt = select(Case)
     if family is not None:
         stmt = stmt.where(Case.family == family)
@@ -316,7 +315,7 @@ def get_case(session: Session, case_id: int, recent: int = CASE_RECENT_VIOLATION
     case = session.get(Case, case_id, populate_existing=True)
     if case is None:
         return None
-    by_status: dict[str, int] = dict.fromkeys(VIOLATION_STATUSES, 0)
+    by_status: dict[str, int] = dict.fromkeys(ViolationStatus, 0)
     by_status.update(session.execute(
         select(Violation.status, func.count()).where(Violation.case_id == case_id).group_by(Violation.status)
     ).all())
@@ -350,7 +349,7 @@ def list_observations(
     Raises:
         QueryError: A bad cursor, limit, location status or time range.
     """
-    _check_choice("location_status", location_status, LOCATION_STATUSES)
+    _check_choice("location_status", location_status, LocationStatus)
     stmt = select(Observation).options(selectinload(Observation.violation))
     if family is not None:
         stmt = stmt.where(Observation.family == family)
@@ -387,7 +386,7 @@ def list_videos(
     Raises:
         QueryError: A bad cursor, limit or status (processing, done, failed).
     """
-    _check_choice("status", status, VIDEO_STATUSES)
+    _check_choice("status", status, VideoStatus)
     stmt = select(Video)
     if status is not None:
         stmt = stmt.where(Video.status == status)
@@ -459,29 +458,29 @@ def add_decision(
             a relabel without a known violation class.
         DecisionConflictError: Approve or reject on a violation that is no longer pending.
     """
-    if action not in DECISION_ACTIONS:
-        raise InvalidDecisionError(f"action must be one of {', '.join(DECISION_ACTIONS)}; got {action!r}")
+    if action not in _ADD_DECISION_ACTIONS:
+        raise InvalidDecisionError(f"action must be one of {', '.join(_ADD_DECISION_ACTIONS)}; got {action!r}")
     if not reviewer.strip():
         raise InvalidDecisionError("reviewer must not be blank")
     reason = reason.strip() if reason is not None and reason.strip() else None
-    if action == "reject" and reason is None:
+    if action == DecisionAction.REJECT and reason is None:
         raise InvalidDecisionError("a rejection needs a reason")
-    if action != "relabel" and (new_class_name is not None or new_family is not None):
+    if action != DecisionAction.RELABEL and (new_class_name is not None or new_family is not None):
         raise InvalidDecisionError(f"class_name and family are only for relabel, not for {action}")
     violation = session.get(Violation, violation_id)
     if violation is None:
         raise NotFoundError(f"violation {violation_id} not found")
 
     now = utcnow()
-    if action == "relabel":
+    if action == DecisionAction.RELABEL:
         values = _relabel_values(violation, new_family, new_class_name, taxonomy)
         new_family, new_class_name = values["family"], values["class_name"]
         session.execute(update(Violation).where(Violation.id == violation_id)
-                        .values(**values, status="pending", updated_at=now))
+                        .values(**values, status=ViolationStatus.PENDING, updated_at=now))
     else:
-        new_status = "approved" if action == "approve" else "rejected"
+        new_status = ViolationStatus.APPROVED if action == DecisionAction.APPROVE else ViolationStatus.REJECTED
         result = session.execute(
-            update(Violation).where(Violation.id == violation_id, Violation.status == "pending")
+            update(Violation).where(Violation.id == violation_id, Violation.status == ViolationStatus.PENDING)
             .values(status=new_status, updated_at=now)
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from streetwatch.core.errors import BadInputError
 from streetwatch.store.models import utcnow
 from streetwatch.store.models_auth import ALL_UNITS_ROLES, UNIT_SCOPED_ROLES, ApiKey, Role, User
 
@@ -31,7 +32,7 @@ _hasher = PasswordHash.recommended()  # argon2id with pwdlib's current parameter
 _DUMMY_HASH = _hasher.hash("streetwatch-no-such-user")
 
 
-class UserError(ValueError):
+class UserError(BadInputError, ValueError):
     """A user or key that cannot be created or changed as asked; the message says why."""
 
 
@@ -185,8 +186,6 @@ def authenticate_api_key(session: Session, secret: str, *, now: datetime | None 
         return None
     now = now or utcnow()
     last = key.last_used_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=now.tzinfo)  # SQLite hands back naive UTC
     if last is None or now - last >= LAST_USED_RESOLUTION:
         key.last_used_at = now
         session.flush()

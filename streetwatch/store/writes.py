@@ -32,6 +32,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.core import types
+from streetwatch.core.errors import ConflictError, ProcessingError
+from streetwatch.core.vocab import TimeStatus, VideoStatus, ViolationStatus
 from streetwatch.store.cases import (
     DEFAULT_CASE_RADIUS_M,
     DEFAULT_RECURRENCE_GAP_S,
@@ -39,14 +41,10 @@ from streetwatch.store.cases import (
     attach_violations,
     lock_case_areas,
 )
+from streetwatch.store.column_types import require_aware
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.models import Evidence, Observation, Video, Violation, utcnow
 
-STATUS_PROCESSING = "processing"
-STATUS_DONE = "done"
-STATUS_FAILED = "failed"
-# How far the video's clock is trusted: offset estimated from the data, taken from settings, or neither.
-TIME_STATUSES = ("verified", "configured", "unverified")
 # A lost compare-and-set means another worker moved the row; re-reading it settles the
 # claim within one or two rounds. The bound only guards against a livelock bug.
 _MAX_CLAIM_ROUNDS = 5
@@ -100,7 +98,7 @@ class VideoResults:
 
     Attributes:
         gps_dropped: GPS fixes the quality gate dropped, by reason (reason -> count).
-        time_status: ``verified``, ``configured`` or ``unverified`` (see ``TIME_STATUSES``).
+        time_status: How far the video's clock is trusted (a :class:`TimeStatus`).
         gps_kind: The kind of GPS source (gpx, nmea, csv, srt, gpmf, ...), None without GPS.
     """
 
@@ -113,7 +111,7 @@ class VideoResults:
     model_name: str | None
     items: list[tuple[types.Observation, types.Violation | None]]
     gps_dropped: dict[str, int] = field(default_factory=dict)
-    time_status: str = "unverified"
+    time_status: TimeStatus = TimeStatus.UNVERIFIED
     gps_kind: str | None = None
 
 
@@ -127,7 +125,7 @@ class CommitSummary:
     cases: CaseTally
 
 
-class OwnershipLostError(RuntimeError):
+class OwnershipLostError(ConflictError, RuntimeError):
     """The worker no longer owns the video it tried to write (taken over, or finished)."""
 
     def __init__(self, video_id: int, worker: str, found_worker: str | None, found_status: str | None):
@@ -139,20 +137,14 @@ class OwnershipLostError(RuntimeError):
             "no such video" if found_status is None else f"status {found_status!r}, worker {found_worker!r}"
         )
         super().__init__(
-            f"video {video_id}: worker {worker!r} expected to own it in status 'processing', found {found}; "
+            f"video {video_id}: worker {worker!r} expected to own it in status {VideoStatus.PROCESSING.value!r}, "
+            f"found {found}; "
             "nothing was written"
         )
 
 
-class ResultsRejectedError(RuntimeError):
+class ResultsRejectedError(ProcessingError, RuntimeError):
     """The database refused a video's results (a constraint failed); nothing was written."""
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for timezone-aware columns; we only ever store UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def _rowcount(session: Session, statement: Update) -> int:
@@ -188,7 +180,7 @@ def claim_video(
                     sha256=info.sha256, filename=info.filename, size_bytes=info.size_bytes,
                     container=info.container, codec=info.codec, width=info.width, height=info.height,
                     rotation=info.rotation, duration_s=info.duration_s,
-                    status=STATUS_PROCESSING, worker=worker, heartbeat_at=utcnow(),
+                    status=VideoStatus.PROCESSING, worker=worker, heartbeat_at=utcnow(),
                 )
                 session.add(video)
                 session.flush()
@@ -204,14 +196,14 @@ def claim_video(
             # Not a duplicate after all (or deleted since): another constraint failed.
             continue
         video_id, status, owner, heartbeat_at = seen
-        if status == STATUS_DONE:
+        if status == VideoStatus.DONE:
             return AlreadyProcessed(video_id=video_id)
-        if status not in (STATUS_PROCESSING, STATUS_FAILED):
+        if status not in (VideoStatus.PROCESSING, VideoStatus.FAILED):
             raise RuntimeError(f"video {video_id} has unknown status {status!r}; expected one of "
-                               f"{STATUS_PROCESSING!r}, {STATUS_DONE!r}, {STATUS_FAILED!r}")
-        last_beat = _utc(heartbeat_at)
+                               f"{VideoStatus.PROCESSING!r}, {VideoStatus.DONE!r}, {VideoStatus.FAILED!r}")
+        last_beat = heartbeat_at
         fresh = last_beat is not None and (utcnow() - last_beat).total_seconds() < stale_after_s
-        if status == STATUS_PROCESSING and fresh and owner != worker:
+        if status == VideoStatus.PROCESSING and fresh and owner != worker:
             return InProgressElsewhere(video_id=video_id, worker=owner)
         # Compare-and-set: matches only the exact state we read, so one taker wins.
         take_over = (
@@ -222,7 +214,7 @@ def claim_video(
                 Video.worker.is_not_distinct_from(owner),
                 Video.heartbeat_at.is_not_distinct_from(heartbeat_at),
             )
-            .values(worker=worker, heartbeat_at=utcnow(), status=STATUS_PROCESSING, error=None,
+            .values(worker=worker, heartbeat_at=utcnow(), status=VideoStatus.PROCESSING, error=None,
                     processed_at=None)
         )
         with session_factory.begin() as session:
@@ -243,7 +235,7 @@ def heartbeat(session_factory: sessionmaker[Session], video_id: int, worker: str
     """
     statement = (
         update(Video)
-        .where(Video.id == video_id, Video.worker == worker, Video.status == STATUS_PROCESSING)
+        .where(Video.id == video_id, Video.worker == worker, Video.status == VideoStatus.PROCESSING)
         .values(heartbeat_at=utcnow())
     )
     with session_factory.begin() as session:
@@ -258,8 +250,8 @@ def mark_failed(session_factory: sessionmaker[Session], video_id: int, worker: s
     """
     statement = (
         update(Video)
-        .where(Video.id == video_id, Video.worker == worker, Video.status == STATUS_PROCESSING)
-        .values(status=STATUS_FAILED, error=error, heartbeat_at=utcnow())
+        .where(Video.id == video_id, Video.worker == worker, Video.status == VideoStatus.PROCESSING)
+        .values(status=VideoStatus.FAILED, error=error, heartbeat_at=utcnow())
     )
     with session_factory.begin() as session:
         return _rowcount(session, statement) == 1
@@ -335,7 +327,7 @@ def violation_values(observation_row: dict[str, Any], violation: types.Violation
         # the priority's parts in words travel with the rule's details (shown beside the reason)
         "extra": {**violation.extra, **({"priority": violation.priority_reason} if violation.priority_reason else {})},
         "priority": float(violation.priority),
-        "status": "pending",
+        "status": ViolationStatus.PENDING,
         "seen_at": observation_row["seen_at"],
         "lat": observation_row["lat"],
         "lon": observation_row["lon"],
@@ -377,10 +369,10 @@ def _insert_evidence_rows(session: Session, images: Sequence[types.EvidenceImage
 
 
 def _check_results(results: VideoResults) -> None:
-    if results.start_utc is not None and results.start_utc.tzinfo is None:
-        raise ValueError(f"start_utc must be timezone-aware (UTC), got naive {results.start_utc.isoformat()}")
-    if results.time_status not in TIME_STATUSES:
-        raise ValueError(f"time_status must be one of {', '.join(TIME_STATUSES)}; got {results.time_status!r}")
+    if results.start_utc is not None:
+        require_aware(results.start_utc, "start_utc")
+    if results.time_status not in {status.value for status in TimeStatus}:
+        raise ValueError(f"time_status must be one of {', '.join(TimeStatus)}; got {results.time_status!r}")
     for reason, dropped in results.gps_dropped.items():
         if not isinstance(reason, str) or not reason:
             raise ValueError(f"gps_dropped keys must be non-empty reason names, got {reason!r}")
@@ -447,7 +439,7 @@ def commit_video_results(
                 # A write first: takes the lock, so nobody can take the video over until we commit.
                 still_ours = (
                     update(Video)
-                    .where(Video.id == video_id, Video.worker == worker, Video.status == STATUS_PROCESSING)
+                    .where(Video.id == video_id, Video.worker == worker, Video.status == VideoStatus.PROCESSING)
                     .values(heartbeat_at=now)
                 )
                 if _rowcount(session, still_ours) != 1:
@@ -473,7 +465,7 @@ def commit_video_results(
                 tally = attach_violations(session, violations, radius_m=case_radius_m,
                                           recurrence_gap_s=recurrence_gap_s)
                 _rowcount(session, update(Video).where(Video.id == video_id).values(
-                    status=STATUS_DONE, processed_at=now, error=None,
+                    status=VideoStatus.DONE, processed_at=now, error=None,
                     frames_sampled=int(results.frames_sampled), detections=int(results.detections),
                     gps_source=results.gps_source, gps_fixes=int(results.gps_fixes),
                     gps_offset_s=float(results.gps_offset_s), start_utc=results.start_utc,

@@ -25,9 +25,10 @@ from streetwatch.casework.dispatch.worker import DispatchWorker
 from streetwatch.core.dedup import cell_of
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.core.vocab import DeliveryStatus
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.models import Case, Observation, Violation
-from streetwatch.store.models_outbox import DELIVERY_DELIVERED, Open311Request, OutboxDelivery, OutboxEvent
+from streetwatch.store.models_outbox import Open311Request, OutboxDelivery, OutboxEvent
 from streetwatch.store.users import create_api_key, get_user
 from tests.api.auth_support import UNIT_A, UNIT_B, TestUser
 from tests.live_server import serve_on_loopback
@@ -339,7 +340,7 @@ def test_the_outbox_pushes_a_filed_case_to_an_open311_server(live_url: str, sett
     assert (stats.delivered, stats.dead) == (1, 0)
     session.expire_all()
     delivery = session.scalars(select(OutboxDelivery).where(OutboxDelivery.event_id == event_id)).one()
-    assert delivery.status == DELIVERY_DELIVERED and delivery.remote_ref is not None
+    assert delivery.status == DeliveryStatus.DELIVERED and delivery.remote_ref is not None
     received = session.scalars(select(Open311Request).where(Open311Request.case_id == int(delivery.remote_ref))).one()
     assert received.attributes == {"streetwatch_event_id": event_id}
     with httpx.Client(base_url=live_url, timeout=10, headers={"X-API-Key": key}) as http:

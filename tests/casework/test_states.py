@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 from streetwatch.casework.states import (
-    CaseAction,
-    CaseState,
     IllegalTransitionError,
     NotPermittedError,
     allowed_actions,
@@ -14,6 +12,8 @@ from streetwatch.casework.states import (
     may_perform,
     next_state,
 )
+from streetwatch.core.vocab import CaseAction
+from streetwatch.core.vocab import CaseStatus as CaseState
 
 # Every legal move; every other (state, action) pair must be refused.
 LEGAL = {

@@ -12,18 +12,18 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import Field
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser
 from streetwatch.api.deps import TaxonomyDep, check_family
-from streetwatch.api.schemas import CaseStatus, PlaceTimeFilter, ViolationStatus
+from streetwatch.api.schemas.exports import CasesExportQuery, ViolationsExportQuery, _ExportQuery
+from streetwatch.core.vocab import CaseStatus
 from streetwatch.store.models import Case, Violation, utcnow
 from streetwatch.store.queries import BBox
 
@@ -35,32 +35,7 @@ CASE_COLUMNS: Final = ("id", "status", "family", "event_code", "lat", "lon", "h3
 VIOLATION_COLUMNS: Final = ("id", "status", "family", "class_name", "event_code", "name_zh", "name_en", "reason",
                             "rule", "rule_version", "seen_at", "lat", "lon", "case_id", "created_at", "updated_at")
 # Cases past a deadline: not handled by handle_due, or not closed by close_due.
-OVERDUE_STATUSES: Final = ("dispatched", "handled", "checked")
-
-
-class _ExportQuery(PlaceTimeFilter):
-    """since/until/bbox as for the lists (cases: on last seen), plus the routing filters."""
-
-    family: str | None = Field(None, max_length=32)
-    unit: str | None = Field(None, max_length=255, description="Only this responsible unit (via the case).")
-    grid: str | None = Field(None, max_length=64, description="Only this grid (via the case).")
-
-
-class ViolationsExportQuery(_ExportQuery):
-    """Filters of a violations export."""
-
-    status: ViolationStatus | None = None
-
-
-class CasesExportQuery(_ExportQuery):
-    """Filters of a cases export."""
-
-    status: CaseStatus | None = None
-    overdue: bool | None = Field(None, description="true: only cases past a deadline; false: only the others.")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+OVERDUE_STATUSES: Final = (CaseStatus.DISPATCHED, CaseStatus.HANDLED, CaseStatus.CHECKED)
 
 
 def _place_time(stmt: Select[Any], model: type[Case] | type[Violation], column: Any,
@@ -68,9 +43,9 @@ def _place_time(stmt: Select[Any], model: type[Case] | type[Violation], column: 
     if query.family is not None:
         stmt = stmt.where(model.family == query.family)
     if query.since is not None:
-        stmt = stmt.where(column >= _utc(query.since))
+        stmt = stmt.where(column >= query.since)
     if query.until is not None:
-        stmt = stmt.where(column < _utc(query.until))
+        stmt = stmt.where(column < query.until)
     if query.bbox is not None:
         box = BBox.parse(query.bbox)
         stmt = stmt.where(model.lon.between(box.min_lon, box.max_lon), model.lat.between(box.min_lat, box.max_lat))
@@ -86,7 +61,7 @@ def _unit(user: AuthenticatedUser, unit: str | None) -> str | None:
 
 def overdue_clause(now: datetime) -> Any:
     """SQL: the case is past its handling deadline while dispatched, or past its closing deadline while open."""
-    return or_(and_(Case.status == "dispatched", Case.handle_due < now),
+    return or_(and_(Case.status == CaseStatus.DISPATCHED, Case.handle_due < now),
                and_(Case.status.in_(OVERDUE_STATUSES), Case.close_due < now))
 
 
@@ -131,7 +106,7 @@ def _rows(factory: sessionmaker[Session], stmt: Select[Any], id_column: Any) -> 
 
 def _text(value: Any) -> Any:
     if isinstance(value, datetime):
-        return _utc(value).isoformat()
+        return value.isoformat()  # aware UTC from the store
     return value
 
 

@@ -114,18 +114,13 @@ def decide(
         action=decision.action, reason_code=decision.reason_code, note=decision.reason,
         class_name=decision.class_name, lat=decision.lat, lon=decision.lon,
     )
-    try:
-        review_queue.decide(
-            session, violation_id, request, actor=user.username, taxonomy=taxonomy, config=config,
-            # Reviewers must hold a live lease (POST /review/claim); supervisors and admins may override.
-            may_override=user.has_any_role(Role.SUPERVISOR),
-        )
-    except queries.NotFoundError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except queries.InvalidDecisionError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except queries.DecisionConflictError as exc:
-        raise HTTPException(409, str(exc)) from None
+    # Unknown violation 404, malformed decision 422, already decided or not leased 409: the app's
+    # StreetwatchError handler answers each with its class's status.
+    review_queue.decide(
+        session, violation_id, request, actor=user.username, taxonomy=taxonomy, config=config,
+        # Reviewers must hold a live lease (POST /review/claim); supervisors and admins may override.
+        may_override=user.has_any_role(Role.SUPERVISOR),
+    )
     session.commit()
     violation = queries.get_violation(session, violation_id)
     assert violation is not None  # just decided on it in this session

@@ -14,18 +14,23 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser, Role, require_roles
 from streetwatch.api.deps import SessionDep, TaxonomyDep
-from streetwatch.api.schemas import CasePublic, ErrorPublic, UtcDatetime
-from streetwatch.casework.case_workflow import CaseNotFoundError, TransitionInputError, kpi_events, transition_case
+from streetwatch.api.schemas import CasePublic, ErrorPublic
+from streetwatch.api.schemas.workflow import (
+    CaseEventPublic,
+    CaseTransitionCreate,
+    CaseTransitionPublic,
+    KpiRowPublic,
+    KpisPublic,
+)
+from streetwatch.casework.case_workflow import kpi_events, transition_case
 from streetwatch.casework.config import WorkflowConfig, load_workflow_config
-from streetwatch.casework.deadlines import CalendarError, TimeLimit
-from streetwatch.casework.kpis import COUNT_NAMES, RATE_NAMES, KpiRow, compute_kpis
+from streetwatch.casework.deadlines import TimeLimit
+from streetwatch.casework.kpis import compute_kpis
 from streetwatch.casework.report import MonthlyReport, month_bounds, render_csv, render_markdown
-from streetwatch.casework.states import IllegalTransitionError, NotPermittedError
 from streetwatch.store.models import Case, utcnow
 from streetwatch.store.models_workflow import CaseEvent
 
@@ -35,67 +40,20 @@ KPI_ROLES = (Role.SUPERVISOR, Role.DISPATCHER, Role.FIELD_INSPECTOR, Role.REVIEW
 
 
 def get_workflow_config(request: Request) -> WorkflowConfig:
-    """Deadlines, holidays, units and grid zones, read once per app on first use."""
+    """Deadlines, holidays, units and grid zones, read once per app on first use.
+
+    The files are those of the settings the app was created with (``settings.workflow``): the
+    environment is not read again here.
+    """
     config: WorkflowConfig | None = getattr(request.app.state, "workflow_config", None)
     if config is None:
         settings = request.app.state.settings
-        config = load_workflow_config(settings.case_radius_m, settings.zones_paths)
+        config = load_workflow_config(settings.case_radius_m, settings.zones_paths, settings.workflow)
         request.app.state.workflow_config = config
     return config
 
 
 WorkflowConfigDep = Annotated[WorkflowConfig, Depends(get_workflow_config)]
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class CaseTransitionCreate(_In):
-    """One step of the case workflow."""
-
-    action: Literal["file", "dispatch", "return", "handle", "check", "rework", "extend", "close"]
-    note: str | None = Field(None, max_length=4000, description="Why; required for return, rework and extend.")
-    unit: str | None = Field(None, min_length=1, max_length=255,
-                             description="dispatch or return: send the case to this unit (supervisor or admin).")
-    extend_by: str | None = Field(None, pattern=r"^\s*\d+(\.\d+)?\s*[hd]\s*$", examples=["4h", "1d"],
-                                  description="extend: working time to add to both deadlines ('4h', '1d').")
-
-    @model_validator(mode="after")
-    def _fits_action(self) -> CaseTransitionCreate:
-        if (self.extend_by is not None) != (self.action == "extend"):
-            raise ValueError("extend needs extend_by" if self.action == "extend"
-                             else f"extend_by is only for extend, not for {self.action}")
-        if self.action in ("return", "rework", "extend") and not self.note:
-            raise ValueError(f"{self.action} needs a note saying why")
-        return self
-
-
-class CaseEventPublic(BaseModel):
-    """One transition of a case (append-only)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    case_id: int
-    action: str
-    from_status: str
-    to_status: str
-    actor: str
-    note: str | None
-    unit: str | None
-    grid_id: str | None
-    handle_due: UtcDatetime | None = Field(description="The handling deadline in force after the event.")
-    close_due: UtcDatetime | None = Field(description="The closing deadline in force after the event.")
-    details: dict[str, Any]
-    created_at: UtcDatetime
-
-
-class CaseTransitionPublic(BaseModel):
-    """The case after a transition, and the event that recorded it."""
-
-    case: CasePublic
-    event: CaseEventPublic
 
 
 def _case_for(session: SessionDep, user: AuthenticatedUser, case_id: int) -> Case:
@@ -128,19 +86,12 @@ def transition(
     _case_for(session, user, case_id)
     if body.unit is not None and not user.sees_all_units:
         raise HTTPException(403, "only a supervisor or admin may send a case to another unit")
-    try:
-        event = transition_case(
-            session, case_id, body.action, actor=user.username, roles=user.roles, config=config, note=body.note,
-            unit=body.unit, extend_by=TimeLimit.parse(body.extend_by) if body.extend_by else None,
-        )
-    except NotPermittedError as exc:
-        raise HTTPException(403, str(exc)) from None
-    except IllegalTransitionError as exc:
-        raise HTTPException(409, str(exc)) from None
-    except CaseNotFoundError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except (TransitionInputError, CalendarError) as exc:
-        raise HTTPException(422, str(exc)) from None
+    # Not permitted 403, illegal from this state 409, no such case 404, bad input 422: the app's
+    # StreetwatchError handler answers each with its class's status.
+    event = transition_case(
+        session, case_id, body.action, actor=user.username, roles=user.roles, config=config, note=body.note,
+        unit=body.unit, extend_by=TimeLimit.parse(body.extend_by) if body.extend_by else None,
+    )
     session.commit()
     case = session.get(Case, case_id, populate_existing=True)
     assert case is not None  # just moved it
@@ -162,47 +113,6 @@ def case_events(session: SessionDep, user: CurrentUser, case_id: CaseId) -> list
 
 
 # --- KPIs and the monthly report ---------------------------------------------------------------------
-
-class KpiRowPublic(BaseModel):
-    """Counts and rates of one unit, grid, or everything (``key`` null)."""
-
-    key: str | None
-    filed: int
-    dispatched: int
-    handled: int
-    handled_on_time: int
-    closed: int
-    closed_on_time: int
-    ever_handled: int
-    reworked: int
-    extended: int
-    disposal_rate: float | None = Field(description="处置率 = handled / dispatched.")
-    on_time_disposal_rate: float | None = Field(description="按期处置率 = handled on time / dispatched.")
-    closure_rate: float | None = Field(description="结案率 = closed / filed.")
-    on_time_closure_rate: float | None = Field(description="按期结案率 = closed on time / filed.")
-    rework_rate: float | None = Field(description="返工率 = reworked / ever handled.")
-    extension_rate: float | None = Field(description="延期率 = extended / dispatched.")
-    avg_handling_hours: float | None = Field(description="Mean time from dispatch to handling, hours.")
-    avg_handling_working_hours: float | None = Field(description="The same in working hours.")
-
-    @classmethod
-    def from_row(cls, row: KpiRow) -> KpiRowPublic:
-        return cls(key=row.key, **{n: getattr(row, n) for n in (*COUNT_NAMES, *RATE_NAMES)},
-                   avg_handling_hours=row.avg_handling_hours,
-                   avg_handling_working_hours=row.avg_handling_working_hours)
-
-
-class KpisPublic(BaseModel):
-    """KPIs of a period (see ``streetwatch.casework.kpis`` for how each is counted)."""
-
-    since: UtcDatetime
-    until: UtcDatetime
-    unit: str | None
-    grid: str | None
-    total: KpiRowPublic
-    by_unit: list[KpiRowPublic]
-    by_grid: list[KpiRowPublic]
-
 
 def _scope_unit(user: AuthenticatedUser, unit: str | None) -> str | None:
     scope = user.unit_scope  # None for city-wide roles; 403 for a unit-scoped user without a unit

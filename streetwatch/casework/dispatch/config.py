@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streetwatch.core.errors import ConfigurationError
+from streetwatch.core.settings import DispatchSettings as DispatchSettings  # a section of Settings
+from streetwatch.store.column_types import as_utc
 
 _EVENT_PATTERN = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 
 
-class DispatchConfigError(ValueError):
+class DispatchConfigError(ConfigurationError, ValueError):
     """The destinations file is missing, malformed, or names a secret that is not set."""
 
 
@@ -53,8 +56,8 @@ class _DestinationBase(BaseModel):
         bad = [pattern for pattern in self.events if not _EVENT_PATTERN.match(pattern)]
         if bad:
             raise ValueError(f"events must be exact types, 'prefix.*' or '*', got {bad}")
-        if self.since is not None and self.since.tzinfo is None:
-            object.__setattr__(self, "since", self.since.replace(tzinfo=UTC))
+        if self.since is not None:  # a naive time in the config is UTC
+            object.__setattr__(self, "since", as_utc(self.since))
         return self
 
 
@@ -142,26 +145,3 @@ def load_destinations(path: Path | str) -> list[WebhookDestination | Open311Dest
         except DispatchConfigError as exc:
             raise DispatchConfigError(f"{path}: {exc}") from None
     return list(parsed.destinations)
-
-
-class DispatchSettings(BaseSettings):
-    """How the worker retries and paces itself. Environment: ``STREETWATCH_DISPATCH_<NAME>``."""
-
-    model_config = SettingsConfigDict(env_prefix="STREETWATCH_DISPATCH_", extra="forbid")
-
-    destinations_path: Path | None = Field(None, description="YAML list of destinations (see this module).")
-    backoff_base_s: float = Field(2.0, gt=0, description="First retry waits up to this long (full jitter).")
-    backoff_cap_s: float = Field(900.0, gt=0, description="No retry waits longer than this.")
-    max_attempts: int = Field(10, ge=1, le=1000, description="Attempts before a delivery is a dead letter.")
-    batch_size: int = Field(20, ge=1, le=1000, description="Deliveries one worker claims at a time.")
-    poll_interval_s: float = Field(2.0, gt=0, description="Idle wait between looks for due deliveries.")
-    lease_s: float = Field(300.0, gt=0, description="A claim older than this is abandoned and may be "
-                           "taken over; must exceed batch_size × the slowest timeout.")
-    public_base_url: str | None = Field(None, description="This API's public URL, for media_url in events.")
-
-    @model_validator(mode="after")
-    def _cap_not_below_base(self) -> DispatchSettings:
-        if self.backoff_cap_s < self.backoff_base_s:
-            raise ValueError(f"backoff_cap_s ({self.backoff_cap_s}) must be >= backoff_base_s "
-                             f"({self.backoff_base_s})")
-        return self

@@ -18,31 +18,35 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from streetwatch.core.dedup import cell_of
+from streetwatch.core.errors import BadInputError
 from streetwatch.core.taxonomy import Taxonomy
-from streetwatch.store.models import CASE_CLOSED, CASE_OPEN, Case, Observation, Violation
+from streetwatch.core.vocab import CaseStatus, Open311Status, ViolationStatus
+from streetwatch.store.column_types import as_utc
+from streetwatch.store.models import Case, Observation, Violation
 from streetwatch.store.models_outbox import Open311Request
 
 DEFAULT_WINDOW: Final = timedelta(days=90)   # the spec's default span when no dates are given
 MAX_RESULTS: Final = 1000                    # the spec lets servers cap a query here
-OPEN311_STATUSES: Final = ("open", "closed")
 STATUS_NOTES: Final = {
-    "open": "reported, awaiting confirmation (待立案)",
-    "filed": "filed (已立案)",
-    "dispatched": "dispatched to the responsible unit (已派遣)",
-    "handled": "handled by the unit, awaiting on-site check (已处置)",
-    "checked": "checked on site (已核查)",
-    "closed": "closed (已结案)",
+    CaseStatus.OPEN: "reported, awaiting confirmation (待立案)",
+    CaseStatus.FILED: "filed (已立案)",
+    CaseStatus.DISPATCHED: "dispatched to the responsible unit (已派遣)",
+    CaseStatus.HANDLED: "handled by the unit, awaiting on-site check (已处置)",
+    CaseStatus.CHECKED: "checked on site (已核查)",
+    CaseStatus.CLOSED: "closed (已结案)",
 }
 
 
-class Open311Error(ValueError):
+class Open311Error(BadInputError, ValueError):
     """A request the spec's error format answers: ``code`` is the HTTP status."""
+
+    http_status: ClassVar[int] = 400  # the default; each error carries its own ``code``
 
     def __init__(self, code: int, description: str) -> None:
         super().__init__(description)
@@ -82,11 +86,10 @@ def service_definition(taxonomy: Taxonomy, code: str) -> dict[str, Any]:
 
 
 def w3c(value: datetime | None) -> str | None:
-    """A W3C datetime with offset (the spec's format); SQLite's naive values are UTC."""
+    """A W3C datetime with offset (the spec's format), in UTC."""
     if value is None:
         return None
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat(timespec="seconds")
+    return as_utc(value).isoformat(timespec="seconds")
 
 
 def parse_w3c(name: str, text: str | None) -> datetime | None:
@@ -127,7 +130,7 @@ class RequestQuery:
                 raise Open311Error(400, f"service_request_id must be case ids (integers), got {part!r}")
             ids.append(int(part))
         statuses = [s.lower() for s in _csv(status)]
-        if bad := [s for s in statuses if s not in OPEN311_STATUSES]:
+        if bad := [s for s in statuses if s not in {known.value for known in Open311Status}]:
             raise Open311Error(400, f"status must be open and/or closed, got {', '.join(bad)}")
         start, end = parse_w3c("start_date", start_date), parse_w3c("end_date", end_date)
         if start and end and start > end:
@@ -154,8 +157,8 @@ def _filtered(query: RequestQuery, unit_scope: str | None, now: datetime) -> Sel
     if end is not None:
         statement = statement.where(Case.created_at <= end)
     if len(set(query.statuses)) == 1:
-        closed = Case.status == CASE_CLOSED
-        statement = statement.where(closed if query.statuses[0] == "closed" else ~closed)
+        closed = Case.status == CaseStatus.CLOSED
+        statement = statement.where(closed if query.statuses[0] == Open311Status.CLOSED else ~closed)
     return statement.order_by(Case.created_at.desc(), Case.id.desc())
 
 
@@ -171,7 +174,7 @@ def _evidence_of(session: Session, case_ids: Sequence[int]) -> dict[int, tuple[s
     if not case_ids:
         return {}
     newest = (select(func.max(Violation.id)).where(Violation.case_id.in_(case_ids),
-                                                   Violation.status != "rejected")
+                                                   Violation.status != ViolationStatus.REJECTED)
               .group_by(Violation.case_id))
     rows = session.execute(
         select(Violation.case_id, Violation.reason, Observation.frame_sha256)
@@ -196,7 +199,7 @@ def service_requests(session: Session, cases: Sequence[Case], taxonomy: Taxonomy
                      else posted.media_url if posted is not None else None)
         out.append({
             "service_request_id": str(case.id),
-            "status": "closed" if case.status == CASE_CLOSED else "open",
+            "status": Open311Status.CLOSED if case.status == CaseStatus.CLOSED else Open311Status.OPEN,
             "status_notes": STATUS_NOTES.get(case.status, case.status),
             "service_name": service_name(taxonomy, case.event_code) if case.event_code in taxonomy.events
             else case.event_code,
@@ -253,7 +256,7 @@ def create_request(
     lon = _coordinate("long", form.get("long"), 180.0)
     attributes = {key[len("attribute["):-1]: value for key, value in form.items()
                   if key.startswith("attribute[") and key.endswith("]")}
-    case = Case(family=taxonomy.events[code].family, event_code=code, status=CASE_OPEN, lat=lat, lon=lon,
+    case = Case(family=taxonomy.events[code].family, event_code=code, status=CaseStatus.OPEN, lat=lat, lon=lon,
                 h3_cell=cell_of(lat, lon), sightings=0, recurrence_count=0)
     session.add(case)
     session.flush()

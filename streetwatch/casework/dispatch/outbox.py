@@ -29,6 +29,7 @@ from typing import Any, Final
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from streetwatch.core.errors import BadInputError
 from streetwatch.store.models import Base
 from streetwatch.store.models_outbox import OutboxEvent
 
@@ -44,7 +45,7 @@ CASE_REPORTED: Final = "case.reported"   # a 311 system POSTed a request to our 
 MAX_EVENT_TYPE_LENGTH: Final = 64
 
 
-class OutboxError(ValueError):
+class OutboxError(BadInputError, ValueError):
     """An event that cannot be written (bad type, payload not JSON)."""
 
 

@@ -7,20 +7,21 @@ the case as it was when the event happened. The Open311 client reads ``service_c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from streetwatch.core.vocab import ViolationStatus
+from streetwatch.store.column_types import as_utc
 from streetwatch.store.models import Case, Observation, Violation
 
 
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
+    return as_utc(value).isoformat()
 
 
 def case_payload(
@@ -45,7 +46,7 @@ def case_payload(
     newest = session.execute(
         select(Violation.name_zh, Violation.name_en, Violation.reason, Observation.frame_sha256)
         .join(Observation, Observation.id == Violation.observation_id)
-        .where(Violation.case_id == case.id, Violation.status != "rejected")
+        .where(Violation.case_id == case.id, Violation.status != ViolationStatus.REJECTED)
         .order_by(Violation.id.desc())
         .limit(1)
     ).first()

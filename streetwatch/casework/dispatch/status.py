@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from streetwatch.core.vocab import DeliveryStatus
 from streetwatch.store.models import utcnow
-from streetwatch.store.models_outbox import DELIVERY_DEAD, DELIVERY_PENDING, OutboxDelivery, OutboxEvent
+from streetwatch.store.models_outbox import OutboxDelivery, OutboxEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ def dead_letters(session: Session, *, limit: int = 50) -> list[DeadLetter]:
     rows = session.execute(
         select(OutboxDelivery, OutboxEvent)
         .join(OutboxEvent, OutboxEvent.event_id == OutboxDelivery.event_id)
-        .where(OutboxDelivery.status == DELIVERY_DEAD)
+        .where(OutboxDelivery.status == DeliveryStatus.DEAD)
         .order_by(OutboxDelivery.updated_at.desc(), OutboxDelivery.id.desc())
         .limit(limit)
     ).all()
@@ -70,12 +71,12 @@ def requeue_dead(
     Returns:
         How many deliveries were requeued.
     """
-    statement = update(OutboxDelivery).where(OutboxDelivery.status == DELIVERY_DEAD)
+    statement = update(OutboxDelivery).where(OutboxDelivery.status == DeliveryStatus.DEAD)
     if event_ids:
         statement = statement.where(OutboxDelivery.event_id.in_(list(event_ids)))
     if destination is not None:
         statement = statement.where(OutboxDelivery.destination == destination)
     when = now or utcnow()
-    result = session.execute(statement.values(status=DELIVERY_PENDING, attempts=0, next_attempt_at=when,
+    result = session.execute(statement.values(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=when,
                                               updated_at=when).execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -22,6 +22,8 @@ from typing import Final
 
 import httpx
 
+from streetwatch.core.errors import BadInputError, ProcessingError
+
 EVENT_ID_HEADER: Final = "X-Streetwatch-Event-Id"
 TIMESTAMP_HEADER: Final = "X-Streetwatch-Timestamp"
 SIGNATURE_HEADER: Final = "X-Streetwatch-Signature"
@@ -30,7 +32,7 @@ DEFAULT_TOLERANCE_S: Final = 300
 USER_AGENT: Final = "streetwatch-dispatch/0.1"
 
 
-class SignatureError(ValueError):
+class SignatureError(BadInputError, ValueError):
     """A webhook whose signature is missing, malformed, stale or wrong."""
 
 
@@ -42,7 +44,7 @@ class SendResult:
     remote_ref: str | None = None
 
 
-class DeliveryError(Exception):
+class DeliveryError(ProcessingError):
     """A send that failed.
 
     Attributes:

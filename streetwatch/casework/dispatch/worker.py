@@ -39,14 +39,9 @@ from streetwatch.casework.dispatch.config import DispatchSettings, Open311Destin
 from streetwatch.casework.dispatch.open311_client import post_service_request
 from streetwatch.casework.dispatch.outbox import canonical_json, insert_ignoring_duplicates
 from streetwatch.casework.dispatch.webhook import DeliveryError, SendResult, send_webhook
+from streetwatch.core.vocab import DeliveryStatus
 from streetwatch.store.models import utcnow
-from streetwatch.store.models_outbox import (
-    DELIVERY_DEAD,
-    DELIVERY_DELIVERED,
-    DELIVERY_PENDING,
-    OutboxDelivery,
-    OutboxEvent,
-)
+from streetwatch.store.models_outbox import OutboxDelivery, OutboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +199,7 @@ class DispatchWorker:
             if not event_ids:
                 continue
             now = self.clock()
-            rows = [{"event_id": e, "destination": name, "status": DELIVERY_PENDING, "attempts": 0,
+            rows = [{"event_id": e, "destination": name, "status": DeliveryStatus.PENDING, "attempts": 0,
                      "next_attempt_at": now, "created_at": now, "updated_at": now} for e in event_ids]
             with self.session_factory.begin() as session:
                 insert_ignoring_duplicates(session, OutboxDelivery, rows, ["event_id", "destination"])
@@ -222,7 +217,7 @@ class DispatchWorker:
         now = self.clock()
         token = str(uuid.uuid4())
         claimable = and_(
-            OutboxDelivery.status == DELIVERY_PENDING,
+            OutboxDelivery.status == DeliveryStatus.PENDING,
             OutboxDelivery.next_attempt_at <= now,
             or_(OutboxDelivery.claimed_until.is_(None), OutboxDelivery.claimed_until < now),
             OutboxDelivery.destination.in_(list(self.destinations)),
@@ -274,21 +269,21 @@ class DispatchWorker:
         except DeliveryError as exc:
             error = str(exc)[:MAX_ERROR_CHARS]
             if exc.permanent or attempts >= self.policy.max_attempts:
-                if self._record(delivery, token, {"status": DELIVERY_DEAD, "attempts": attempts,
+                if self._record(delivery, token, {"status": DeliveryStatus.DEAD, "attempts": attempts,
                                                   "last_error": error}):
                     self.stats.dead += 1
                 log.error("%s: event %s to %s is a dead letter after %d attempt(s): %s", self.name,
                           delivery.event_id, delivery.destination, attempts, error)
-                return DELIVERY_DEAD
+                return DeliveryStatus.DEAD
             wait = timedelta(seconds=self.policy.delay_s(attempts, self.rng))
             if self._record(delivery, token, {"attempts": attempts, "last_error": error,
                                               "next_attempt_at": self.clock() + wait}):
                 self.stats.retried += 1
-            return DELIVERY_PENDING
-        if self._record(delivery, token, {"status": DELIVERY_DELIVERED, "attempts": attempts,
+            return DeliveryStatus.PENDING
+        if self._record(delivery, token, {"status": DeliveryStatus.DELIVERED, "attempts": attempts,
                                           "delivered_at": self.clock(), "remote_ref": result.remote_ref}):
             self.stats.delivered += 1
-        return DELIVERY_DELIVERED
+        return DeliveryStatus.DELIVERED
 
     def run_batch(self, clients: dict[str, httpx.Client]) -> int:
         """Fan out, claim one batch and deliver it; returns how many deliveries were claimed."""

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from streetwatch.core.errors import BadInputError
 from streetwatch.core.types import GpsFix
 
 
-class GpsFormatError(Exception):
+class GpsFormatError(BadInputError):
     """A GPS file that cannot be read, with the file, the line if known, and what was wrong.
 
     Attributes:

@@ -37,6 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from streetwatch.core.errors import BadInputError
 from streetwatch.core.types import GpsFix
 from streetwatch.pipeline.gps.errors import GpsFormatError, SkipCounter, SkipReason
 from streetwatch.pipeline.gps.media import open_media, video_start_s
@@ -53,7 +54,7 @@ RAW_PAYLOAD_SECONDS = 1.0
 """Time one raw payload is taken to cover (GoPro cameras write one payload per second)."""
 
 
-class GpmfError(ValueError):
+class GpmfError(BadInputError, ValueError):
     """A GPMF payload that does not follow the KLV layout."""
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from streetwatch.core.vocab import TimeStatus
 from streetwatch.pipeline.gps.dashcam_boxes import read_70mai_gps
 from streetwatch.pipeline.gps.errors import GpsFormatError, ParseReport
 from streetwatch.pipeline.gps.gpmf import read_gpmf_raw, read_gpmf_stream
@@ -34,7 +35,7 @@ from streetwatch.pipeline.gps.loader import NMEA_SUFFIXES, read_gps_file
 from streetwatch.pipeline.gps.media import VIDEO_SUFFIXES, creation_utc, open_media
 from streetwatch.pipeline.gps.quality import gate_fixes
 from streetwatch.pipeline.gps.srt import read_srt, read_srt_stream
-from streetwatch.pipeline.gps.timing import DEFAULT_LOCAL_TZ, GpsReading, TimeAlignment, TimeStatus, estimate_offset
+from streetwatch.pipeline.gps.timing import DEFAULT_LOCAL_TZ, GpsReading, TimeAlignment, estimate_offset
 from streetwatch.pipeline.gps.track import GpsTrack
 
 logger = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class VideoGps:
     @property
     def time_status(self) -> TimeStatus:
         """The alignment's status; ``unverified`` without GPS."""
-        return self.alignment.status if self.alignment is not None else "unverified"
+        return self.alignment.status if self.alignment is not None else TimeStatus.UNVERIFIED
 
 
 def load_video_gps(

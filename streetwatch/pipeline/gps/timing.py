@@ -30,13 +30,11 @@ import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streetwatch.core.types import GpsFix
+from streetwatch.core.vocab import TimeStatus
 from streetwatch.pipeline.gps.errors import ParseReport, SkipCounter
-
-TimeStatus = Literal["verified", "configured", "unverified"]
 
 DEFAULT_LOCAL_TZ: dt.tzinfo = dt.timezone(dt.timedelta(hours=8), "UTC+08:00")
 """The UTC offset assumed for cameras that write local time: China Standard Time, UTC+08:00."""
@@ -135,18 +133,18 @@ def estimate_offset(
             f"(spread {spread:.3f} s)"
         )
         offset = 0.0 if track_start is None else start_utc - track_start
-        return TimeAlignment(start_utc, offset, "verified", detail)
+        return TimeAlignment(start_utc, offset, TimeStatus.VERIFIED, detail)
     if track_start is None:
         raise ValueError("cannot align a video without clock anchors or any GPS fix")
     if configured_offset_s is not None:
         return TimeAlignment(
             track_start + configured_offset_s,
             configured_offset_s,
-            "configured",
+            TimeStatus.CONFIGURED,
             f"configured offset {configured_offset_s:+.3f} s from the first GPS fix",
         )
     return TimeAlignment(
-        track_start, 0.0, "unverified", "assumed to start at the first GPS fix (time unverified)"
+        track_start, 0.0, TimeStatus.UNVERIFIED, "assumed to start at the first GPS fix (time unverified)"
     )
 
 

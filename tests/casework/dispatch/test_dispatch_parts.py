@@ -26,7 +26,8 @@ from streetwatch.casework.dispatch.status import dead_letters, delivery_counts, 
 from streetwatch.casework.dispatch.webhook import DeliveryError
 from streetwatch.casework.dispatch.worker import DispatchWorker
 from streetwatch.cli.dispatch_commands import dispatch_app
-from streetwatch.store.models_outbox import DELIVERY_DEAD, OutboxDelivery, OutboxEvent
+from streetwatch.core.vocab import DeliveryStatus
+from streetwatch.store.models_outbox import OutboxDelivery, OutboxEvent
 from tests.casework.dispatch.receiver import Receiver
 
 HOOK = "  - {name: hook, kind: webhook, url: 'http://127.0.0.1:9/h', secret_env: SW_TEST_SECRET}\n"
@@ -169,7 +170,7 @@ def test_status_and_requeue(db_session_factory: sessionmaker[Session]) -> None:
     DispatchWorker(db_session_factory, [hook], DispatchSettings()).fan_out()
     with db_session_factory.begin() as session:
         session.execute(update(OutboxDelivery).where(OutboxDelivery.event_id != ids["case.filed"])
-                        .values(status=DELIVERY_DEAD, attempts=10, last_error="HTTP 500"))
+                        .values(status=DeliveryStatus.DEAD, attempts=10, last_error="HTTP 500"))
     with db_session_factory() as session:
         assert delivery_counts(session) == {("cases", "pending"): 1, ("cases", "dead"): 2}
         assert undelivered_events(session) == 1  # audit.note: no destination wants it

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from streetwatch.casework.dispatch.config import DispatchSettings, WebhookDestination
 from streetwatch.casework.dispatch.outbox import enqueue
 from streetwatch.casework.dispatch.worker import DispatchWorker, RetryPolicy, WorkerStats
-from streetwatch.store.models_outbox import DELIVERY_DEAD, DELIVERY_DELIVERED, OutboxDelivery, OutboxEvent
+from streetwatch.core.vocab import DeliveryStatus
+from streetwatch.store.models_outbox import OutboxDelivery, OutboxEvent
 from tests.casework.dispatch.receiver import Receiver
 
 SECRET = "test-secret-0123456789abcdef"
@@ -98,7 +99,7 @@ def test_refused_then_accepted_delivers_each_event_exactly_once(db_session_facto
             refused = [d.last_error for d in deliveries(db_session_factory) if d.last_error]
             receiver.start_listening()
             wait_until(lambda: len(receiver.log.applied) == N_EVENTS
-                       and all(d.status == DELIVERY_DELIVERED for d in deliveries(db_session_factory)),
+                       and all(d.status == DeliveryStatus.DELIVERED for d in deliveries(db_session_factory)),
                        15, "every event delivered")
         finally:
             next(runner, None)
@@ -109,7 +110,7 @@ def test_refused_then_accepted_delivers_each_event_exactly_once(db_session_facto
     rows = deliveries(db_session_factory)
     assert len(rows) == N_EVENTS                                     # one delivery per event and destination
     assert {r.event_id for r in rows} == set(event_ids)
-    assert all(r.status == DELIVERY_DELIVERED and r.claim_token is None for r in rows)
+    assert all(r.status == DeliveryStatus.DELIVERED and r.claim_token is None for r in rows)
     assert sum(r.attempts > 1 for r in rows) >= N_EVENTS // 2         # they really were retried
     assert sorted(receiver.log.applied) == sorted(event_ids)          # 0 lost, 0 duplicated for the app
     assert receiver.log.bad_signatures == []                          # every request was signed right
@@ -145,14 +146,14 @@ def test_failing_receiver_ends_in_dead_letter(
         runner = run_workers([worker], stop, max_seconds=15)
         next(runner)
         try:
-            wait_until(lambda: deliveries(db_session_factory)[0].status == DELIVERY_DEAD
+            wait_until(lambda: deliveries(db_session_factory)[0].status == DeliveryStatus.DEAD
                        if deliveries(db_session_factory) else False, 10, "the dead letter")
         finally:
             next(runner, None)
     finally:
         receiver.close()
     (row,) = deliveries(db_session_factory)
-    assert (row.status, row.attempts) == (DELIVERY_DEAD, expected_attempts)
+    assert (row.status, row.attempts) == (DeliveryStatus.DEAD, expected_attempts)
     assert error_part in (row.last_error or "")
     assert receiver.log.raw == {event_id: expected_attempts}   # no attempt after the dead letter
     assert receiver.log.applied == []

@@ -1,34 +1,37 @@
 """Pydantic models at the API edge: ``XPublic`` out, ``XCreate`` in, ``XsPage`` for lists.
 
+Every request and response model of the API lives in this package: the shared ones and those of
+violations, cases, observations and videos here; the case workflow's, the review queue's, signing
+in and the exports' in ``schemas.workflow``, ``schemas.review``, ``schemas.auth`` and
+``schemas.exports``.
+
 Request models forbid unknown fields, so a client cannot smuggle ``status`` or ``sha256``
 into a request and believe it was applied. Times are always returned as UTC with an offset.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.core.vocab import (
+    CaseStatus,
+    DecisionAction,
+    LocationStatus,
+    RejectReason,
+    TimeStatus,
+    VideoStatus,
+    ViolationStatus,
+)
+from streetwatch.store.column_types import as_utc
 from streetwatch.store.models import Case, Observation, Violation
 from streetwatch.store.queries import BBox, CaseDetail, QueryError, VideoCounts
 
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were stored as UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-ViolationStatus = Literal["pending", "approved", "rejected"]
-VideoStatus = Literal["processing", "done", "failed"]
-CaseStatus = Literal["open", "filed", "dispatched", "handled", "checked", "closed"]
-# Why a reviewer rejects (streetwatch.casework.review_queue.REJECT_REASONS).
-RejectReason = Literal["false_detection", "compliant", "duplicate", "unclear_image"]
-TimeStatus = Literal["verified", "configured", "unverified"]
-LocationStatusName = Literal["geolocated", "camera", "unknown"]
+# A time in UTC with its offset; a naive time in a request means UTC (the store returns aware ones).
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 # Families come from the taxonomy (a city may add its own), so routes check them, not a Literal.
 Family = Annotated[str, Field(min_length=1, max_length=32, description="A family of models/taxonomy.yaml.")]
 
@@ -69,7 +72,7 @@ class DecisionPublic(_Out):
     """One reviewer decision (decisions are never changed or deleted)."""
 
     id: int
-    action: Literal["approve", "reject", "relabel", "move"]
+    action: DecisionAction
     reason: str | None = Field(description="The reviewer's note (free text).")
     reason_code: RejectReason | None = Field(description="reject: why, from a fixed list.")
     new_family: str | None
@@ -98,7 +101,7 @@ class ViolationPublic(BaseModel):
     seen_at: UtcDatetime | None = Field(description="UTC time of the evidence frame, if GPS time is known.")
     lat: float | None
     lon: float | None
-    location_status: LocationStatusName
+    location_status: LocationStatus
     observation_id: int
     video_id: int
     case_id: int | None = Field(description="The case (real-world problem) it is a sighting of; "
@@ -171,7 +174,7 @@ class ViolationsPage(BaseModel):
 class DecisionCreate(_In):
     """A reviewer's decision on a violation."""
 
-    action: Literal["approve", "reject", "relabel", "move"]
+    action: DecisionAction
     reviewer: str | None = Field(None, min_length=1, max_length=255, description="Who decides: optional, "
                                  "the signed-in user; if given it must be that user's name.")
     reason: str | None = Field(None, max_length=4000, description="A note: why. To reject, send `reason_code` "
@@ -185,18 +188,18 @@ class DecisionCreate(_In):
 
     @model_validator(mode="after")
     def _fields_fit_action(self) -> DecisionCreate:
-        if self.action == "reject" and not self.reason and self.reason_code is None:
+        if self.action == DecisionAction.REJECT and not self.reason and self.reason_code is None:
             raise ValueError("a rejection needs a reason: reason_code false_detection, compliant, duplicate "
                              "or unclear_image")
-        if self.action != "reject" and self.reason_code is not None:
+        if self.action != DecisionAction.REJECT and self.reason_code is not None:
             raise ValueError(f"reason_code is only for reject, not for {self.action}")
-        if self.action == "relabel" and not self.class_name:
+        if self.action == DecisionAction.RELABEL and not self.class_name:
             raise ValueError("relabel needs class_name: the class the object really is")
-        if self.action != "relabel" and self.class_name is not None:
+        if self.action != DecisionAction.RELABEL and self.class_name is not None:
             raise ValueError(f"class_name is only for relabel, not for {self.action}")
-        if self.action == "move" and (self.lat is None or self.lon is None):
+        if self.action == DecisionAction.MOVE and (self.lat is None or self.lon is None):
             raise ValueError("move needs lat and lon: the corrected position")
-        if self.action != "move" and (self.lat is not None or self.lon is not None):
+        if self.action != DecisionAction.MOVE and (self.lat is not None or self.lon is not None):
             raise ValueError(f"lat and lon are only for move, not for {self.action}")
         return self
 
@@ -212,7 +215,7 @@ class ObservationPublic(_Out):
     class_name: str
     family: str | None
     confidence: float
-    location_status: LocationStatusName
+    location_status: LocationStatus
     lat: float | None
     lon: float | None
     bearing_deg: float | None
@@ -374,8 +377,8 @@ class PlaceTimeFilter(_In):
     """Time and place filters, validated; shared by the paged lists and the exports."""
 
 
-    since: datetime | None = Field(None, description="Seen at or after (ISO 8601; naive means UTC).")
-    until: datetime | None = Field(None, description="Seen before (ISO 8601; naive means UTC).")
+    since: UtcDatetime | None = Field(None, description="Seen at or after (ISO 8601; naive means UTC).")
+    until: UtcDatetime | None = Field(None, description="Seen before (ISO 8601; naive means UTC).")
     bbox: str | None = Field(
         None, description="min_lon,min_lat,max_lon,max_lat (WGS84)", examples=["116.30,39.90,116.40,39.95"]
     )
@@ -392,7 +395,7 @@ class PlaceTimeFilter(_In):
 
     @model_validator(mode="after")
     def _since_before_until(self) -> PlaceTimeFilter:
-        if self.since is not None and self.until is not None and _utc(self.since) >= _utc(self.until):
+        if self.since is not None and self.until is not None and self.since >= self.until:
             raise ValueError(f"since ({self.since.isoformat()}) must be before "
                              f"until ({self.until.isoformat()})")
         return self
@@ -418,7 +421,7 @@ class ObservationsQuery(_PlaceTimeQuery):
 
     family: Family | None = None
     class_name: str | None = Field(None, max_length=64, description="The detector's class.")
-    location_status: LocationStatusName | None = None
+    location_status: LocationStatus | None = None
     video_id: int | None = None
 
 

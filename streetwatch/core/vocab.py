@@ -1,0 +1,135 @@
+"""The shared vocabulary: every status, action and reason code that is stored or sent, once.
+
+Each vocabulary is one :class:`~enum.StrEnum`. The database columns (through
+``streetwatch.store.types.StrEnumType``), the API's pydantic models and the logic all use these
+members, so a value exists in one place and a typo is an error, not a silent mismatch. Members
+are ``str``: they compare equal to, and serialise as, the strings stored today.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Vocabulary(StrEnum):
+    """A StrEnum whose members print as the strings they stand for, in ``repr`` too.
+
+    Messages such as ``f"in state {state!r}"`` read ``in state 'filed'`` whether ``state`` came
+    from the database (a member) or from a request (a plain string).
+    """
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class VideoStatus(Vocabulary):
+    """Where a video is in processing."""
+
+    PROCESSING = "processing"  # claimed by a worker (or waiting to be)
+    DONE = "done"              # its results are committed
+    FAILED = "failed"          # processing stopped with an error (see Video.error)
+
+
+class ViolationStatus(Vocabulary):
+    """A violation's review state."""
+
+    PENDING = "pending"        # waiting for a reviewer
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class CaseStatus(Vocabulary):
+    """Where a case is in the workflow (``streetwatch.casework.states`` has the transitions)."""
+
+    OPEN = "open"              # seen, not confirmed yet
+    FILED = "filed"            # 立案: a violation of it was approved
+    DISPATCHED = "dispatched"  # 派遣: sent to the responsible unit (SLA clock running)
+    HANDLED = "handled"        # 处置: the unit reports it fixed
+    CHECKED = "checked"        # 核查: confirmed on site
+    CLOSED = "closed"          # 结案
+
+
+class CaseAction(Vocabulary):
+    """What a person (or an approval) does to a case."""
+
+    FILE = "file"
+    DISPATCH = "dispatch"
+    RETURN = "return"
+    HANDLE = "handle"
+    CHECK = "check"
+    REWORK = "rework"
+    EXTEND = "extend"
+    CLOSE = "close"
+
+
+class TimeStatus(Vocabulary):
+    """How a video's clock was aligned with GPS time."""
+
+    VERIFIED = "verified"      # offset estimated from the data
+    CONFIGURED = "configured"  # offset taken from settings
+    UNVERIFIED = "unverified"  # assumed (e.g. the video starts at the first fix)
+
+
+class LocationStatus(Vocabulary):
+    """How an observation's position was obtained."""
+
+    GEOLOCATED = "geolocated"      # camera pose offset by the object's bearing and range
+    CAMERA = "camera"              # camera pose only: the object's range was not measurable
+    UNKNOWN = "unknown"            # no GPS at that time (no track, or inside a gap)
+
+
+class MotionState(Vocabulary):
+    """Whether a movable object (a vehicle) stands or drives, read from the footage."""
+
+    PARKED = "parked"
+    MOVING = "moving"
+    STOPPED_IN_TRAFFIC = "stopped_in_traffic"
+    UNKNOWN = "unknown"
+
+
+class DecisionAction(Vocabulary):
+    """What a reviewer decides about a violation."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    RELABEL = "relabel"  # correct the class (the violation stays pending)
+    MOVE = "move"        # correct the position (the violation stays pending)
+
+
+class RejectReason(Vocabulary):
+    """Why a reviewer rejects a violation."""
+
+    FALSE_DETECTION = "false_detection"
+    COMPLIANT = "compliant"
+    DUPLICATE = "duplicate"
+    UNCLEAR_IMAGE = "unclear_image"
+
+
+class DeliveryStatus(Vocabulary):
+    """An outbox delivery's state."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"  # gave up: a dead letter
+
+
+class Open311Status(Vocabulary):
+    """A service request's status as Open311 GeoReport v2 spells it (two values only)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Role(Vocabulary):
+    """What a person does in the review and dispatch workflow."""
+
+    REVIEWER = "reviewer"                # 审核: confirms or rejects detections
+    DISPATCHER = "dispatcher"            # 派遣: sends cases to the responsible unit's people
+    FIELD_INSPECTOR = "field_inspector"  # 核查: checks on site that a case was handled
+    SUPERVISOR = "supervisor"            # oversees every unit, reads KPIs
+    ADMIN = "admin"                      # manages users; passes every role check
+
+
+def values_of(vocabulary: type[StrEnum]) -> tuple[str, ...]:
+    """The vocabulary's values in definition order (``"x" in values_of(E)`` works on Python 3.11)."""
+    return tuple(member.value for member in vocabulary)
