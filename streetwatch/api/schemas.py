@@ -6,22 +6,17 @@ into a request and believe it was applied. Times are always returned as UTC with
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.store.filters import BBox, QueryError, as_utc
 from streetwatch.store.models import Case, Observation, Violation
-from streetwatch.store.queries import BBox, CaseDetail, QueryError, VideoCounts
+from streetwatch.store.queries import CaseDetail, VideoCounts
 
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; they were stored as UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 ViolationStatus = Literal["pending", "approved", "rejected"]
 VideoStatus = Literal["processing", "done", "failed"]
 CaseStatus = Literal["open", "filed", "dispatched", "handled", "checked", "closed"]
@@ -392,7 +387,7 @@ class PlaceTimeFilter(_In):
 
     @model_validator(mode="after")
     def _since_before_until(self) -> PlaceTimeFilter:
-        if self.since is not None and self.until is not None and _utc(self.since) >= _utc(self.until):
+        if self.since is not None and self.until is not None and as_utc(self.since) >= as_utc(self.until):
             raise ValueError(f"since ({self.since.isoformat()}) must be before "
                              f"until ({self.until.isoformat()})")
         return self
@@ -427,6 +422,8 @@ class CasesQuery(_PlaceTimeQuery):
 
     family: Family | None = None
     status: CaseStatus | None = None
+    grid: str | None = Field(None, max_length=64, description="Only this grid.")
+    overdue: bool | None = Field(None, description="true: only cases past a deadline; false: only the others.")
 
 
 class VideosQuery(_PageQuery):

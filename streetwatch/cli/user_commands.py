@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from streetwatch.store.db import Session
 
 users_app = typer.Typer(
     help="People and machines that may use the API: roles (reviewer, dispatcher, field_inspector, "
