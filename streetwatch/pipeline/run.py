@@ -35,7 +35,7 @@ from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
 from streetwatch.pipeline.rules import RuleContext, default_rules
-from streetwatch.pipeline.triangulate import TYPICAL_SIZES, locate_track
+from streetwatch.pipeline.triangulate import class_size, locate_track
 from streetwatch.store import writes
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.evidence import EvidenceStore
@@ -125,10 +125,6 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
                           batch_size=settings.batch_size)
     return UltralyticsConfig(weights=settings.model_path, device=settings.device, imgsz=settings.imgsz,
                              conf=settings.conf_threshold, batch_size=settings.batch_size)
-
-
-# Signs hang on walls above the pavement: their box bottom is not on the ground.
-WALL_MOUNTED_CLASSES = frozenset({"shop_sign", "projecting_sign", "window_ad", "banner", "small_ad"})
 
 
 class VideoProcessor:
@@ -255,8 +251,9 @@ class VideoProcessor:
             if track is None or start_utc is None:
                 return Location(LocationStatus.UNKNOWN), None
             poses = [track.pose_at(start_utc + p.pts_s) for p in points]
-            location = locate_track(points, poses, self.camera, width, height, size=TYPICAL_SIZES.get(class_name),
-                                    on_ground=class_name not in WALL_MOUNTED_CLASSES)
+            location = locate_track(points, poses, self.camera, width, height,
+                                    size=class_size(self.taxonomy, class_name),
+                                    on_ground=self.taxonomy.on_ground(class_name))
             return location, start_utc + best.pts_s
         return locate
 

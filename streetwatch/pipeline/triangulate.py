@@ -39,6 +39,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.types import Location, LocationStatus, Pose, TrackPoint
 from streetwatch.vision.geometry import CameraModel, ObjectSize
 
@@ -101,24 +102,10 @@ class TriangulationSettings:
 
 DEFAULT_SETTINGS = TriangulationSettings()
 
-# Typical sizes (length along the kerb, width, height; metres) of the taxonomy's classes that
-# stand on the ground. Classes not listed: pass size=None; signs on walls: on_ground=False.
-TYPICAL_SIZES: dict[str, ObjectSize] = {
-    "car": ObjectSize(4.5, 1.8, 1.5),
-    "truck": ObjectSize(7.0, 2.4, 3.0),
-    "bus": ObjectSize(11.0, 2.5, 3.2),
-    "motorcycle": ObjectSize(2.0, 0.8, 1.2),
-    "bicycle": ObjectSize(1.7, 0.6, 1.1),
-    "stall": ObjectSize(2.0, 1.5, 2.2),
-    "umbrella": ObjectSize(2.2, 2.2, 2.3),
-    "dining_table": ObjectSize(1.2, 0.8, 0.75),
-    "chair": ObjectSize(0.5, 0.5, 0.9),
-    "bench": ObjectSize(1.8, 0.6, 0.8),
-    "person": ObjectSize(0.5, 0.4, 1.7),
-    "bin": ObjectSize(0.6, 0.6, 1.1),
-    "overflowing_bin": ObjectSize(0.6, 0.6, 1.1),
-    "ad_board": ObjectSize(0.8, 0.4, 1.6),
-}
+def class_size(taxonomy: Taxonomy, class_name: str) -> ObjectSize | None:
+    """The typical size ``models/taxonomy.yaml`` gives a class, or None (classes of no fixed size, wall signs)."""
+    size = taxonomy.typical_size(class_name)
+    return None if size is None else ObjectSize(*size)
 
 
 class EstimateMethod(StrEnum):
@@ -213,7 +200,7 @@ def locate_track(
         width: Frame width in pixels.
         height: Frame height in pixels.
         settings: Thresholds and error model.
-        size: The object class's typical size (see ``TYPICAL_SIZES``), to correct for the box
+        size: The object class's typical size (see :func:`class_size`), to correct for the box
             bottom being its near edge; None takes the box bottom centre as the object's foot.
         on_ground: Whether the object stands on the road or pavement. Signs on walls and
             banners do not: their box bottom says nothing about their range, so only crossing
