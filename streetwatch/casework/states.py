@@ -128,18 +128,6 @@ class NotPermittedError(PermissionError):
 _STATE_VALUES: Final = frozenset(s.value for s in CaseState)
 
 
-def parse_state(value: str) -> CaseState:
-    """The :class:`CaseState` named ``value``.
-
-    Raises:
-        ValueError: An unknown state name.
-    """
-    try:
-        return CaseState(value)
-    except ValueError:
-        raise ValueError(f"unknown case state {value!r}; known: {', '.join(s.value for s in CaseState)}") from None
-
-
 def parse_action(value: str) -> CaseAction:
     """The :class:`CaseAction` named ``value``.
 

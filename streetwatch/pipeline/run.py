@@ -34,7 +34,7 @@ from streetwatch.pipeline.gps.timing import parse_timezone
 from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
-from streetwatch.pipeline.rules import RuleContext, default_rules
+from streetwatch.pipeline.rules import RuleContext, default_rules, evaluate_rules
 from streetwatch.pipeline.triangulate import class_size, locate_track
 from streetwatch.store import writes
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
@@ -224,7 +224,7 @@ class VideoProcessor:
             nearby=tuple(observations))
         items: list[tuple[Observation, Violation | None]] = []
         for observation in observations:
-            violations = [v for rule in self.rules for v in rule.evaluate(observation, context)]
+            violations = evaluate_rules(self.rules, observation, context)
             items.append((observation, violations[0] if violations else None))
         return writes.VideoResults(
             frames_sampled=frames_sampled, detections=detections_total,
