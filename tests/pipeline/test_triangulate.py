@@ -8,14 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from streetwatch.core.geo import haversine_m
+from streetwatch.core.geo import LocalPlane, haversine_m
 from streetwatch.core.settings import DEFAULT_TAXONOMY
 from streetwatch.core.taxonomy import load_taxonomy
 from streetwatch.core.types import LocationStatus, Pose, TrackPoint
 from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.triangulate import (
     EstimateMethod,
-    LocalPlane,
     TriangulationSettings,
     class_size,
     estimate_track,
