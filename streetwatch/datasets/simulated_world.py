@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from pyproj import Transformer
 
+from streetwatch.core.settings import DEFAULT_TAXONOMY
+from streetwatch.core.taxonomy import Taxonomy, load_taxonomy
 from streetwatch.core.types import GpsFix, TrackPoint
 from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.rays import TriangulationSettings
@@ -45,12 +47,20 @@ class ObjectKind:
         return ObjectSize(self.length_m, self.depth_m, self.height_m)
 
 
-KINDS = (
-    ObjectKind("parking", "car", 4.5, 1.8, 1.5, (4.0, 5.0)),
-    ObjectKind("stall", "stall", 2.0, 1.5, 2.2, (6.0, 10.0)),
-    ObjectKind("ads", "ad_board", 0.8, 0.4, 1.6, (6.0, 12.0)),
-    ObjectKind("garbage", "bin", 0.6, 0.6, 1.1, (5.5, 8.0)),
-)
+def _kind(taxonomy: Taxonomy, class_name: str, offset_m: tuple[float, float]) -> ObjectKind:
+    """A kind of object whose family and typical size are the taxonomy's."""
+    spec, size = taxonomy.classes[class_name], taxonomy.typical_size(class_name)
+    if size is None:
+        raise ValueError(f"the taxonomy gives class {class_name!r} no size: the simulation needs one")
+    return ObjectKind(spec.family, class_name, *size, offset_m)
+
+
+def _kinds(taxonomy: Taxonomy) -> tuple[ObjectKind, ...]:
+    return (_kind(taxonomy, "car", (4.0, 5.0)), _kind(taxonomy, "stall", (6.0, 10.0)),
+            _kind(taxonomy, "ad_board", (6.0, 12.0)), _kind(taxonomy, "bin", (5.5, 8.0)))
+
+
+KINDS = _kinds(load_taxonomy(DEFAULT_TAXONOMY))  # the shipped taxonomy's sizes: what the pipeline is told
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any, Final
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from streetwatch.store.filters import BBox, case_filters, time_and_place
+from streetwatch.store.filters import BBox, case_filters, family_and_status, time_and_place
 from streetwatch.store.models import Case, Violation
 
 PAGE: Final = 500
@@ -38,10 +38,7 @@ def export_violations(
 ) -> Iterator[Violation]:
     """Violations, oldest first; ``unit`` and ``grid`` through the case each is a sighting of."""
     stmt = time_and_place(select(Violation), Violation, Violation.seen_at, since, until, bbox)
-    if family is not None:
-        stmt = stmt.where(Violation.family == family)
-    if status is not None:
-        stmt = stmt.where(Violation.status == status)
+    stmt = family_and_status(stmt, Violation, family, status)
     if unit is not None or grid is not None:
         stmt = stmt.where(Violation.case_id.in_(case_filters(select(Case.id), unit=unit, grid=grid)))
     return _rows(session_factory, stmt, Violation.id)
@@ -53,9 +50,6 @@ def export_cases(
     unit: str | None = None, grid: str | None = None, overdue: bool | None = None, now: datetime | None = None,
 ) -> Iterator[Case]:
     """Cases, oldest first, filtered on ``last_seen`` as the lists are (and on overdue at ``now``)."""
-    stmt = time_and_place(select(Case), Case, Case.last_seen, since, until, bbox)
-    if family is not None:
-        stmt = stmt.where(Case.family == family)
-    if status is not None:
-        stmt = stmt.where(Case.status == status)
+    stmt = family_and_status(time_and_place(select(Case), Case, Case.last_seen, since, until, bbox), Case, family,
+                             status)
     return _rows(session_factory, case_filters(stmt, unit=unit, grid=grid, overdue=overdue, now=now), Case.id)

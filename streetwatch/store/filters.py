@@ -90,6 +90,17 @@ def time_and_place(
     return stmt
 
 
+def family_and_status(
+    stmt: Select[Any], model: type[Violation] | type[Case], family: str | None, status: str | None,
+) -> Select[Any]:
+    """``stmt`` narrowed to one family and one status (either may be None: no filter)."""
+    if family is not None:
+        stmt = stmt.where(model.family == family)
+    if status is not None:
+        stmt = stmt.where(model.status == status)
+    return stmt
+
+
 def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """SQL (超期): past the handling deadline while dispatched, or past the closing deadline while
     dispatched, handled or checked. The one definition the page, the API and the exports use."""

@@ -25,7 +25,14 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from streetwatch.store.filters import BBox, QueryError, case_filters, overdue_clause, time_and_place
+from streetwatch.store.filters import (
+    BBox,
+    QueryError,
+    case_filters,
+    family_and_status,
+    overdue_clause,
+    time_and_place,
+)
 from streetwatch.store.models import CASE_STATUSES, Case, Evidence, Observation, Video, Violation, utcnow
 
 __all__ = ["BBox", "QueryError"]  # re-exported: the filters' names callers know from here
@@ -157,11 +164,7 @@ def list_violations(
         QueryError: A bad cursor, limit, status or time range.
     """
     _check_choice("status", status, VIOLATION_STATUSES)
-    stmt = select(Violation).options(joinedload(Violation.observation))
-    if family is not None:
-        stmt = stmt.where(Violation.family == family)
-    if status is not None:
-        stmt = stmt.where(Violation.status == status)
+    stmt = family_and_status(select(Violation).options(joinedload(Violation.observation)), Violation, family, status)
     if unit is not None:
         stmt = stmt.where(Violation.case_id.in_(select(Case.id).where(Case.unit == unit)))
     stmt = time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox)
@@ -222,11 +225,7 @@ def list_cases(
         QueryError: A bad cursor, limit, status or time range.
     """
     _check_choice("status", status, CASE_STATUSES)
-    stmt = select(Case)
-    if family is not None:
-        stmt = stmt.where(Case.family == family)
-    if status is not None:
-        stmt = stmt.where(Case.status == status)
+    stmt = family_and_status(select(Case), Case, family, status)
     stmt = case_filters(stmt, unit=unit, grid=grid, overdue=overdue, now=now)
     stmt = time_and_place(stmt, Case, Case.last_seen, since, until, bbox)
     return _page(session, stmt, Case.id, limit, cursor)
