@@ -14,26 +14,25 @@ from __future__ import annotations
 from datetime import datetime
 
 from streetwatch.core.permits import PermitMatch
+from streetwatch.core.taxonomy import ClassSpec, EventSpec
 from streetwatch.core.types import LocationStatus, Observation, Violation
 from streetwatch.pipeline.rules.base import RuleContext
-from streetwatch.pipeline.rules.reasons import describe_place, geolocated, judged, label, metres, violation_class, when
+from streetwatch.pipeline.rules.reasons import FamilyRule, describe_place, geolocated, judged, label, metres, when
 from streetwatch.pipeline.rules.taxonomy_rule import candidate
 
 ADS_RULE_VERSION = "1"
 FAMILY = "ads"
 
 
-class AdsRule:
+class AdsRule(FamilyRule):
     """Judges advertising objects against the licence registry."""
 
     name = "ads"
     version = ADS_RULE_VERSION
+    family = FAMILY
 
-    def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
-        judged_class = violation_class(observation, context, FAMILY)
-        if judged_class is None:
-            return []
-        spec, event = judged_class
+    def judge(self, observation: Observation, context: RuleContext, spec: ClassSpec,
+              event: EventSpec) -> list[Violation]:
         if context.permits is None:
             return candidate(observation, context, rule=self.name, version=self.version,
                              note="no permit registry configured: licences not checked")
