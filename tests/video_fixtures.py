@@ -8,22 +8,21 @@ Use from a conftest.py: ``from tests.video_fixtures import *  # noqa: F403``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from streetwatch.datasets import broken_files, synthetic
+
 __all__ = [
     "BAD_FILE_KINDS",
     "TINY_SIZE",
     "bad_video_files",
+    "broken_files",
     "clip_factory",
-    "load_synthetic",
     "make_bad_file",
     "make_clip",
     "patrol_clip",
@@ -32,34 +31,8 @@ __all__ = [
     "video_dir",
 ]
 
-REPO = Path(__file__).resolve().parents[1]
 TINY_SIZE = (160, 96)
 
-
-def load_synthetic() -> ModuleType:
-    """The synthetic footage generator: the installed package, else ``datasets/synthetic.py`` by path.
-
-    Never imports a top-level ``datasets`` (that name belongs to Hugging Face's library).
-    """
-    try:
-        from streetwatch.datasets import synthetic as installed
-
-        return installed
-    except ImportError:
-        pass
-    name = "streetwatch_datasets.synthetic"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / "datasets" / "synthetic.py")
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the synthetic footage generator from {REPO / 'datasets'}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-synthetic = load_synthetic()
 
 
 def make_clip(
@@ -110,22 +83,22 @@ def make_bad_file(kind: str, directory: Path) -> Path:
     name, _ = BAD_FILE_KINDS[kind]
     path = directory / name
     if kind == "zero_byte":
-        return synthetic.write_zero_byte(path)
+        return broken_files.write_zero_byte(path)
     if kind == "missing":
         return path
     if kind == "random_bytes":
-        return synthetic.write_random_bytes(path, n=8192, seed=7)
+        return broken_files.write_random_bytes(path, n=8192, seed=7)
     if kind == "text_as_mp4":
-        return synthetic.write_text_file_as_mp4(path, "2024-05-01 08:00:01 REC start\nGPS lost\n")
+        return broken_files.write_text_file_as_mp4(path, "2024-05-01 08:00:01 REC start\nGPS lost\n")
     if kind == "png_as_mp4":
-        return synthetic.write_image_as_video(path)
+        return broken_files.write_image_as_video(path)
     if kind == "audio_only":
-        return synthetic.write_audio_only(path)
+        return broken_files.write_audio_only(path)
     source = make_clip(directory / f"source_for_{name}", seconds=1.0)
     if kind == "truncated_mp4":
-        return synthetic.write_truncated_mp4(source, path, keep_fraction=0.6)
+        return broken_files.write_truncated_mp4(source, path, keep_fraction=0.6)
     if kind == "scrambled_payload":
-        return synthetic.write_scrambled_payload(source, path, seed=3)
+        return broken_files.write_scrambled_payload(source, path, seed=3)
     raise KeyError(f"unknown bad-file kind {kind!r}; known: {sorted(BAD_FILE_KINDS)}")
 
 

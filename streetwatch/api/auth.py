@@ -208,7 +208,7 @@ def get_current_user(
         raise _unauthorized("not authenticated: send `Authorization: Bearer <token>` from POST /auth/token "
                             "or `X-API-Key: <key>`")
     user_id = _user_id_from_token(token, request.app.state.auth_secret)
-    user = session.get(User, user_id)
+    user = user_store.get_user_by_id(session, user_id)
     if user is None or not user.active:
         raise _unauthorized("the token's user no longer exists or is deactivated")
     return AuthenticatedUser.from_user(user)

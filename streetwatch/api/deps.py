@@ -1,4 +1,5 @@
-"""Dependencies shared by the routes: ``SessionDep``, ``SettingsDep``, ``TaxonomyDep``, ``EvidenceStoreDep``.
+"""Dependencies shared by the routes: ``SessionDep``, ``SessionFactoryDep``, ``SettingsDep``, ``TaxonomyDep``,
+``EvidenceStoreDep``.
 
 Everything lives on ``app.state``, set up by :func:`streetwatch.api.app.create_app`; nothing here is
 global, so two apps with different settings can run in one process (as the tests do).
@@ -10,10 +11,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
-from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.store.db import Session, SessionFactory
 
 if TYPE_CHECKING:
     from streetwatch.store.evidence import EvidenceStore
@@ -37,11 +38,16 @@ def get_evidence_store(request: Request) -> EvidenceStore:
     return store
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request; rolled back if the request fails before committing."""
-    factory: sessionmaker[Session] | None = getattr(request.app.state, "session_factory", None)
+def get_session_factory(request: Request) -> SessionFactory:
+    """The app's session factory, for work that needs its own transactions (leases, streamed exports)."""
+    factory: SessionFactory | None = getattr(request.app.state, "session_factory", None)
     if factory is None:
         raise RuntimeError("the app has not started: run it with uvicorn or `with TestClient(app)`")
+    return factory
+
+
+def get_session(factory: Annotated[SessionFactory, Depends(get_session_factory)]) -> Iterator[Session]:
+    """A session per request; rolled back if the request fails before committing."""
     with factory() as session:
         yield session
 
@@ -49,6 +55,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TaxonomyDep = Annotated[Taxonomy, Depends(get_taxonomy)]
 SessionDep = Annotated[Session, Depends(get_session)]
+SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
 EvidenceStoreDep = Annotated["EvidenceStore", Depends(get_evidence_store)]
 
 

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.api.auth import (
     DECIDER_ROLES,
@@ -37,7 +37,7 @@ from streetwatch.api.auth import (
     get_current_user,
     require_roles,
 )
-from streetwatch.api.deps import SessionDep, SettingsDep, TaxonomyDep
+from streetwatch.api.deps import SessionDep, SessionFactoryDep, SettingsDep, TaxonomyDep
 from streetwatch.api.routes import workflow as workflow_routes
 from streetwatch.api.routes.workflow import WorkflowConfigDep
 from streetwatch.api.schemas import evidence_url
@@ -45,7 +45,8 @@ from streetwatch.casework import review_queue
 from streetwatch.core.vocab import CaseStatus, DecisionAction, RejectReason, ViolationStatus
 from streetwatch.store import queries
 from streetwatch.store import users as user_store
-from streetwatch.store.models import Evidence, Violation, utcnow
+from streetwatch.store.db import Session, SessionFactory
+from streetwatch.store.models import Violation, utcnow
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -54,6 +55,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 QUEUE_ROLES = (Role.REVIEWER, Role.SUPERVISOR)
 QUEUE_BATCH = 10  # items leased at once; topped up after every decision
 LEASE_MINUTES = 15.0
+CASES_PAGE = 100  # cases a page of /ui/cases shows; "next" pages on
 REJECT_KEYS: tuple[tuple[str, str, str], ...] = tuple(  # key, reason code, label
     (str(key), reason.value, reason.value.replace("_", " ")) for key, reason in enumerate(RejectReason, start=1)
 )
@@ -147,7 +149,7 @@ class BoxView:
 
 def _item_context(session: Session, violation: Violation, held: list[Violation]) -> dict[str, Any]:
     obs = violation.observation
-    frame = session.get(Evidence, obs.frame_sha256)
+    frame = queries.get_evidence(session, obs.frame_sha256)
     # Old rows may lack sizes: fall back to the box's own extent so the overlay stays inside.
     frame_w = frame.width if frame is not None and frame.width else int(max(obs.bbox[2], 1))
     frame_h = frame.height if frame is not None and frame.height else int(max(obs.bbox[3], 1))
@@ -167,15 +169,11 @@ def _item_context(session: Session, violation: Violation, held: list[Violation])
     }
 
 
-def _factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
-
-
-def _held(request: Request, session: Session, user: AuthenticatedUser, *, top_up: bool) -> list[Violation]:
+def _held(factory: SessionFactory, session: Session, user: AuthenticatedUser, *, top_up: bool
+          ) -> list[Violation]:
     if top_up:
         session.commit()  # end this session's read: claim works in its own transactions
-        review_queue.claim(_factory(request), user.username, QUEUE_BATCH, LEASE_MINUTES)
+        review_queue.claim(factory, user.username, QUEUE_BATCH, LEASE_MINUTES)
     return sorted(review_queue.leased_to(session, user.username), key=lambda v: v.id)
 
 
@@ -198,10 +196,10 @@ def _item_fragment(request: Request, session: Session, held: list[Violation], cu
 
 
 @router.get("/queue")
-def queue(request: Request, session: SessionDep, user: PageUser,
+def queue(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
           id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
     _require(user, QUEUE_ROLES)
-    held = _held(request, session, user, top_up=True)
+    held = _held(factory, session, user, top_up=True)
     current = _pick(held, id)
     context: dict[str, Any] = {"user": user, "flash": None, "empty": current is None, "page": "queue"}
     if current is not None:
@@ -210,17 +208,18 @@ def queue(request: Request, session: SessionDep, user: PageUser,
 
 
 @router.get("/queue/item")
-def queue_item(request: Request, session: SessionDep, user: PageUser,
+def queue_item(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
                id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
     """One held item as a fragment (J/K); tops the lease batch up when nothing is held."""
     _require(user, QUEUE_ROLES)
-    held = _held(request, session, user, top_up=False) or _held(request, session, user, top_up=True)
+    held = _held(factory, session, user, top_up=False) or _held(factory, session, user, top_up=True)
     return _item_fragment(request, session, held, _pick(held, id))
 
 
 @router.post("/queue/{violation_id}/decision")
 def queue_decide(
-    request: Request, session: SessionDep, config: WorkflowConfigDep, taxonomy: TaxonomyDep, violation_id: int,
+    request: Request, factory: SessionFactoryDep, session: SessionDep, config: WorkflowConfigDep,
+    taxonomy: TaxonomyDep, violation_id: int,
     user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
     action: Annotated[Literal[DecisionAction.APPROVE, DecisionAction.REJECT], Form()],
     reason_code: Annotated[str | None, Form(max_length=32)] = None,
@@ -244,20 +243,12 @@ def queue_decide(
     except (queries.DecisionConflictError, queries.NotFoundError) as exc:
         session.rollback()
         flash = f"#{violation_id} not decided: {exc}"  # someone else got there first: move on
-    held = _held(request, session, user, top_up=True)
+    held = _held(factory, session, user, top_up=True)
     current = _pick(held, None, after=violation_id)
     return _item_fragment(request, session, held, current, flash, status_code)
 
 
 # --- cases and dashboard ----------------------------------------------------------------------------
-
-def is_overdue(case: Any, now: datetime) -> bool:
-    """Past its handling deadline unhandled, or past its closing deadline open (超期)."""
-    if case.status == CaseStatus.CLOSED:
-        return False
-    handle_due, close_due = case.handle_due, case.close_due
-    return bool((handle_due and case.handled_at is None and handle_due < now) or (close_due and close_due < now))
-
 
 @router.get("/cases")
 def cases(
@@ -267,22 +258,28 @@ def cases(
     unit: Annotated[str | None, Query(max_length=255)] = None,
     grid: Annotated[str | None, Query(max_length=64)] = None,
     overdue: Annotated[bool, Query()] = False,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
-    family, status, unit, grid = (v or None for v in (family, status, unit, grid))
+    """A page of cases, newest first; "next" follows the list's cursor, so every case is reachable."""
+    family, status, unit, grid, cursor = (v or None for v in (family, status, unit, grid, cursor))
     scope = user.unit_scope
     if scope is not None and unit not in (None, scope):
         raise HTTPException(403, f"you may only see the cases of your unit {scope!r}")
+    now = utcnow()
     try:
-        rows, _ = queries.list_cases(session, family=family, status=status, limit=500, unit=scope or unit)
+        rows, next_cursor = queries.list_cases(session, family=family, status=status, unit=scope or unit, grid=grid,
+                                               overdue=overdue or None, now=now, limit=CASES_PAGE, cursor=cursor)
     except queries.QueryError as exc:
         raise HTTPException(422, str(exc)) from None
-    now = utcnow()
-    rows = [c for c in rows if (grid is None or c.grid_id == grid) and (not overdue or is_overdue(c, now))]
+    filters = {"family": family, "status": status, "unit": unit, "grid": grid, "overdue": overdue}
+    next_query = None if next_cursor is None else urlencode(
+        {**{k: v for k, v in filters.items() if v}, "cursor": next_cursor})
     markers = [{"id": c.id, "lat": c.lat, "lon": c.lon, "label": f"#{c.id} {c.family} {c.status}"} for c in rows]
+    overdue_ids = queries.overdue_case_ids(session, [c.id for c in rows], now)
     return _render(request, "cases.html", {
-        "user": user, "page": "cases", "cases": rows, "now": now, "is_overdue": is_overdue,
+        "user": user, "page": "cases", "cases": rows, "overdue_ids": overdue_ids,
         "markers_json": json.dumps(markers), "families": sorted(taxonomy.families), "statuses": tuple(CaseStatus),
-        "filters": {"family": family, "status": status, "unit": unit, "grid": grid, "overdue": overdue},
+        "filters": filters, "next_query": next_query,
     })
 
 

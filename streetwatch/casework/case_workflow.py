@@ -247,6 +247,11 @@ def reattach_violation(session: Session, violation: Violation, config: WorkflowC
     return violation.case_id
 
 
+def case_events(session: Session, case_id: int) -> list[CaseEvent]:
+    """Every transition of the case, oldest first."""
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
+
+
 # --- reading events for the KPIs ---------------------------------------------------------------------
 
 def kpi_events(session: Session, since: datetime, until: datetime) -> list[CaseEventRecord]:

@@ -25,7 +25,7 @@ Config files: ``models/workflow/deadlines.yaml`` and the holiday files it lists 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -355,8 +355,3 @@ def load_deadlines(path: Path | str = DEFAULT_DEADLINES_PATH) -> DeadlineTable:
     """Read a deadlines file and the holiday calendars it lists (relative to it)."""
     path = Path(path)
     return parse_deadlines(_read_yaml(path), str(path), base_dir=path.parent)
-
-
-def uncovered_days(calendar: WorkingCalendar, days: Iterable[date]) -> list[date]:
-    """The dates among ``days`` whose year the calendar has no holidays for (to warn about)."""
-    return sorted({d for d in days if not calendar.covers(d)})

@@ -52,12 +52,7 @@ from streetwatch.core.vocab import DecisionAction, RejectReason, ViolationStatus
 from streetwatch.store.audit import append_audit
 from streetwatch.store.column_types import require_aware
 from streetwatch.store.models import ReviewDecision, Violation, utcnow
-from streetwatch.store.queries import (
-    DecisionConflictError,
-    InvalidDecisionError,
-    NotFoundError,
-    _relabel_values,
-)
+from streetwatch.store.queries import DecisionConflictError, InvalidDecisionError, NotFoundError
 
 MAX_CLAIM: Final = 100
 MAX_LEASE_MINUTES: Final = 240
@@ -230,6 +225,31 @@ def _validate(request: DecisionRequest) -> DecisionRequest:
         raise InvalidDecisionError(f"lat and lon are only for move, not for {action}")
     reason_code = None if code is None else RejectReason(code)
     return DecisionRequest(action, reason_code, note, request.class_name, request.family, request.lat, request.lon)
+
+
+def _relabel_values(
+    violation: Violation, new_family: str | None, new_class_name: str | None, taxonomy: Taxonomy | None
+) -> dict[str, str]:
+    """The columns a relabel sets: the new class's name, family, event code and names."""
+    if taxonomy is None:
+        raise InvalidDecisionError("relabel needs the taxonomy to check the new class")
+    if new_class_name is None or not new_class_name.strip():
+        raise InvalidDecisionError("relabel needs class_name: the class the object really is")
+    spec = taxonomy.lookup(new_class_name)
+    if spec is None:
+        known = ", ".join(sorted(c.name for c in taxonomy.classes.values() if c.role == "violation"))
+        raise InvalidDecisionError(f"unknown class {new_class_name!r}; violation classes are: {known}")
+    event = taxonomy.event_for(spec)
+    if spec.role != "violation" or event is None:
+        raise InvalidDecisionError(f"class {spec.name!r} is evidence only (no event code): "
+                                   "reject the violation instead of relabelling it")
+    if new_family is not None and new_family != spec.family:
+        raise InvalidDecisionError(f"class {spec.name!r} belongs to family {spec.family!r}, "
+                                   f"not {new_family!r}")
+    if spec.name == violation.class_name:
+        raise InvalidDecisionError(f"violation {violation.id} is already labelled {spec.name!r}")
+    return {"class_name": spec.name, "family": spec.family, "event_code": event.code,
+            "name_zh": event.name_zh, "name_en": event.name_en}
 
 
 def _explain_miss(session: Session, violation_id: int, action: str, actor: str, now: datetime) -> Exception:

@@ -99,18 +99,6 @@ class NotPermittedError(ForbiddenError, PermissionError):
 _STATE_VALUES: Final = frozenset(s.value for s in CaseStatus)
 
 
-def parse_state(value: str) -> CaseStatus:
-    """The :class:`CaseStatus` named ``value``.
-
-    Raises:
-        ValueError: An unknown state name.
-    """
-    try:
-        return CaseStatus(value)
-    except ValueError:
-        raise ValueError(f"unknown case state {value!r}; known: {', '.join(s.value for s in CaseStatus)}") from None
-
-
 def parse_action(value: str) -> CaseAction:
     """The :class:`CaseAction` named ``value``.
 

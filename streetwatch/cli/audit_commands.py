@@ -39,18 +39,16 @@ def verify(db: DbOption = None) -> None:
 
     Example: streetwatch audit verify --db postgresql://streetwatch@db/streetwatch
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from streetwatch.core.settings import get_settings
     from streetwatch.store.audit import verify_audit_chain
-    from streetwatch.store.db import make_engine, make_session_factory
+    from streetwatch.store.db import DatabaseError, make_engine, make_session_factory
 
     url = get_settings(db_url=db).db_url
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
             report = verify_audit_chain(session)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         err.print(f"[bold red]error:[/] cannot read the audit log at {engine.url!r}: {exc.__class__.__name__}: "
                   f"{getattr(exc, 'orig', None) or exc}")
         raise typer.Exit(2) from None

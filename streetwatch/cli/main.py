@@ -337,9 +337,5 @@ def bench(
     print(report.markdown())
 
 
-def main() -> None:  # pragma: no cover - console entry point
+if __name__ == "__main__":  # pragma: no cover - `python -m streetwatch.cli.main`; installed, the entry point is app
     app(prog_name="streetwatch")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -17,7 +17,7 @@ from rich.table import Table
 from streetwatch.cli.errors import streetwatch_typer
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from streetwatch.store.db import Session
 
 users_app = streetwatch_typer(
     help="People and machines that may use the API: roles (reviewer, dispatcher, field_inspector, "

@@ -37,7 +37,7 @@ import h3
 import numpy as np
 import numpy.typing as npt
 
-from streetwatch.core.geo import EARTH_MEAN_RADIUS_M, haversine_m
+from streetwatch.core.geo import LocalPlane, haversine_m
 
 H3_RESOLUTION = 12  # average hexagon edge ~10.8 m (9-10 m at mid latitudes)
 DEFAULT_RADIUS_M = 10.0
@@ -201,8 +201,9 @@ def match_batch(batch: Sequence[Sighting], cases: Sequence[CaseCentre], radius_m
     if not batch or not cases:
         return [-1] * len(batch)
     lat0 = batch[0].lat
-    sight_en = np.array([_east_north(lat0, batch[0].lon, s.lat, s.lon) for s in batch])
-    case_en = np.array([_east_north(lat0, batch[0].lon, c.lat, c.lon) for c in cases])
+    plane = LocalPlane(lat0, batch[0].lon)
+    sight_en = np.array([plane.to_en(s.lat, s.lon) for s in batch])
+    case_en = np.array([plane.to_en(c.lat, c.lon) for c in cases])
     families = {f: k for k, f in enumerate({*(s.family for s in batch), *(c.family for c in cases)})}
     same_family = (np.array([families[s.family] for s in batch])[:, None]
                    == np.array([families[c.family] for c in cases])[None, :])
@@ -252,13 +253,6 @@ def _local_offsets(batch: Sequence[Sighting], sight_en: npt.NDArray[np.float64],
             length = float(np.hypot(*offset))
             offsets[i] = offset if length <= radius_m else offset * radius_m / length
     return offsets
-
-
-def _east_north(lat0: float, lon0: float, lat: float, lon: float) -> tuple[float, float]:
-    """Metres east and north of (lat0, lon0): equirectangular, exact enough over a few kilometres."""
-    metres_per_degree = math.radians(1.0) * EARTH_MEAN_RADIUS_M
-    d_lon = (lon - lon0 + 180.0) % 360.0 - 180.0
-    return d_lon * metres_per_degree * math.cos(math.radians(lat0)), (lat - lat0) * metres_per_degree
 
 
 @dataclass(slots=True)

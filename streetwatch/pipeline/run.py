@@ -25,6 +25,7 @@ import numpy.typing as npt
 import supervision as sv
 from tqdm import tqdm
 
+from streetwatch.core.geo import LocalPlane
 from streetwatch.core.permits import PermitRegistry, load_permits
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import Taxonomy, load_taxonomy
@@ -48,8 +49,8 @@ from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
 from streetwatch.pipeline.read_text import TextStage
-from streetwatch.pipeline.rules import RuleContext, default_rules
-from streetwatch.pipeline.triangulate import TYPICAL_SIZES, LocalPlane, locate_track
+from streetwatch.pipeline.rules import RuleContext, default_rules, evaluate_rules
+from streetwatch.pipeline.triangulate import class_size, locate_track
 from streetwatch.store import writes
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.evidence import EvidenceStore
@@ -147,10 +148,6 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
 MOVABLE_FAMILY = "parking"
 # Per-sighting ground positions from GPS are trusted as motion evidence only this close.
 GPS_MOTION_MAX_RANGE_M = 30.0
-
-# Signs hang on walls above the pavement: their box bottom is not on the ground.
-WALL_MOUNTED_CLASSES = frozenset({"shop_sign", "projecting_sign", "window_ad", "banner", "small_ad"})
-
 
 class VideoProcessor:
     """Processes videos one at a time with one detector, database and evidence folder."""
@@ -270,7 +267,7 @@ class VideoProcessor:
     def _judge(self, observation: Observation, context: RuleContext) -> tuple[Observation, Violation | None]:
         """The rules' verdict on one observation; one below its family's queue threshold is held back
         (the observation keeps what it would have been, and why it stays out of the queue)."""
-        violations = [v for rule in self.rules for v in rule.evaluate(observation, context)]
+        violations = evaluate_rules(self.rules, observation, context)
         if not violations:
             return observation, None
         verdict = max(violations, key=lambda v: v.priority)
@@ -345,8 +342,9 @@ class VideoProcessor:
             if track is None or start_utc is None:
                 return Location(LocationStatus.UNKNOWN), None
             poses = [track.pose_at(start_utc + p.pts_s) for p in points]
-            location = locate_track(points, poses, self.camera, width, height, size=TYPICAL_SIZES.get(class_name),
-                                    on_ground=class_name not in WALL_MOUNTED_CLASSES)
+            location = locate_track(points, poses, self.camera, width, height,
+                                    size=class_size(self.taxonomy, class_name),
+                                    on_ground=self.taxonomy.on_ground(class_name))
             return location, start_utc + best.pts_s
         return locate
 

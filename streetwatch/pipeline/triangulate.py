@@ -13,9 +13,9 @@ drag the answer. When the track is too short to triangulate (too little distance
 or too small a change of bearing) the position is the robust centre of the per-frame
 flat-ground points instead.
 
-The heading between two 1 Hz fixes carries their noise over ~10 m (degrees); where the car
-drives straight, the direction of travel is re-derived from a line fitted to the track's
-positions over a few seconds.
+The rays, their ranges and their error model are built in :mod:`streetwatch.pipeline.rays`
+(the heading between two 1 Hz fixes carries their noise over ~10 m, so where the car drives
+straight the direction of travel is re-derived from the positions over a few seconds).
 
 A box's bottom-centre is not the object's centre: the bottom edge is its nearest corner, and
 a long object seen at an angle (a parked car) has its box centre off its middle. Given the
@@ -39,86 +39,28 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from streetwatch.core.geo import LocalPlane
+from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.types import Location, LocationStatus, Pose, TrackPoint
+from streetwatch.pipeline.rays import (
+    DEFAULT_SETTINGS,
+    Rays,
+    TriangulationSettings,
+    build_rays,
+    size_cues,
+    with_feet,
+)
 from streetwatch.vision.geometry import CameraModel, ObjectSize
 
 Vec = npt.NDArray[np.float64]
-_WGS84_A = 6_378_137.0
-_WGS84_E2 = 6.694_379_990_14e-3
-_EDGE_PX = 1.0  # a box this close to the frame edge is cut by it
 _RELAXATION = 0.6  # damping of the object-size correction rounds
-_POINT = ObjectSize(0.0, 0.0, 0.0)  # its box is the pixel of its foot
 
 
-@dataclass(frozen=True, slots=True)
-class TriangulationSettings:
-    """Thresholds and error model of the multi-view solve.
 
-    Attributes:
-        min_views: Fewest usable sightings to triangulate.
-        min_baseline_m: Fewest metres between the camera positions of the sightings.
-        min_spread_deg: Smallest change of bearing to the object across the sightings.
-        bearing_sigma_deg: One sighting's bearing error (heading, box centre, vibration).
-        pitch_sigma_deg: Pitch error (the car pitching, the road not flat): the main
-            flat-ground range error, which grows with the square of the range.
-        pixel_sigma_px: Error of the box bottom row.
-        footprint_sigma_m: The box bottom is the object's near edge, not its centre.
-        relative_position_sigma_m: GPS jitter between the frames of one track.
-        gps_sigma_m: Absolute GPS error (horizontal RMS). More views do not shrink it, so it
-            is added to every uncertainty.
-        use_range_prior: Add the flat-ground ranges as soft priors to the triangulation.
-        cauchy_scale: Residuals (in sigmas) beyond this are down-weighted.
-        outlier_sigmas: Sightings off by more than this many sigmas at the end are outliers.
-        iterations: Reweighting rounds.
-        heading_window_s: Half-width of the time window for re-deriving the direction of
-            travel from the positions; 0 keeps the poses' headings.
-        heading_min_travel_m: Least distance travelled within the window to re-derive it.
-        heading_max_off_line_m: Largest RMS distance of the window's positions from a straight
-            line (more means a turn: the pose's heading stays).
-        size_iterations: Rounds of the object-size correction (when a size is given).
-        size_sigma_frac: How much real objects differ from their class's typical size.
-    """
-
-    min_views: int = 3
-    min_baseline_m: float = 4.0
-    min_spread_deg: float = 6.0
-    bearing_sigma_deg: float = 1.5
-    pitch_sigma_deg: float = 1.0
-    pixel_sigma_px: float = 3.0
-    footprint_sigma_m: float = 0.5
-    relative_position_sigma_m: float = 0.3
-    gps_sigma_m: float = 2.5
-    use_range_prior: bool = True
-    cauchy_scale: float = 2.5
-    outlier_sigmas: float = 4.0
-    iterations: int = 12
-    heading_window_s: float = 2.0
-    heading_min_travel_m: float = 8.0
-    heading_max_off_line_m: float = 0.8
-    size_iterations: int = 8
-    size_sigma_frac: float = 0.15
-
-
-DEFAULT_SETTINGS = TriangulationSettings()
-
-# Typical sizes (length along the kerb, width, height; metres) of the taxonomy's classes that
-# stand on the ground. Classes not listed: pass size=None; signs on walls: on_ground=False.
-TYPICAL_SIZES: dict[str, ObjectSize] = {
-    "car": ObjectSize(4.5, 1.8, 1.5),
-    "truck": ObjectSize(7.0, 2.4, 3.0),
-    "bus": ObjectSize(11.0, 2.5, 3.2),
-    "motorcycle": ObjectSize(2.0, 0.8, 1.2),
-    "bicycle": ObjectSize(1.7, 0.6, 1.1),
-    "stall": ObjectSize(2.0, 1.5, 2.2),
-    "umbrella": ObjectSize(2.2, 2.2, 2.3),
-    "dining_table": ObjectSize(1.2, 0.8, 0.75),
-    "chair": ObjectSize(0.5, 0.5, 0.9),
-    "bench": ObjectSize(1.8, 0.6, 0.8),
-    "person": ObjectSize(0.5, 0.4, 1.7),
-    "bin": ObjectSize(0.6, 0.6, 1.1),
-    "overflowing_bin": ObjectSize(0.6, 0.6, 1.1),
-    "ad_board": ObjectSize(0.8, 0.4, 1.6),
-}
+def class_size(taxonomy: Taxonomy, class_name: str) -> ObjectSize | None:
+    """The typical size ``models/taxonomy.yaml`` gives a class, or None (classes of no fixed size, wall signs)."""
+    size = taxonomy.typical_size(class_name)
+    return None if size is None else ObjectSize(*size)
 
 
 class EstimateMethod(StrEnum):
@@ -151,49 +93,6 @@ class TrackEstimate:
     spread_deg: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Rays:
-    """Usable sightings in the local plane (east, north metres), one row each."""
-
-    origin: Vec      # (n, 2) camera positions
-    heading_deg: Vec  # (n,) direction of travel
-    boxes: Vec       # (n, 4) boxes as detected
-    foot_px: Vec     # (n, 2) the pixel taken as the object's foot (measured, or corrected for its size)
-    direction: Vec   # (n, 2) unit bearing vectors
-    range_m: Vec     # (n,) range along the ray, NaN where unmeasurable
-    range_sigma_m: Vec  # (n,) its error model
-    bearing_ok: npt.NDArray[np.bool_]    # (n,) box not cut left/right: its centre is the object's
-    range_ok: npt.NDArray[np.bool_]      # (n,) box not cut at the bottom: it shows the foot
-    bearings_deg: Vec
-
-
-class LocalPlane:
-    """An east/north tangent plane in metres around one point (WGS84 radii of curvature there).
-
-    Accurate to millimetres over the few hundred metres a track spans.
-    """
-
-    __slots__ = ("lat0", "lon0", "m_per_deg_east", "m_per_deg_north")
-
-    def __init__(self, lat0: float, lon0: float) -> None:
-        self.lat0, self.lon0 = lat0, lon0
-        phi = math.radians(lat0)
-        w = 1.0 - _WGS84_E2 * math.sin(phi) ** 2
-        meridional = _WGS84_A * (1.0 - _WGS84_E2) / w**1.5
-        prime_vertical = _WGS84_A / math.sqrt(w)
-        self.m_per_deg_north = math.radians(1.0) * meridional
-        self.m_per_deg_east = math.radians(1.0) * prime_vertical * math.cos(phi)
-
-    def to_en(self, lat: float, lon: float) -> tuple[float, float]:
-        d_lon = (lon - self.lon0 + 180.0) % 360.0 - 180.0  # across the antimeridian too
-        return d_lon * self.m_per_deg_east, (lat - self.lat0) * self.m_per_deg_north
-
-    def to_latlon(self, east: float, north: float) -> tuple[float, float]:
-        lon = self.lon0 + east / self.m_per_deg_east
-        lon = (lon + 180.0) % 360.0 - 180.0
-        return self.lat0 + north / self.m_per_deg_north, lon
-
-
 def locate_track(
     points: Sequence[TrackPoint],
     poses: Sequence[Pose | None],
@@ -213,7 +112,7 @@ def locate_track(
         width: Frame width in pixels.
         height: Frame height in pixels.
         settings: Thresholds and error model.
-        size: The object class's typical size (see ``TYPICAL_SIZES``), to correct for the box
+        size: The object class's typical size (see :func:`class_size`), to correct for the box
             bottom being its near edge; None takes the box bottom centre as the object's foot.
         on_ground: Whether the object stands on the road or pavement. Signs on walls and
             banners do not: their box bottom says nothing about their range, so only crossing
@@ -252,7 +151,7 @@ def estimate_track(
         return TrackEstimate(Location(LocationStatus.CAMERA, last.lat, last.lon, n_views=len(posed)),
                              EstimateMethod.CAMERA, n_views=len(posed))
     plane = LocalPlane(headed[0][1].lat, headed[0][1].lon)
-    rays = _build_rays(headed, camera, width, height, plane, settings, on_ground)
+    rays = build_rays(headed, camera, width, height, plane, settings, on_ground)
     trusted = rays.bearings_deg[rays.bearing_ok] if rays.bearing_ok.any() else rays.bearings_deg
     geometry = _Geometry(len(headed), _diameter(rays.origin), _spread_deg(trusted))
     method = EstimateMethod.FLAT_GROUND
@@ -276,14 +175,14 @@ def estimate_track(
     return _geolocated(plane, rays, solution, method, settings, geometry)
 
 
-def _refine_for_size(rays: _Rays, solution: _Solution, method: EstimateMethod, camera: CameraModel,
+def _refine_for_size(rays: Rays, solution: _Solution, method: EstimateMethod, camera: CameraModel,
                      size: ObjectSize, width: int, height: int,
-                     settings: TriangulationSettings) -> tuple[_Rays, _Solution]:
+                     settings: TriangulationSettings) -> tuple[Rays, _Solution]:
     """Take the offsets a box of ``size`` shows off the measured boxes, re-solve, until it settles."""
     probe = solution.point
     for _ in range(settings.size_iterations):
-        feet, size_range, size_sigma = _size_cues(rays, probe, camera, size, width, height, settings)
-        corrected = _with_feet(rays, feet, camera, width, height, settings, size_range, size_sigma)
+        feet, size_range, size_sigma = size_cues(rays, probe, camera, size, width, height, settings)
+        corrected = with_feet(rays, feet, camera, width, height, settings, size_range, size_sigma)
         better = _solve_track(corrected, method, camera, settings, start=solution.point)
         if better is None:
             break
@@ -296,7 +195,7 @@ def _refine_for_size(rays: _Rays, solution: _Solution, method: EstimateMethod, c
     return rays, solution
 
 
-def _solve_track(rays: _Rays, method: EstimateMethod, camera: CameraModel, settings: TriangulationSettings,
+def _solve_track(rays: Rays, method: EstimateMethod, camera: CameraModel, settings: TriangulationSettings,
                  start: Vec | None = None) -> _Solution | None:
     if method is EstimateMethod.TRIANGULATED:
         return _triangulate(rays, camera, settings, start)
@@ -317,112 +216,6 @@ class _Solution:
     inliers: npt.NDArray[np.bool_]       # (n,) over all rays
 
 
-def _build_rays(headed: Sequence[tuple[TrackPoint, Pose]], camera: CameraModel, width: int, height: int,
-                plane: LocalPlane, settings: TriangulationSettings, on_ground: bool) -> _Rays:
-    antenna = np.array([plane.to_en(pose.lat, pose.lon) for _, pose in headed])
-    times = np.array([pose.t for _, pose in headed])
-    given = np.array([pose.heading for _, pose in headed], dtype=np.float64)
-    headings = _smoothed_headings(times, antenna, given, settings)
-    origin = antenna + np.array([camera.lever_arm_en(float(h)) for h in headings])
-    boxes = np.array([point.xyxy for point, _ in headed], dtype=np.float64)
-    feet = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]])
-    bearing_ok = (boxes[:, 0] > _EDGE_PX) & (boxes[:, 2] < width - _EDGE_PX)
-    range_ok = (boxes[:, 3] < height - _EDGE_PX) & on_ground
-    empty = np.empty(0)
-    raw = _Rays(origin, headings, boxes, feet, empty, empty, empty, bearing_ok, range_ok, empty)
-    return _with_feet(raw, feet, camera, width, height, settings)
-
-
-def _with_feet(rays: _Rays, feet: Vec, camera: CameraModel, width: int, height: int,
-               settings: TriangulationSettings, size_range: Vec | None = None,
-               size_sigma: Vec | None = None) -> _Rays:
-    """The rays through the given foot pixels: bearings from the columns, ranges from the rows (flat
-    ground) and, when given, from the box heights (known size), combined by their error models."""
-    offsets, ranges = camera.foot_rays_array(feet[:, 0], feet[:, 1], width, height)
-    bearings = rays.heading_deg + offsets
-    ranges[~rays.range_ok] = np.nan
-    sigmas = _range_sigma(ranges, camera, camera.intrinsics(width, height).fy, settings)
-    if size_range is not None and size_sigma is not None:
-        # inverse-variance mean of the two ranges where both exist, else whichever exists
-        w_ground = np.where(np.isfinite(ranges), 1.0 / sigmas**2, 0.0)
-        w_size = np.where(np.isfinite(size_range), 1.0 / size_sigma**2, 0.0)
-        total = w_ground + w_size
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ranges = (np.nan_to_num(ranges) * w_ground + np.nan_to_num(size_range) * w_size) / total
-            sigmas = 1.0 / np.sqrt(total)
-        ranges[total == 0.0] = np.nan
-    rad = np.radians(bearings)
-    direction = np.column_stack([np.sin(rad), np.cos(rad)])
-    return _Rays(rays.origin, rays.heading_deg, rays.boxes, feet, direction, ranges, sigmas, rays.bearing_ok,
-                 rays.range_ok, bearings)
-
-
-def _size_cues(rays: _Rays, point: Vec, camera: CameraModel, size: ObjectSize, width: int, height: int,
-               settings: TriangulationSettings) -> tuple[Vec, Vec, Vec]:
-    """What an object of ``size`` centred at ``point`` tells about each sighting.
-
-    Returns:
-        The measured feet minus the offset such a box shows from its centre's pixel; the range
-        at which such a box would be as tall as the measured one (NaN where a box is cut at the
-        top or bottom); and that range's error.
-    """
-    boxes = rays.boxes
-    feet = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]])
-    size_range = np.full(len(feet), np.nan)
-    rad = np.radians(rays.heading_deg)
-    offset = point - rays.origin
-    forward = offset[:, 0] * np.sin(rad) + offset[:, 1] * np.cos(rad)
-    right = offset[:, 0] * np.cos(rad) - offset[:, 1] * np.sin(rad)
-    measured_height = boxes[:, 3] - boxes[:, 1]
-    height_ok = rays.range_ok & (boxes[:, 1] > _EDGE_PX) & (measured_height > 1.0)
-    predicted = camera.box_pixels_array(forward, right, size, width, height)
-    centre = camera.box_pixels_array(forward, right, _POINT, width, height)[:, 2:]  # the centre's foot pixel
-    known = np.isfinite(predicted[:, 0]) & np.isfinite(centre[:, 0])  # else the car is passing it
-    clipped = np.clip(predicted, 0.0, [width, height, width, height])  # as the detector's box is
-    shift = np.column_stack([(clipped[:, 0] + clipped[:, 2]) / 2.0 - centre[:, 0],
-                             clipped[:, 3] - centre[:, 1]])
-    feet[known] -= shift[known]
-    usable = known & height_ok & (size.height_m > 0.0)
-    # an object's image height scales as one over its distance
-    scaled = np.hypot(forward, right) * (predicted[:, 3] - predicted[:, 1]) / measured_height
-    size_range[usable] = scaled[usable]
-    relative = np.hypot(settings.size_sigma_frac, settings.pixel_sigma_px * math.sqrt(2.0) / measured_height)
-    return feet, size_range, np.nan_to_num(size_range, nan=1.0) * relative
-
-
-def _smoothed_headings(times: Vec, antenna: Vec, headings: Vec, settings: TriangulationSettings) -> Vec:
-    """Direction of travel from a straight-line fit of the positions within a few seconds of each sighting.
-
-    A heading from two consecutive 1 Hz fixes carries their noise over ~10 m: degrees. Over a
-    longer straight stretch the same noise matters less. Where the positions within the window do
-    not lie on a line (a turn) or barely move (a stop), the pose's own heading stays.
-    """
-    if settings.heading_window_s <= 0.0 or len(times) < 3:
-        return headings
-    order = np.argsort(times, kind="stable")
-    t, xy = times[order] - times.min(), antenna[order]
-    # windowed least squares from running sums: O(n) for a track of any length
-    def running(values: Vec) -> Vec:
-        return np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
-
-    sums = [running(v) for v in (np.ones_like(t), t, t * t, xy, xy * t[:, None], xy * xy)]
-    lo = np.searchsorted(t, t - settings.heading_window_s, side="left")
-    hi = np.searchsorted(t, t + settings.heading_window_s, side="right")
-    n, s_t, s_tt, s_x, s_tx, s_xx = (total[hi] - total[lo] for total in sums)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_t, mean_x = s_t / n, s_x / n[:, None]
-        var_t = s_tt / n - mean_t**2
-        cov_tx = s_tx / n[:, None] - mean_t[:, None] * mean_x
-        velocity = cov_tx / var_t[:, None]  # least-squares slope of east and north against time
-        off_line = np.sum(s_xx / n[:, None] - mean_x**2 - velocity * cov_tx, axis=1)
-        travelled = np.hypot(*velocity.T) * (t[hi - 1] - t[lo])
-        usable = ((n >= 3) & (var_t > 1e-9) & (travelled >= settings.heading_min_travel_m)
-                  & (np.sqrt(np.maximum(off_line, 0.0)) <= settings.heading_max_off_line_m))
-    out = headings.copy()
-    out[order[usable]] = np.degrees(np.arctan2(velocity[usable, 0], velocity[usable, 1])) % 360.0
-    return out
-
-
 def _diameter(xy: Vec) -> float:
     """Distance between the two farthest points (two sweeps: exact for a path that does not turn back)."""
     far = xy[int(np.argmax(np.hypot(*(xy - xy[0]).T)))]
@@ -436,14 +229,7 @@ def _spread_deg(bearings: Vec) -> float:
     return float(relative.max() - relative.min())
 
 
-def _range_sigma(range_m: Vec, camera: CameraModel, fy: float,
-                 settings: TriangulationSettings) -> Vec:
-    """Flat-ground range error: an angle error below the horizon times r^2 / h, plus the footprint."""
-    angle = math.hypot(math.radians(settings.pitch_sigma_deg), settings.pixel_sigma_px / fy)
-    return np.hypot(range_m**2 / camera.mount_height_m * angle, settings.footprint_sigma_m)
-
-
-def _triangulate(rays: _Rays, camera: CameraModel, settings: TriangulationSettings,
+def _triangulate(rays: Rays, camera: CameraModel, settings: TriangulationSettings,
                  start: Vec | None = None) -> _Solution | None:
     """Robust weighted least squares of the ray crossings, with flat-ground ranges as priors.
 
@@ -536,7 +322,7 @@ def _well_conditioned(info: Vec, limit: float) -> bool:
     return smallest > 0.0 and largest < limit * smallest
 
 
-def _flat_ground(rays: _Rays, settings: TriangulationSettings) -> _Solution | None:
+def _flat_ground(rays: Rays, settings: TriangulationSettings) -> _Solution | None:
     """Robust centre of the per-frame ground points, weighted by their range-error model."""
     has_range = np.isfinite(rays.range_m)
     if not has_range.any():
@@ -562,7 +348,7 @@ def _flat_ground(rays: _Rays, settings: TriangulationSettings) -> _Solution | No
     return _Solution(centre, np.eye(2) * variance, full)
 
 
-def _geolocated(plane: LocalPlane, rays: _Rays, solution: _Solution, method: EstimateMethod,
+def _geolocated(plane: LocalPlane, rays: Rays, solution: _Solution, method: EstimateMethod,
                 settings: TriangulationSettings, geometry: _Geometry) -> TrackEstimate:
     point, cov, inliers = solution.point, solution.cov, solution.inliers
     lat, lon = plane.to_latlon(float(point[0]), float(point[1]))

@@ -1,4 +1,4 @@
-"""Read queries for the API and the review queue, plus the one write a reviewer makes.
+"""Read queries for the API and the review page.
 
 Cases (one per real-world problem, see ``streetwatch.store.cases``) list like violations, with
 their times filtered on ``last_seen``.
@@ -7,24 +7,9 @@ Every list is keyset-paginated by id, newest first: a page ends with an opaque c
 base64 of the last id it returned) and the next page starts strictly below that id, so
 rows inserted meanwhile never shift a page or appear twice.
 
-Times: ``since <= seen_at < until``. Naive datetimes are taken as UTC; aware ones are
-converted to UTC before they are compared (SQLite keeps UTC wall time without an offset).
-
-Review decisions (append-only ``ReviewDecision`` rows):
-
-- ``approve``: pending -> approved.
-- ``reject``: pending -> rejected; a reason is required.
-- ``relabel``: changes the violation's class, family, event code and names to those the
-  taxonomy gives the new class, and puts the violation back to ``pending`` whatever its
-  status was: an approval or rejection was about the old label, so the new one is
-  reviewed again. The observation keeps the detector's class: the pair (detector said,
-  reviewer said) is what retraining learns from. Only classes with the ``violation`` role
-  are targets; an evidence-only class (person, bin, ...) means "not a violation": reject.
-- approve or reject on a violation that is no longer pending raises
-  :class:`DecisionConflictError`. The status changes with a conditional UPDATE
-  (``WHERE status = 'pending'``), so two reviewers deciding at once cannot both win.
-
-``add_decision`` flushes but does not commit: the caller owns the transaction.
+Time, place and "overdue" filters are those of ``streetwatch.store.filters``; review decisions
+are made by ``streetwatch.casework.review_queue.decide`` (leases, audit, case filing), whose
+errors are defined here because the routes answer them.
 """
 
 from __future__ import annotations
@@ -35,38 +20,39 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, Final, TypeVar
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from streetwatch.core.errors import BadInputError, ConflictError, MissingError
-from streetwatch.core.taxonomy import Taxonomy
-from streetwatch.core.vocab import CaseStatus, DecisionAction, LocationStatus, VideoStatus, ViolationStatus
-from streetwatch.store.column_types import as_utc
+from streetwatch.core.vocab import CaseStatus, LocationStatus, VideoStatus, ViolationStatus
+from streetwatch.store.filters import (
+    BBox,
+    QueryError,
+    case_filters,
+    family_and_status,
+    overdue_clause,
+    time_and_place,
+)
 from streetwatch.store.models import (
     Case,
     Evidence,
     Observation,
-    ReviewDecision,
     Video,
     Violation,
     utcnow,
 )
 
-# The decisions add_decision applies (a move goes through streetwatch.casework.review_queue).
-_ADD_DECISION_ACTIONS: Final = (DecisionAction.APPROVE, DecisionAction.REJECT, DecisionAction.RELABEL)
+__all__ = ["BBox", "QueryError"]  # re-exported: the filters' names callers know from here
+
 MAX_PAGE_SIZE: Final = 500
 CASE_RECENT_VIOLATIONS: Final = 50  # sightings a case's detail lists; the counts cover all of them
 
 _CURSOR_PREFIX: Final = "id:"
 RowT = TypeVar("RowT")
 
-
-class QueryError(BadInputError, ValueError):
-    """A query's arguments are invalid (bad cursor, bad filter)."""
-
-    http_status: ClassVar[int] = 400  # what the schemas could not catch: a plain bad request
 
 
 class InvalidCursorError(QueryError):
@@ -83,42 +69,6 @@ class InvalidDecisionError(BadInputError, ValueError):
 
 class DecisionConflictError(ConflictError, RuntimeError):
     """The violation was already decided; the decision would overwrite someone else's."""
-
-
-@dataclass(frozen=True, slots=True)
-class BBox:
-    """A WGS84 box: ``min_lon, min_lat, max_lon, max_lat`` (the GeoJSON / OGC order)."""
-
-    min_lon: float
-    min_lat: float
-    max_lon: float
-    max_lat: float
-
-    def __post_init__(self) -> None:
-        for name, value, limit in (("min_lon", self.min_lon, 180.0), ("max_lon", self.max_lon, 180.0),
-                                   ("min_lat", self.min_lat, 90.0), ("max_lat", self.max_lat, 90.0)):
-            if not -limit <= value <= limit:
-                raise QueryError(f"bbox {name} must be within [-{limit:g}, {limit:g}], got {value}")
-        if self.min_lon > self.max_lon:
-            raise QueryError(f"bbox min_lon {self.min_lon} is greater than max_lon {self.max_lon} "
-                             "(boxes across the antimeridian are not supported)")
-        if self.min_lat > self.max_lat:
-            raise QueryError(f"bbox min_lat {self.min_lat} is greater than max_lat {self.max_lat}")
-
-    @classmethod
-    def parse(cls, value: str) -> BBox:
-        """Parse ``"min_lon,min_lat,max_lon,max_lat"``."""
-        parts = [p.strip() for p in value.split(",")]
-        if len(parts) != 4:
-            raise QueryError(f"bbox must be 4 comma-separated numbers min_lon,min_lat,max_lon,max_lat; "
-                             f"got {len(parts)} value(s) in {value!r}")
-        try:
-            numbers = [float(p) for p in parts]
-        except ValueError:
-            raise QueryError(f"bbox values must be numbers, got {value!r}") from None
-        if any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
-            raise QueryError(f"bbox values must be finite numbers, got {value!r}")
-        return cls(*numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,22 +134,6 @@ def _page(
     return rows, encode_cursor(rows[-1].id)
 
 
-def _time_and_place(
-    stmt: Select[Any], model: type[Observation] | type[Violation] | type[Case], time_column: Any,
-    since: datetime | None, until: datetime | None, bbox: BBox | None,
-) -> Select[Any]:
-    if since is not None and until is not None and as_utc(since) >= as_utc(until):
-        raise QueryError(f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
-    if since is not None:
-        stmt = stmt.where(time_column >= as_utc(since))
-    if until is not None:
-        stmt = stmt.where(time_column < as_utc(until))
-    if bbox is not None:
-        stmt = stmt.where(model.lon.between(bbox.min_lon, bbox.max_lon),
-                          model.lat.between(bbox.min_lat, bbox.max_lat))
-    return stmt
-
-
 def _check_choice(name: str, value: str | None, vocabulary: type[StrEnum] | Sequence[str]) -> None:
     allowed = [str(choice) for choice in vocabulary]
     if value is not None and value not in allowed:
@@ -240,14 +174,10 @@ def list_violations(
         QueryError: A bad cursor, limit, status or time range.
     """
     _check_choice("status", status, ViolationStatus)
-    stmt = select(Violation).options(joinedload(Violation.observation))
-    if family is not None:
-        stmt = stmt.where(Violation.family == family)
-    if status is not None:
-        stmt = stmt.where(Violation.status == status)
+    stmt = family_and_status(select(Violation).options(joinedload(Violation.observation)), Violation, family, status)
     if unit is not None:
         stmt = stmt.where(Violation.case_id.in_(select(Case.id).where(Case.unit == unit)))
-    stmt = _time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox)
+    stmt = time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox)
     return _page(session, stmt, Violation.id, limit, cursor)
 
 
@@ -278,6 +208,9 @@ def list_cases(
     limit: int = 50,
     cursor: str | None = None,
     unit: str | None = None,
+    grid: str | None = None,
+    overdue: bool | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[Case], str | None]:
     """List cases, newest first (by id).
 
@@ -291,6 +224,9 @@ def list_cases(
         limit: Page size, 1..500.
         cursor: The ``next_cursor`` of the previous page.
         unit: Only cases routed to this 责任单位.
+        grid: Only cases in this grid.
+        overdue: True: only cases past a deadline (``filters.overdue_clause``); False: only the others.
+        now: The time "overdue" is judged at (default: now).
 
     Returns:
         The page's cases and the cursor of the next page (None on the last page).
@@ -299,15 +235,23 @@ def list_cases(
         QueryError: A bad cursor, limit, status or time range.
     """
     _check_choice("status", status, CaseStatus)
-    stmt = select(Case)
-    if family is not None:
-        stmt = stmt.where(Case.family == family)
-    if status is not None:
-        stmt = stmt.where(Case.status == status)
-    if unit is not None:
-        stmt = stmt.where(Case.unit == unit)
-    stmt = _time_and_place(stmt, Case, Case.last_seen, since, until, bbox)
+    stmt = family_and_status(select(Case), Case, family, status)
+    stmt = case_filters(stmt, unit=unit, grid=grid, overdue=overdue, now=now)
+    stmt = time_and_place(stmt, Case, Case.last_seen, since, until, bbox)
     return _page(session, stmt, Case.id, limit, cursor)
+
+
+def overdue_case_ids(session: Session, case_ids: Sequence[int], now: datetime | None = None) -> set[int]:
+    """Which of these cases are overdue at ``now`` (the same SQL predicate as the ``overdue`` filter)."""
+    if not case_ids:
+        return set()
+    return set(session.scalars(select(Case.id).where(Case.id.in_(list(case_ids)),
+                                                       overdue_clause(now or utcnow()))))
+
+
+def find_case(session: Session, case_id: int) -> Case | None:
+    """The case row, fresh from the database, or None."""
+    return session.get(Case, case_id, populate_existing=True)
 
 
 def get_case(session: Session, case_id: int, recent: int = CASE_RECENT_VIOLATIONS) -> CaseDetail | None:
@@ -359,7 +303,7 @@ def list_observations(
         stmt = stmt.where(Observation.location_status == location_status)
     if video_id is not None:
         stmt = stmt.where(Observation.video_id == video_id)
-    stmt = _time_and_place(stmt, Observation, Observation.seen_at, since, until, bbox)
+    stmt = time_and_place(stmt, Observation, Observation.seen_at, since, until, bbox)
     return _page(session, stmt, Observation.id, limit, cursor)
 
 
@@ -419,100 +363,10 @@ def evidence_units(session: Session, sha256: str) -> set[str | None]:
     return set(rows)
 
 
-def ping(session: Session) -> None:
-    """Run a trivial statement; raises whatever the driver raises when the database is down."""
-    session.execute(text("SELECT 1")).scalar_one()
-
-
-# --- review decisions ---------------------------------------------------------------------------
-
-def add_decision(
-    session: Session,
-    violation_id: int,
-    action: str,
-    reviewer: str,
-    reason: str | None = None,
-    new_family: str | None = None,
-    new_class_name: str | None = None,
-    *,
-    taxonomy: Taxonomy | None = None,
-) -> ReviewDecision:
-    """Record a reviewer's decision and apply it to the violation (see the module docstring).
-
-    Args:
-        session: An open session; the caller commits.
-        violation_id: The violation decided on.
-        action: approve, reject or relabel.
-        reviewer: Who decided (non-blank).
-        reason: Why; required to reject.
-        new_family: For relabel, optional: must match the new class's family if given.
-        new_class_name: For relabel: the new class, by name or alias in the taxonomy.
-        taxonomy: Required for relabel.
-
-    Returns:
-        The new decision row (flushed, so it has an id).
-
-    Raises:
-        NotFoundError: No violation has this id.
-        InvalidDecisionError: An unknown action, a blank reviewer, a reject without reason,
-            a relabel without a known violation class.
-        DecisionConflictError: Approve or reject on a violation that is no longer pending.
-    """
-    if action not in _ADD_DECISION_ACTIONS:
-        raise InvalidDecisionError(f"action must be one of {', '.join(_ADD_DECISION_ACTIONS)}; got {action!r}")
-    if not reviewer.strip():
-        raise InvalidDecisionError("reviewer must not be blank")
-    reason = reason.strip() if reason is not None and reason.strip() else None
-    if action == DecisionAction.REJECT and reason is None:
-        raise InvalidDecisionError("a rejection needs a reason")
-    if action != DecisionAction.RELABEL and (new_class_name is not None or new_family is not None):
-        raise InvalidDecisionError(f"class_name and family are only for relabel, not for {action}")
-    violation = session.get(Violation, violation_id)
-    if violation is None:
-        raise NotFoundError(f"violation {violation_id} not found")
-
-    now = utcnow()
-    if action == DecisionAction.RELABEL:
-        values = _relabel_values(violation, new_family, new_class_name, taxonomy)
-        new_family, new_class_name = values["family"], values["class_name"]
-        session.execute(update(Violation).where(Violation.id == violation_id)
-                        .values(**values, status=ViolationStatus.PENDING, updated_at=now))
-    else:
-        new_status = ViolationStatus.APPROVED if action == DecisionAction.APPROVE else ViolationStatus.REJECTED
-        result = session.execute(
-            update(Violation).where(Violation.id == violation_id, Violation.status == ViolationStatus.PENDING)
-            .values(status=new_status, updated_at=now)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            session.refresh(violation)
-            raise DecisionConflictError(f"violation {violation_id} is already {violation.status}; "
-                                        f"relabel it to have it reviewed again")
-    decision = ReviewDecision(violation_id=violation_id, action=action, reason=reason, new_family=new_family,
-                              new_class_name=new_class_name, reviewer=reviewer.strip(), created_at=now)
-    session.add(decision)
-    session.flush()
-    return decision
-
-
-def _relabel_values(
-    violation: Violation, new_family: str | None, new_class_name: str | None, taxonomy: Taxonomy | None
-) -> dict[str, str]:
-    if taxonomy is None:
-        raise InvalidDecisionError("relabel needs the taxonomy to check the new class")
-    if new_class_name is None or not new_class_name.strip():
-        raise InvalidDecisionError("relabel needs class_name: the class the object really is")
-    spec = taxonomy.lookup(new_class_name)
-    if spec is None:
-        known = ", ".join(sorted(c.name for c in taxonomy.classes.values() if c.role == "violation"))
-        raise InvalidDecisionError(f"unknown class {new_class_name!r}; violation classes are: {known}")
-    event = taxonomy.event_for(spec)
-    if spec.role != "violation" or event is None:
-        raise InvalidDecisionError(f"class {spec.name!r} is evidence only (no event code): "
-                                   "reject the violation instead of relabelling it")
-    if new_family is not None and new_family != spec.family:
-        raise InvalidDecisionError(f"class {spec.name!r} belongs to family {spec.family!r}, "
-                                   f"not {new_family!r}")
-    if spec.name == violation.class_name:
-        raise InvalidDecisionError(f"violation {violation.id} is already labelled {spec.name!r}")
-    return {"class_name": spec.name, "family": spec.family, "event_code": event.code,
-            "name_zh": event.name_zh, "name_en": event.name_en}
+def ping(session: Session) -> str | None:
+    """None when the database answers a trivial statement; otherwise the driver's error, in one line."""
+    try:
+        session.execute(text("SELECT 1")).scalar_one()
+    except SQLAlchemyError as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return None

@@ -118,6 +118,11 @@ def create_user(
     return user
 
 
+def get_user_by_id(session: Session, user_id: int) -> User | None:
+    """The user with this id (what a login token names), or None."""
+    return session.get(User, user_id)
+
+
 def get_user(session: Session, username: str) -> User | None:
     """The user with this username, or None."""
     return session.scalars(select(User).where(User.username == username)).one_or_none()

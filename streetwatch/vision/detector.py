@@ -39,6 +39,26 @@ class Detector(Protocol):
         ...
 
 
+class WeightsDetector:
+    """What every backend that loads a weights file shares: its class names and its provenance name.
+
+    A backend sets ``config`` (with ``weights``) and ``_names`` when it loads the model.
+    """
+
+    config: UltralyticsConfig | OnnxConfig
+    _names: dict[int, str]
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Class id -> class name, as the model knows them."""
+        return self._names
+
+    @property
+    def model_name(self) -> str:
+        """The weights file's stem."""
+        return self.config.weights.stem
+
+
 class UltralyticsConfig(BaseModel):
     """An Ultralytics model (.pt, or an export Ultralytics can run: .onnx, OpenVINO folder)."""
 

@@ -4,7 +4,9 @@ KPIs, the monthly report and the exports, each as the role that does it in a cit
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,11 +20,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from streetwatch.api.app import create_app
+from streetwatch.api.auth import SESSION_COOKIE
+from streetwatch.core.dedup import cell_of
 from streetwatch.core.settings import Settings
 from streetwatch.store.cases import attach_violations, lock_case_areas
 from streetwatch.store.models import Case, Violation
 from tests.api.auth_support import STANDARD_USERS, TEST_AUTH_SECRET, UNIT_A, TestUser, add_users_at
 from tests.api.conftest import SeededStore
+from tests.casework.store_builders import BASE, add_violations
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +199,78 @@ def test_exports(api: Api) -> None:
     for params, status in [({"bbox": "1,2,3"}, 422), ({"family": "spaceships"}, 422), ({"color": "red"}, 422),
                            ({"since": "2026-05-02T00:00:00Z", "until": "2026-05-01T00:00:00Z"}, 422)]:
         assert api.call("reviewer", "GET", "/exports/cases.csv", params=params).status_code == status, params
+
+
+# --- one "overdue" for the page, the API and the exports; the page pages on ---------------------------------
+
+CASE_ROW = re.compile(r'<tr id="case-(\d+)" class="([^"]*)"')
+
+
+def _page_rows(api: Api, **params: Any) -> dict[int, bool]:
+    """Case id -> shown as overdue, over every page of /ui/cases (following "next page")."""
+    rows: dict[int, bool] = {}
+    url: str | None = "/ui/cases"
+    for _ in range(100):
+        if url is None:
+            return rows
+        cookie = {"Cookie": f"{SESSION_COOKIE}={api.users['supervisor'].token()}"}  # pages sign in by cookie
+        page = api.client.get(url, params=params if url == "/ui/cases" else None, headers=cookie,
+                              follow_redirects=False)
+        assert page.status_code == 200, page.text
+        rows |= {int(i): "overdue" in cls for i, cls in CASE_ROW.findall(page.text)}
+        found = re.search(r'id="next-page" href="([^"]+)"', page.text)
+        url = None if found is None else html.unescape(found.group(1))
+    raise AssertionError("the pages never ended")
+
+
+def _api_ids(api: Api, **params: Any) -> set[int]:
+    ids: set[int] = set()
+    cursor: dict[str, str] = {}
+    while True:
+        body = api.call("supervisor", "GET", "/cases", params={**params, "limit": 500, **cursor}).json()
+        ids |= {c["id"] for c in body["items"]}
+        if body["next_cursor"] is None:
+            return ids
+        cursor = {"cursor": body["next_cursor"]}
+
+
+def _export_ids(api: Api, **params: Any) -> set[int]:
+    text = api.call("supervisor", "GET", "/exports/cases.csv", params=params).text
+    return {int(r["id"]) for r in csv.DictReader(io.StringIO(text))}
+
+
+def test_a_reopened_case_is_overdue_nowhere(api: Api) -> None:
+    factory = api.store.session_factory
+    (vid,) = add_violations(factory, [BASE], name="first")
+    case_id = int(api.call("supervisor", "POST", f"/violations/{vid}/decision", json={"action": "approve"})
+                  .json()["case_id"])
+    _step(api, "supervisor", case_id, {"action": "dispatch", "unit": UNIT_A})
+    for step in ("handle", "check"):
+        _step(api, "field_inspector", case_id, {"action": step})
+    _step(api, "supervisor", case_id, {"action": "close", "note": "cleared"})
+    past = datetime.now(UTC) - timedelta(days=1)
+    with factory.begin() as session:  # the deadlines of the closed cycle pass
+        session.execute(update(Case).where(Case.id == case_id).values(handle_due=past, close_due=past))
+    add_violations(factory, [BASE], name="later")  # a later sighting reopens it
+    assert api.call("supervisor", "GET", f"/cases/{case_id}").json()["status"] == "open"
+
+    page = _page_rows(api)
+    assert page[case_id] is False
+    assert case_id not in _page_rows(api, overdue="true")
+    assert case_id not in _api_ids(api, overdue="true") and case_id in _api_ids(api, overdue="false")
+    assert case_id not in _export_ids(api, overdue="true") and case_id in _export_ids(api, overdue="false")
+    overdue = {i for i, late in page.items() if late}
+    assert set(_page_rows(api, overdue="true")) == overdue == _api_ids(api, overdue="true") \
+        == _export_ids(api, overdue="true")
+
+
+def test_the_cases_page_reaches_every_case_past_500(api: Api) -> None:
+    with api.store.session_factory.begin() as session:
+        made = [Case(family="parking", event_code="0508", status="open", lat=31.0 + i * 1e-4, lon=121.0,
+                     h3_cell=cell_of(31.0 + i * 1e-4, 121.0), sightings=1, recurrence_count=0) for i in range(620)]
+        session.add_all(made)
+        session.flush()
+        ids = {c.id for c in made}
+    shown = _page_rows(api, family="parking")
+    assert ids <= set(shown) and len(shown) == len(set(shown))
+    assert sorted(ids)[:100] and min(ids) in shown  # the oldest ones, past row 500, are reached

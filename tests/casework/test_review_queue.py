@@ -256,3 +256,96 @@ def test_move_changes_case_and_keeps_the_observation(factory: sessionmaker[Sessi
         decision = session.scalars(select(ReviewDecision)).one()
         assert (decision.action, decision.new_lat) == ("move", pytest.approx(there[0] + 0.00001))
         assert violation.status == "pending" and violation.lease_owner == "alice"
+
+
+# --- the decision table (moved from the store's former add_decision, now on decide) ------------------------
+
+DECISION_TABLE = [
+    # (start status, request, expected error or None, status after)
+    ("pending", DecisionRequest("approve"), None, "approved"),
+    ("pending", DecisionRequest("reject", note="parked legally, loading zone"), None, "rejected"),
+    ("pending", DecisionRequest("reject"), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("reject", note="  "), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("approve", class_name="truck"), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("delete"), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("relabel", class_name="truck"), None, "pending"),
+    ("pending", DecisionRequest("relabel", class_name="spaceship"), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("relabel", class_name="person"), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("relabel", class_name="car"), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("relabel"), InvalidDecisionError, "pending"),
+    ("pending", DecisionRequest("relabel", class_name="truck", family="ads"), InvalidDecisionError, "pending"),
+    ("approved", DecisionRequest("approve"), DecisionConflictError, "approved"),
+    ("approved", DecisionRequest("reject", note="wrong"), DecisionConflictError, "approved"),
+    ("rejected", DecisionRequest("approve"), DecisionConflictError, "rejected"),
+    ("approved", DecisionRequest("relabel", class_name="truck"), None, "pending"),
+    ("rejected", DecisionRequest("relabel", class_name="dining table"), None, "pending"),
+]
+
+
+def _decided(factory: sessionmaker[Session], status: str) -> int:
+    (vid,) = add_violations(factory, spread(1))
+    if status != "pending":
+        with factory() as session:
+            request = APPROVE if status == "approved" else DecisionRequest("reject", reason_code="compliant")
+            decide(session, vid, request, actor="sam", may_override=True, taxonomy=TAXONOMY, config=CONFIG)
+            session.commit()
+    return vid
+
+
+@pytest.mark.parametrize(("start", "request_", "error", "after"), DECISION_TABLE)
+def test_decision_table(factory: sessionmaker[Session], start: str, request_: DecisionRequest,
+                        error: type[Exception] | None, after: str) -> None:
+    vid = _decided(factory, start)
+    with factory() as session:
+        if error is not None:
+            with pytest.raises(error):
+                decide(session, vid, request_, actor="alice", may_override=True, taxonomy=TAXONOMY, config=CONFIG)
+            session.rollback()
+        else:
+            decision = decide(session, vid, request_, actor="alice", may_override=True, taxonomy=TAXONOMY,
+                              config=CONFIG)
+            session.commit()
+            assert decision.id is not None and decision.action == request_.action and decision.reviewer == "alice"
+        violation = session.get(Violation, vid, populate_existing=True)
+        assert violation is not None and violation.status == after
+        mine = session.scalars(select(ReviewDecision).where(ReviewDecision.violation_id == vid,
+                                                            ReviewDecision.reviewer == "alice")).all()
+        assert len(mine) == (0 if error else 1)
+
+
+def test_relabel_takes_family_event_and_names_from_the_taxonomy(factory: sessionmaker[Session]) -> None:
+    vid = _decided(factory, "approved")
+    with factory() as session:
+        decision = decide(session, vid, DecisionRequest("relabel", class_name="Dining Table",
+                                                        note="it is a market table"),
+                          actor="bob", may_override=True, taxonomy=TAXONOMY, config=CONFIG)
+        session.commit()
+        spec = TAXONOMY.classes["dining_table"]
+        event = TAXONOMY.events[spec.event_code or ""]
+        violation = session.get(Violation, vid, populate_existing=True)
+        assert violation is not None
+        assert (violation.class_name, violation.family, violation.event_code, violation.name_zh,
+                violation.name_en) == ("dining_table", spec.family, event.code, event.name_zh, event.name_en)
+        assert (decision.new_class_name, decision.new_family) == ("dining_table", spec.family)
+        # The detector's class stays on the observation: retraining learns from the pair.
+        assert violation.observation.class_name == "car"
+        # Relabel reopens review; approving now works.
+        decide(session, vid, APPROVE, actor="bob", may_override=True, taxonomy=TAXONOMY, config=CONFIG)
+        session.commit()
+        actions = session.scalars(select(ReviewDecision.action).where(ReviewDecision.violation_id == vid)
+                                  .order_by(ReviewDecision.id)).all()
+        assert actions[-2:] == ["relabel", "approve"]
+
+
+def test_two_deciders_at_once_only_one_wins(factory: sessionmaker[Session]) -> None:
+    (vid,) = add_violations(factory, spread(1))
+    with factory() as first, factory() as second:
+        decide(first, vid, APPROVE, actor="alice", may_override=True, taxonomy=TAXONOMY, config=CONFIG)
+        first.commit()
+        with pytest.raises(DecisionConflictError, match="already approved"):
+            decide(second, vid, DecisionRequest("reject", note="no"), actor="bob", may_override=True,
+                   taxonomy=TAXONOMY, config=CONFIG)
+        second.rollback()
+    with factory() as check:
+        decisions = check.scalars(select(ReviewDecision).where(ReviewDecision.violation_id == vid)).all()
+        assert [(d.action, d.reviewer) for d in decisions] == [("approve", "alice")]

@@ -13,7 +13,7 @@ import pytest
 
 from streetwatch.pipeline.frames import DecodeStats, TimeSampler, VideoDecodeError, iter_frames
 from streetwatch.pipeline.ingest import VideoInfo, probe_video
-from tests.video_fixtures import make_bad_file, make_clip, synthetic
+from tests.video_fixtures import broken_files, make_bad_file, make_clip, synthetic
 
 IRREGULAR_PTS = [0.0, 0.03, 0.05, 0.2, 0.21, 0.5, 0.55, 0.9, 1.0, 1.33]
 
@@ -189,7 +189,7 @@ def test_corrupt_middle_is_survived_and_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, suffix: str, symptom: str
 ) -> None:
     clean = make_clip(tmp_path / f"clean{suffix}", seconds=2.0)
-    broken = synthetic.corrupt_middle(clean, tmp_path / f"broken{suffix}", start=0.3, end=0.5, seed=1)
+    broken = broken_files.corrupt_middle(clean, tmp_path / f"broken{suffix}", start=0.3, end=0.5, seed=1)
     stats = DecodeStats()
     with caplog.at_level(logging.WARNING, logger="streetwatch.pipeline.frames"):
         frames = list(iter_frames(broken, "v", sample_fps=None, stats=stats))
@@ -208,7 +208,7 @@ def test_corrupt_middle_is_survived_and_reported(
 
 def test_too_many_bad_packets_raise(tmp_path: Path) -> None:
     clean = make_clip(tmp_path / "clean.mp4", seconds=2.0)
-    broken = synthetic.corrupt_middle(clean, tmp_path / "broken.mp4", start=0.3, end=0.5, seed=1)
+    broken = broken_files.corrupt_middle(clean, tmp_path / "broken.mp4", start=0.3, end=0.5, seed=1)
     with pytest.raises(VideoDecodeError, match=r"broken\.mp4: too corrupt: 1 packets rejected") as caught:
         list(iter_frames(broken, "v", sample_fps=None, max_bad_packets=0))
     assert caught.value.stats.bad_packets == 1

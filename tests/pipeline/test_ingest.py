@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video, sha256_file, sniff_signature
-from tests.video_fixtures import BAD_FILE_KINDS, make_bad_file, make_clip, synthetic
+from tests.video_fixtures import BAD_FILE_KINDS, broken_files, make_bad_file, make_clip, synthetic
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 HAS_X265 = "libx265" in synthetic.available_encoders()
@@ -148,7 +148,7 @@ def test_variable_frame_rate_ts_gets_a_believable_rate(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("size", [0, 1, 1000, (1 << 20) - 1, 1 << 20, (3 << 20) + 17])
 def test_sha256_file_matches_hashlib(tmp_path: Path, size: int) -> None:
-    path = synthetic.write_random_bytes(tmp_path / "blob.bin", n=size, seed=size)
+    path = broken_files.write_random_bytes(tmp_path / "blob.bin", n=size, seed=size)
     expected = hashlib.sha256(path.read_bytes()).hexdigest()
     assert sha256_file(path) == expected
     assert sha256_file(path, chunk_bytes=4096) == expected

@@ -36,6 +36,17 @@ def test_lookup_by_name_or_alias(name, canonical, event):
     assert spec is not None and spec.name == canonical and spec.event_code == event
 
 
+def test_class_knowledge_comes_from_the_file():
+    taxonomy = load_taxonomy(DEFAULT_TAXONOMY)
+    assert taxonomy.typical_size("car") == (4.5, 1.8, 1.5) and taxonomy.typical_size("banner") is None
+    assert taxonomy.on_ground("car") and not taxonomy.on_ground("shop_sign") and taxonomy.on_ground("giraffe")
+    assert taxonomy.licence_group("projecting_sign") == ("signboard", frozenset({"shop_sign", "projecting_sign"}))
+    assert taxonomy.licence_group("banner") == (None, frozenset({"banner"}))
+    assert taxonomy.same_vehicle_kind("car", "bus") and taxonomy.same_vehicle_kind("bicycle", "motorcycle")
+    assert not taxonomy.same_vehicle_kind("car", "bicycle")
+    assert taxonomy.full_bin_class == "overflowing_bin"
+
+
 def test_unknown_classes_are_not_in_the_taxonomy():
     assert load_taxonomy(DEFAULT_TAXONOMY).lookup("giraffe") is None
 
@@ -61,6 +72,18 @@ def _broken(raw, path, value):
     (("classes", "bus", "aliases"), ["car"], "used by both"),
     (("events", "0508", "family"), "nowhere", "unknown family 'nowhere'"),
     (("families",), KeyError, "missing required key 'families'"),
+    (("classes", "car", "size"), [4.5, 1.8], r"size must be \[length, width, height\]"),
+    (("classes", "car", "size"), [4.5, -1.8, 1.5], "three numbers > 0"),
+    (("classes", "car", "size"), "big", "class 'car': size must be"),
+    (("classes", "banner", "mounting"), "ceiling", "class 'banner': mounting must be one of ground, wall"),
+    (("licence_groups", "signboard"), ["shop_sign", "neon_sign"], "licence_groups 'signboard': unknown class "
+                                                                  "'neon_sign'"),
+    (("same_vehicle_groups", "motor_vehicle"), ["car", "tractor"], "same_vehicle_groups 'motor_vehicle': "
+                                                                   "unknown class 'tractor'"),
+    (("same_vehicle_groups", "two_wheeler"), ["bicycle", "car"], "'car' is already in group 'motor_vehicle'"),
+    (("same_vehicle_groups",), ["car", "bus"], "same_vehicle_groups must map a group name"),
+    (("full_bin_class",), "skip", "full_bin_class 'skip' must name a class"),
+    (("full_bin_class",), "bin", "full_bin_class 'bin' must name a class with an event code"),
 ])
 def test_malformed_taxonomies_are_refused_with_a_clear_message(raw, path, value, message):
     with pytest.raises(TaxonomyError, match=message):

@@ -8,16 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from streetwatch.core.geo import haversine_m
+from streetwatch.core.geo import LocalPlane, haversine_m
 from streetwatch.core.settings import DEFAULT_TAXONOMY
 from streetwatch.core.taxonomy import load_taxonomy
 from streetwatch.core.types import LocationStatus, Pose, TrackPoint
 from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.triangulate import (
-    TYPICAL_SIZES,
     EstimateMethod,
-    LocalPlane,
     TriangulationSettings,
+    class_size,
     estimate_track,
     locate_track,
 )
@@ -242,6 +241,8 @@ def test_signs_off_the_ground_are_placed_by_crossing_rays_alone():
 
 
 def test_typical_sizes_name_taxonomy_classes():
-    names = set(load_taxonomy(DEFAULT_TAXONOMY).classes)
-    assert set(TYPICAL_SIZES) <= names, set(TYPICAL_SIZES) - names
-    assert {"car", "stall", "umbrella", "bin", "ad_board"} <= set(TYPICAL_SIZES)
+    taxonomy = load_taxonomy(DEFAULT_TAXONOMY)
+    sized = {name for name in taxonomy.classes if class_size(taxonomy, name) is not None}
+    assert sized <= set(taxonomy.classes), sized - set(taxonomy.classes)
+    assert {"car", "stall", "umbrella", "bin", "ad_board"} <= sized
+    assert class_size(taxonomy, "car") == ObjectSize(4.5, 1.8, 1.5)

@@ -26,11 +26,12 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 def list_cases(
     session: SessionDep, taxonomy: TaxonomyDep, user: CurrentUser, query: Annotated[CasesQuery, Query()]
 ) -> CasesPage:
-    """Cases newest first, filtered by family, status, when last seen (`since`/`until`) and map box."""
+    """Cases newest first, filtered by family, status, grid, overdue, when last seen (`since`/`until`) and map box."""
     check_family(taxonomy, query.family)
     rows, next_cursor = queries.list_cases(
         session, family=query.family, status=query.status, since=query.since, until=query.until,
-        bbox=query.parsed_bbox(), limit=query.limit, cursor=query.cursor, unit=user.unit_scope,
+        bbox=query.parsed_bbox(), limit=query.limit, cursor=query.cursor, unit=user.unit_scope, grid=query.grid,
+        overdue=query.overdue,
     )
     return CasesPage(items=[CasePublic.from_row(c, taxonomy) for c in rows], next_cursor=next_cursor)
 

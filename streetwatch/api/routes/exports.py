@@ -2,7 +2,8 @@
 
 Filters are those of the lists (family, status, since/until, bbox) plus unit and grid, and
 ``overdue`` for cases. A dispatcher or field inspector exports only their own unit's rows.
-Rows are read in pages by id, oldest first, so an export of any size keeps memory flat.
+Rows come from ``streetwatch.store.exports`` in pages by id, oldest first, so an export of any
+size keeps memory flat.
 CSV cells that a spreadsheet would run as a formula (starting with = + - @) get a leading '.
 """
 
@@ -15,41 +16,21 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser
-from streetwatch.api.deps import TaxonomyDep, check_family
-from streetwatch.api.schemas.exports import CasesExportQuery, ViolationsExportQuery, _ExportQuery
-from streetwatch.core.vocab import CaseStatus
-from streetwatch.store.models import Case, Violation, utcnow
-from streetwatch.store.queries import BBox
+from streetwatch.api.deps import SessionFactoryDep, TaxonomyDep, check_family
+from streetwatch.api.schemas.exports import CasesExportQuery, ViolationsExportQuery
+from streetwatch.store.column_types import as_utc
+from streetwatch.store.exports import export_cases, export_violations
 
 router = APIRouter(prefix="/exports", tags=["exports"])
-PAGE: Final = 500
 CASE_COLUMNS: Final = ("id", "status", "family", "event_code", "lat", "lon", "h3_cell", "grid_id", "unit",
                        "sightings", "recurrence_count", "first_seen", "last_seen", "filed_at", "dispatched_at",
                        "handle_due", "close_due", "handled_at", "closed_at", "created_at", "updated_at")
 VIOLATION_COLUMNS: Final = ("id", "status", "family", "class_name", "event_code", "name_zh", "name_en", "reason",
                             "rule", "rule_version", "seen_at", "lat", "lon", "case_id", "created_at", "updated_at")
-# Cases past a deadline: not handled by handle_due, or not closed by close_due.
-OVERDUE_STATUSES: Final = (CaseStatus.DISPATCHED, CaseStatus.HANDLED, CaseStatus.CHECKED)
-
-
-def _place_time(stmt: Select[Any], model: type[Case] | type[Violation], column: Any,
-                query: _ExportQuery) -> Select[Any]:
-    if query.family is not None:
-        stmt = stmt.where(model.family == query.family)
-    if query.since is not None:
-        stmt = stmt.where(column >= query.since)
-    if query.until is not None:
-        stmt = stmt.where(column < query.until)
-    if query.bbox is not None:
-        box = BBox.parse(query.bbox)
-        stmt = stmt.where(model.lon.between(box.min_lon, box.max_lon), model.lat.between(box.min_lat, box.max_lat))
-    return stmt
 
 
 def _unit(user: AuthenticatedUser, unit: str | None) -> str | None:
@@ -59,54 +40,9 @@ def _unit(user: AuthenticatedUser, unit: str | None) -> str | None:
     return scope or unit
 
 
-def overdue_clause(now: datetime) -> Any:
-    """SQL: the case is past its handling deadline while dispatched, or past its closing deadline while open."""
-    return or_(and_(Case.status == CaseStatus.DISPATCHED, Case.handle_due < now),
-               and_(Case.status.in_(OVERDUE_STATUSES), Case.close_due < now))
-
-
-def _violations_stmt(query: ViolationsExportQuery, unit: str | None) -> Select[Any]:
-    stmt = _place_time(select(Violation), Violation, Violation.seen_at, query)
-    if query.status is not None:
-        stmt = stmt.where(Violation.status == query.status)
-    if unit is not None or query.grid is not None:
-        cases = select(Case.id)
-        if unit is not None:
-            cases = cases.where(Case.unit == unit)
-        if query.grid is not None:
-            cases = cases.where(Case.grid_id == query.grid)
-        stmt = stmt.where(Violation.case_id.in_(cases))
-    return stmt
-
-
-def _cases_stmt(query: CasesExportQuery, unit: str | None, now: datetime) -> Select[Any]:
-    stmt = _place_time(select(Case), Case, Case.last_seen, query)
-    if query.status is not None:
-        stmt = stmt.where(Case.status == query.status)
-    if unit is not None:
-        stmt = stmt.where(Case.unit == unit)
-    if query.grid is not None:
-        stmt = stmt.where(Case.grid_id == query.grid)
-    if query.overdue is not None:
-        clause = overdue_clause(now)
-        stmt = stmt.where(clause if query.overdue else ~clause)
-    return stmt
-
-
-def _rows(factory: sessionmaker[Session], stmt: Select[Any], id_column: Any) -> Iterator[Any]:
-    last = 0
-    while True:
-        with factory() as session:  # its own session: the response streams after the request's is closed
-            page = list(session.scalars(stmt.where(id_column > last).order_by(id_column).limit(PAGE)))
-        if not page:
-            return
-        yield from page
-        last = page[-1].id
-
-
 def _text(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat()  # aware UTC from the store
+        return as_utc(value).isoformat()
     return value
 
 
@@ -152,23 +88,22 @@ def _respond(kind: Literal["geojson", "csv"], name: str, rows: Iterator[Any], co
                              headers={"Content-Disposition": f'attachment; filename="{name}.{kind}"'})
 
 
-def _factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
-
-
-def _export_violations(request: Request, taxonomy: TaxonomyDep, user: AuthenticatedUser,
+def _export_violations(factory: SessionFactoryDep, taxonomy: TaxonomyDep, user: AuthenticatedUser,
                        query: ViolationsExportQuery, kind: Literal["geojson", "csv"]) -> StreamingResponse:
     check_family(taxonomy, query.family)
-    stmt = _violations_stmt(query, _unit(user, query.unit))
-    return _respond(kind, "violations", _rows(_factory(request), stmt, Violation.id), VIOLATION_COLUMNS)
+    rows = export_violations(factory, family=query.family, status=query.status, since=query.since,
+                             until=query.until, bbox=query.parsed_bbox(), unit=_unit(user, query.unit),
+                             grid=query.grid)
+    return _respond(kind, "violations", rows, VIOLATION_COLUMNS)
 
 
-def _export_cases(request: Request, taxonomy: TaxonomyDep, user: AuthenticatedUser, query: CasesExportQuery,
-                  kind: Literal["geojson", "csv"]) -> StreamingResponse:
+def _export_cases(factory: SessionFactoryDep, taxonomy: TaxonomyDep, user: AuthenticatedUser,
+                  query: CasesExportQuery, kind: Literal["geojson", "csv"]) -> StreamingResponse:
     check_family(taxonomy, query.family)
-    stmt = _cases_stmt(query, _unit(user, query.unit), utcnow())
-    return _respond(kind, "cases", _rows(_factory(request), stmt, Case.id), CASE_COLUMNS)
+    rows = export_cases(factory, family=query.family, status=query.status, since=query.since, until=query.until,
+                        bbox=query.parsed_bbox(), unit=_unit(user, query.unit), grid=query.grid,
+                        overdue=query.overdue)
+    return _respond(kind, "cases", rows, CASE_COLUMNS)
 
 
 _GEOJSON: dict[int | str, dict[str, Any]] = {200: {"content": {"application/geo+json": {}}}}
@@ -177,28 +112,28 @@ _CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
 
 @router.get("/violations.geojson", summary="Violations as GeoJSON", response_class=StreamingResponse,
             responses=_GEOJSON)
-def violations_geojson(request: Request, taxonomy: TaxonomyDep, user: CurrentUser,
+def violations_geojson(factory: SessionFactoryDep, taxonomy: TaxonomyDep, user: CurrentUser,
                        query: Annotated[ViolationsExportQuery, Query()]) -> StreamingResponse:
     """A FeatureCollection of Points (null geometry for violations with no position)."""
-    return _export_violations(request, taxonomy, user, query, "geojson")
+    return _export_violations(factory, taxonomy, user, query, "geojson")
 
 
 @router.get("/violations.csv", summary="Violations as CSV", response_class=StreamingResponse, responses=_CSV)
-def violations_csv(request: Request, taxonomy: TaxonomyDep, user: CurrentUser,
+def violations_csv(factory: SessionFactoryDep, taxonomy: TaxonomyDep, user: CurrentUser,
                    query: Annotated[ViolationsExportQuery, Query()]) -> StreamingResponse:
     """One row per violation; times in UTC (ISO 8601)."""
-    return _export_violations(request, taxonomy, user, query, "csv")
+    return _export_violations(factory, taxonomy, user, query, "csv")
 
 
 @router.get("/cases.geojson", summary="Cases as GeoJSON", response_class=StreamingResponse, responses=_GEOJSON)
-def cases_geojson(request: Request, taxonomy: TaxonomyDep, user: CurrentUser,
+def cases_geojson(factory: SessionFactoryDep, taxonomy: TaxonomyDep, user: CurrentUser,
                   query: Annotated[CasesExportQuery, Query()]) -> StreamingResponse:
     """A FeatureCollection of case Points with their workflow state and deadlines."""
-    return _export_cases(request, taxonomy, user, query, "geojson")
+    return _export_cases(factory, taxonomy, user, query, "geojson")
 
 
 @router.get("/cases.csv", summary="Cases as CSV", response_class=StreamingResponse, responses=_CSV)
-def cases_csv(request: Request, taxonomy: TaxonomyDep, user: CurrentUser,
+def cases_csv(factory: SessionFactoryDep, taxonomy: TaxonomyDep, user: CurrentUser,
               query: Annotated[CasesExportQuery, Query()]) -> StreamingResponse:
     """One row per case; times in UTC (ISO 8601)."""
-    return _export_cases(request, taxonomy, user, query, "csv")
+    return _export_cases(factory, taxonomy, user, query, "csv")

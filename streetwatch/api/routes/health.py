@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from streetwatch.api.deps import SessionDep
 from streetwatch.api.schemas import HealthPublic
@@ -21,9 +20,8 @@ router = APIRouter(tags=["health"])
 )
 def health(session: SessionDep) -> HealthPublic | JSONResponse:
     """`{"status": "ok", "db": "ok"}` when the database answers; 503 with the error otherwise."""
-    try:
-        queries.ping(session)
-    except SQLAlchemyError as exc:
-        body = HealthPublic(status="error", db=f"{type(exc).__name__}: {exc}".splitlines()[0])
+    problem = queries.ping(session)
+    if problem is not None:
+        body = HealthPublic(status="error", db=problem)
         return JSONResponse(body.model_dump(), status_code=503)
     return HealthPublic(status="ok", db="ok")

@@ -35,10 +35,8 @@ from streetwatch.api.auth import AuthenticatedUser, Role, get_current_user
 from streetwatch.api.deps import SessionDep, TaxonomyDep
 from streetwatch.casework.dispatch import open311
 from streetwatch.casework.dispatch.open311 import Open311Error
-from streetwatch.casework.dispatch.outbox import CASE_REPORTED, enqueue
-from streetwatch.casework.dispatch.payloads import case_payload
+from streetwatch.store import queries
 from streetwatch.store import users as user_store
-from streetwatch.store.models import Case
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -178,7 +176,7 @@ def get_request(request: Request, service_request_id: str, fmt: Format, session:
     """One case as a service request (a list of one, as the spec has it)."""
     def produce() -> Response:
         user = _authenticate(request, session, token)
-        case = session.get(Case, int(service_request_id)) if service_request_id.isdigit() else None
+        case = queries.find_case(session, int(service_request_id)) if service_request_id.isdigit() else None
         # A case of another unit is "not found": its existence is not the caller's business.
         if case is None or not user.can_see_unit(case.unit):
             raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
@@ -200,11 +198,8 @@ def create_request(request: Request, fmt: Format, session: SessionDep, taxonomy:
                                     f"{user.username!r} has {', '.join(sorted(user.roles)) or 'none'}")
         if len(form.get("description") or "") > MAX_DESCRIPTION:
             raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
-        case = open311.create_request(session, taxonomy, form, submitted_by=user.username)
-        payload = case_payload(session, case, media_base_url=_media_base(request),
-                               extra={"source": "open311", "description": form.get("description") or None,
-                                      "media_url": form.get("media_url") or None})
-        enqueue(session, event_type=CASE_REPORTED, aggregate_id=case.id, payload=payload)
+        case = open311.report_request(session, taxonomy, form, submitted_by=user.username,
+                                      media_base_url=_media_base(request))
         session.commit()
         notice = "Received; a supervisor confirms and files it (立案) before dispatch."
         return render(fmt, "service_requests", [{"service_request_id": str(case.id), "service_notice": notice,

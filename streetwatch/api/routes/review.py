@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import APIRouter, Depends
 
 from streetwatch.api.auth import AuthenticatedUser, Role, require_roles
-from streetwatch.api.deps import SessionDep
+from streetwatch.api.deps import SessionDep, SessionFactoryDep
 from streetwatch.api.schemas.review import (
     ClaimCreate,
     ReleaseCreate,
@@ -31,26 +30,21 @@ QUEUE_ROLES = (Role.REVIEWER, Role.SUPERVISOR)
 Reviewer = Annotated[AuthenticatedUser, Depends(require_roles(*QUEUE_ROLES))]
 
 
-def _factory(request: Request) -> sessionmaker[Session]:
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    return factory
-
-
 @router.post("/claim", summary="Lease the next pending violations", response_model=ReviewItemsPublic)
-def claim_items(request: Request, body: ClaimCreate, user: Reviewer) -> ReviewItemsPublic:
+def claim_items(factory: SessionFactoryDep, body: ClaimCreate, user: Reviewer) -> ReviewItemsPublic:
     """Lease up to `n` pending violations (oldest first) for `lease_minutes`.
 
     Items you already hold are renewed and count towards `n`; an empty list means the queue is
     empty. Fifty reviewers claiming at once never get the same item.
     """
-    rows = claim(_factory(request), user.username, body.n, body.lease_minutes)
+    rows = claim(factory, user.username, body.n, body.lease_minutes)
     return ReviewItemsPublic(items=[ReviewItemPublic.from_leased(v) for v in rows])
 
 
 @router.post("/release", summary="Give leases back", response_model=ReleasedPublic)
-def release_items(request: Request, body: ReleaseCreate, user: Reviewer) -> ReleasedPublic:
+def release_items(factory: SessionFactoryDep, body: ReleaseCreate, user: Reviewer) -> ReleasedPublic:
     """Return your leased items to the queue (all of them, or those listed)."""
-    return ReleasedPublic(released=release(_factory(request), user.username, body.violation_ids))
+    return ReleasedPublic(released=release(factory, user.username, body.violation_ids))
 
 
 @router.get("/leases", summary="What you hold", response_model=ReviewItemsPublic)

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
 
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser, Role, require_roles
 from streetwatch.api.deps import SessionDep, TaxonomyDep
@@ -26,13 +25,13 @@ from streetwatch.api.schemas.workflow import (
     KpiRowPublic,
     KpisPublic,
 )
-from streetwatch.casework.case_workflow import kpi_events, transition_case
+from streetwatch.casework.case_workflow import case_events, kpi_events, transition_case
 from streetwatch.casework.config import WorkflowConfig, load_workflow_config
 from streetwatch.casework.deadlines import TimeLimit
 from streetwatch.casework.kpis import compute_kpis
 from streetwatch.casework.report import MonthlyReport, month_bounds, render_csv, render_markdown
+from streetwatch.store import queries
 from streetwatch.store.models import Case, utcnow
-from streetwatch.store.models_workflow import CaseEvent
 
 router = APIRouter(tags=["workflow"])
 WORKFLOW_ROLES = (Role.DISPATCHER, Role.FIELD_INSPECTOR, Role.SUPERVISOR)
@@ -57,7 +56,7 @@ WorkflowConfigDep = Annotated[WorkflowConfig, Depends(get_workflow_config)]
 
 
 def _case_for(session: SessionDep, user: AuthenticatedUser, case_id: int) -> Case:
-    case = session.get(Case, case_id)
+    case = queries.find_case(session, case_id)
     if case is None:
         raise HTTPException(404, f"case {case_id} not found")
     if not user.can_see_unit(case.unit):
@@ -93,7 +92,7 @@ def transition(
         unit=body.unit, extend_by=TimeLimit.parse(body.extend_by) if body.extend_by else None,
     )
     session.commit()
-    case = session.get(Case, case_id, populate_existing=True)
+    case = queries.find_case(session, case_id)
     assert case is not None  # just moved it
     return CaseTransitionPublic(case=CasePublic.from_row(case, taxonomy), event=CaseEventPublic.model_validate(event))
 
@@ -105,11 +104,10 @@ def transition(
     responses={403: {"model": ErrorPublic, "description": "The case is routed to another unit."},
                404: {"model": ErrorPublic, "description": "No case has this id."}},
 )
-def case_events(session: SessionDep, user: CurrentUser, case_id: CaseId) -> list[CaseEventPublic]:
+def list_case_events(session: SessionDep, user: CurrentUser, case_id: CaseId) -> list[CaseEventPublic]:
     """Every transition of the case, oldest first."""
     _case_for(session, user, case_id)
-    rows = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))
-    return [CaseEventPublic.model_validate(e) for e in rows]
+    return [CaseEventPublic.model_validate(e) for e in case_events(session, case_id)]
 
 
 # --- KPIs and the monthly report ---------------------------------------------------------------------

@@ -27,8 +27,9 @@ from streetwatch.core.vocab import (
     ViolationStatus,
 )
 from streetwatch.store.column_types import as_utc
+from streetwatch.store.filters import BBox, QueryError
 from streetwatch.store.models import Case, Observation, Violation
-from streetwatch.store.queries import BBox, CaseDetail, QueryError, VideoCounts
+from streetwatch.store.queries import CaseDetail, VideoCounts
 
 # A time in UTC with its offset; a naive time in a request means UTC (the store returns aware ones).
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
@@ -430,6 +431,8 @@ class CasesQuery(_PlaceTimeQuery):
 
     family: Family | None = None
     status: CaseStatus | None = None
+    grid: str | None = Field(None, max_length=64, description="Only this grid.")
+    overdue: bool | None = Field(None, description="true: only cases past a deadline; false: only the others.")
 
 
 class VideosQuery(_PageQuery):

@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Final
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from streetwatch.casework.dispatch.outbox import CASE_REPORTED, enqueue
+from streetwatch.casework.dispatch.payloads import case_payload
 from streetwatch.core.dedup import cell_of
 from streetwatch.core.errors import BadInputError
 from streetwatch.core.taxonomy import Taxonomy
@@ -266,4 +268,17 @@ def create_request(
         attributes=attributes, jurisdiction_id=(form.get("jurisdiction_id") or None), submitted_by=submitted_by,
     ))
     session.flush()
+    return case
+
+
+def report_request(
+    session: Session, taxonomy: Taxonomy, form: dict[str, str], *, submitted_by: str, media_base_url: str | None,
+) -> Case:
+    """File a POSTed service request (:func:`create_request`) and queue its ``case.reported`` message
+    for the outbox, in the caller's transaction (flushed, not committed)."""
+    case = create_request(session, taxonomy, form, submitted_by=submitted_by)
+    payload = case_payload(session, case, media_base_url=media_base_url,
+                           extra={"source": "open311", "description": form.get("description") or None,
+                                  "media_url": form.get("media_url") or None})
+    enqueue(session, event_type=CASE_REPORTED, aggregate_id=case.id, payload=payload)
     return case

@@ -28,7 +28,6 @@ from streetwatch.pipeline.gps.errors import GpsFormatError, ParseReport
 from streetwatch.pipeline.gps.gpx import read_gpx
 from streetwatch.pipeline.gps.nmea import read_nmea
 from streetwatch.pipeline.gps.srt import read_srt
-from streetwatch.pipeline.gps.track import GpsTrack
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +73,15 @@ def read_gps_file(path: str | os.PathLike[str]) -> ParseReport:
     return reader(path)
 
 
-def load_gps_track(path: str | os.PathLike[str], max_gap_s: float = 5.0) -> GpsTrack:
-    """Load a GPS file as a track, ready for ``pose_at``.
+def require_fixes(report: ParseReport, path: str | os.PathLike[str]) -> ParseReport:
+    """Check that a parsed GPS source holds a usable fix, after logging what it skipped.
 
-    Skipped records (bad checksums, void fixes) are logged as a warning; a file with no usable
+    Skipped records (bad checksums, void fixes) are logged as a warning; a source with no usable
     fix at all is an error that says what was skipped.
 
-    Args:
-        path: A GPS file of a type ``read_gps_file`` accepts.
-        max_gap_s: Fixes further apart than this bound a gap without positions.
-
-    Returns:
-        The track, with ``source`` set to the path.
-
     Raises:
-        GpsFormatError: As ``read_gps_file``, and when the file yields no usable fix.
+        GpsFormatError: The report holds no usable fix.
     """
-    report = read_gps_file(path)
     if report.skipped_total:
         logger.warning(
             "skipped records in %s: %s (e.g. %s)",
@@ -99,7 +90,7 @@ def load_gps_track(path: str | os.PathLike[str], max_gap_s: float = 5.0) -> GpsT
     if not report.fixes:
         why = report.describe_skipped() or "the file holds no position records"
         raise GpsFormatError(path, f"no usable GPS fixes: {why}")
-    return GpsTrack(report.fixes, max_gap_s=max_gap_s, source=report.path)
+    return report
 
 
 def _looks_like_nmea(file: Path) -> bool:

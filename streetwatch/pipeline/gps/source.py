@@ -31,7 +31,7 @@ from streetwatch.core.vocab import TimeStatus
 from streetwatch.pipeline.gps.dashcam_boxes import read_70mai_gps
 from streetwatch.pipeline.gps.errors import GpsFormatError, ParseReport
 from streetwatch.pipeline.gps.gpmf import read_gpmf_raw, read_gpmf_stream
-from streetwatch.pipeline.gps.loader import NMEA_SUFFIXES, read_gps_file
+from streetwatch.pipeline.gps.loader import NMEA_SUFFIXES, read_gps_file, require_fixes
 from streetwatch.pipeline.gps.media import VIDEO_SUFFIXES, creation_utc, open_media
 from streetwatch.pipeline.gps.quality import gate_fixes
 from streetwatch.pipeline.gps.srt import read_srt, read_srt_stream
@@ -278,15 +278,7 @@ def _embedded(video_path: Path, origin: Origin, tz: dt.tzinfo) -> GpsDiscovery |
 
 
 def _checked(discovery: GpsDiscovery) -> GpsDiscovery:
-    report = discovery.report
-    if report.skipped_total:
-        logger.warning(
-            "skipped records in %s: %s (e.g. %s)",
-            report.path, report.describe_skipped(), "; ".join(report.examples[:2]),
-        )
-    if not report.fixes:
-        why = report.describe_skipped() or "the file holds no position records"
-        raise GpsFormatError(discovery.path, f"no usable GPS fixes: {why}")
+    require_fixes(discovery.report, discovery.path)
     return discovery
 
 

@@ -2,8 +2,9 @@
 
 The registry (``pipeline/permits.py``) lists licensed signboards, banners and boards with
 positions; a licence matches when it is within ``ads_match_radius_m`` of the object, of a
-compatible class (a shop sign and a projecting sign are both signboards, which detectors
-confuse), and valid on the local date of the sighting (dates ignored when the time is unknown).
+compatible class (one of the taxonomy's ``licence_groups``: a shop sign and a projecting sign
+are both signboards, which detectors confuse), and valid on the local date of the sighting
+(dates ignored when the time is unknown).
 Without a registry, or without the object's own position, the rule files the baseline
 candidate and says why.
 """
@@ -13,34 +14,25 @@ from __future__ import annotations
 from datetime import datetime
 
 from streetwatch.core.permits import PermitMatch
+from streetwatch.core.taxonomy import ClassSpec, EventSpec
 from streetwatch.core.types import LocationStatus, Observation, Violation
 from streetwatch.pipeline.rules.base import RuleContext
-from streetwatch.pipeline.rules.reasons import describe_place, geolocated, judged, label, metres, violation_class, when
+from streetwatch.pipeline.rules.reasons import FamilyRule, describe_place, geolocated, judged, label, metres, when
 from streetwatch.pipeline.rules.taxonomy_rule import candidate
 
 ADS_RULE_VERSION = "1"
 FAMILY = "ads"
-# Classes one licence may cover, because a detector cannot reliably tell them apart.
-COMPATIBLE_GROUPS: tuple[frozenset[str], ...] = (frozenset({"shop_sign", "projecting_sign"}),)
-GROUP_NOUN = {"shop_sign": "signboard", "projecting_sign": "signboard"}
 
 
-def compatible_classes(class_name: str) -> frozenset[str]:
-    """The permit classes that may license an object of ``class_name`` (itself included)."""
-    return next((group for group in COMPATIBLE_GROUPS if class_name in group), frozenset({class_name}))
-
-
-class AdsRule:
+class AdsRule(FamilyRule):
     """Judges advertising objects against the licence registry."""
 
     name = "ads"
     version = ADS_RULE_VERSION
+    family = FAMILY
 
-    def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
-        judged_class = violation_class(observation, context, FAMILY)
-        if judged_class is None:
-            return []
-        spec, event = judged_class
+    def judge(self, observation: Observation, context: RuleContext, spec: ClassSpec,
+              event: EventSpec) -> list[Violation]:
         if context.permits is None:
             return candidate(observation, context, rule=self.name, version=self.version,
                              note="no permit registry configured: licences not checked")
@@ -53,12 +45,12 @@ class AdsRule:
                              note="object's own position not measured, only the camera's: "
                              "licences not checked")
         radius = context.params.ads_match_radius_m
-        classes = compatible_classes(spec.name)
+        group, classes = context.taxonomy.licence_group(spec.name)  # models/taxonomy.yaml: licence_groups
         day = (datetime.fromtimestamp(observation.time_utc, context.params.zoneinfo).date()
                if observation.time_utc is not None else None)
         if context.permits.nearest(*point, radius, classes, on=day) is not None:
             return []
-        noun = GROUP_NOUN.get(spec.name, label(spec.name))
+        noun = group or label(spec.name)
         reason = (f"{label(spec.name)} with no licensed {noun} within {radius:.0f} m, "
                   f"{describe_place(observation)} {when(observation, context.params.zoneinfo)}")
         extra: dict[str, str] = {}

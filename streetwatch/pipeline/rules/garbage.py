@@ -18,7 +18,6 @@ from streetwatch.pipeline.rules.reasons import class_of, describe_place, judged,
 
 GARBAGE_RULE_VERSION = "1"
 FAMILY = "garbage"
-FULL_BIN_CLASS = "overflowing_bin"   # a full bin is filed under this class's event
 FILL_LABELS = {"empty": 0.0, "low": 0.25, "half": 0.5, "high": 0.75, "full": 1.0, "overflowing": 1.25}
 
 
@@ -60,7 +59,8 @@ class GarbageRule:
             note = f" (fill-level classifier: {level:.0%})" if level is not None else ""
             return [judged(observation, context, spec, event, rule=self.name, version=self.version,
                            reason=f"{label(spec.name)}{note} {where}", basis="class", extra=extra)]
-        full_bin = context.taxonomy.classes.get(FULL_BIN_CLASS)
+        full_bin_class = context.taxonomy.full_bin_class  # models/taxonomy.yaml: full_bin_class
+        full_bin = context.taxonomy.classes.get(full_bin_class) if full_bin_class is not None else None
         event = context.taxonomy.event_for(full_bin) if full_bin is not None else None
         if level is None or level < threshold or event is None:
             return []

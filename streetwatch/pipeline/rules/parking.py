@@ -30,13 +30,6 @@ from streetwatch.pipeline.rules.taxonomy_rule import candidate
 
 PARKING_RULE_VERSION = "1"
 FAMILY = "parking"
-# Detectors confuse these with each other, so a sighting of one may be the same vehicle as the other.
-SAME_VEHICLE_GROUPS: tuple[frozenset[str], ...] = (
-    frozenset({"car", "truck", "bus"}), frozenset({"motorcycle", "bicycle"}))
-
-
-def same_vehicle_kind(a: str, b: str) -> bool:
-    return a == b or any(a in group and b in group for group in SAME_VEHICLE_GROUPS)
 
 
 class ParkingRule:
@@ -111,8 +104,8 @@ class ParkingRule:
         earlier = [s for s in context.history.previous_sightings(
             FAMILY, point[0], point[1], params.parking_overstay_radius_m,
             before_utc=now - params.parking_overstay_minutes * 60.0)
-            if s.t_utc >= earliest_allowed and same_vehicle_kind(self._canonical(s.class_name, context),
-                                                                 class_name)]
+            if s.t_utc >= earliest_allowed
+            and context.taxonomy.same_vehicle_kind(self._canonical(s.class_name, context), class_name)]
         if not earlier:
             return None
         first: PastSighting = min(earlier, key=lambda s: s.t_utc)

@@ -95,6 +95,24 @@ def violation_class(observation: Observation, context: RuleContext, family: str
     return None if spec is None or event is None else (spec, event)
 
 
+class FamilyRule:
+    """A rule over one family's ``role: violation`` classes: ``evaluate`` finds the class and its
+    event (nothing for other classes); the subclass's ``judge`` decides."""
+
+    name: str
+    version: str
+    family: str
+
+    def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
+        judged_class = violation_class(observation, context, self.family)
+        return [] if judged_class is None else self.judge(observation, context, *judged_class)
+
+    def judge(self, observation: Observation, context: RuleContext, spec: ClassSpec,
+              event: EventSpec) -> list[Violation]:
+        """The violations an observation of ``spec`` (filed under ``event``) shows under this rule."""
+        raise NotImplementedError
+
+
 def routing_extra(observation: Observation, context: RuleContext) -> dict[str, str]:
     """Grid cell and responsible unit (网格 / 责任单位) at the observation's position, if zones have them."""
     location = observation.location

@@ -21,11 +21,13 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 from streetwatch.core.geo import haversine_m
+from streetwatch.core.taxonomy import ClassSpec, EventSpec
 from streetwatch.core.types import LocationStatus, Observation, Violation
 from streetwatch.core.zones import PermittedVendingZone, ZoneIndex
 from streetwatch.pipeline.rules.base import RuleContext
 from streetwatch.pipeline.rules.reasons import (
     UNVERIFIED,
+    FamilyRule,
     class_of,
     geolocated,
     judged,
@@ -33,7 +35,6 @@ from streetwatch.pipeline.rules.reasons import (
     metres,
     plural,
     uncertainty_note,
-    violation_class,
     when,
 )
 from streetwatch.pipeline.rules.taxonomy_rule import candidate
@@ -42,17 +43,15 @@ STALL_RULE_VERSION = "1"
 FAMILY = "stall"
 
 
-class StallRule:
+class StallRule(FamilyRule):
     """Judges stall-family violation classes (umbrella, dining_table, stall) against vending zones."""
 
     name = "stall"
     version = STALL_RULE_VERSION
+    family = FAMILY
 
-    def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
-        judged_class = violation_class(observation, context, FAMILY)
-        if judged_class is None:
-            return []
-        spec, event = judged_class
+    def judge(self, observation: Observation, context: RuleContext, spec: ClassSpec,
+              event: EventSpec) -> list[Violation]:
         if observation.location.status is LocationStatus.UNKNOWN:
             return self._candidate(observation, context,
                                    "location unknown: vending zones and hours not checked")

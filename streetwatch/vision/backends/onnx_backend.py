@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import supervision as sv
 
-from streetwatch.vision.detector import DetectorError, OnnxConfig
+from streetwatch.vision.detector import DetectorError, OnnxConfig, WeightsDetector
 
 PAD_VALUE = 114
 # Class-aware NMS by offsetting each class's boxes far apart (as Ultralytics does).
@@ -89,12 +89,14 @@ def fastest_nms() -> Callable[[FloatArray, FloatArray, float], npt.NDArray[np.in
     return torchvision_nms
 
 
-class OnnxDetector:
+class OnnxDetector(WeightsDetector):
     """Batched inference of a YOLO detection ONNX export (from :func:`streetwatch.vision.export.export_onnx`).
 
     Input buffers are reused between calls, so one instance must not run ``detect`` from two
     threads at once (ONNX Runtime itself uses ``intra_op_threads`` inside each call).
     """
+
+    config: OnnxConfig
 
     def __init__(self, config: OnnxConfig) -> None:
         import onnxruntime as ort
@@ -126,14 +128,6 @@ class OnnxDetector:
         # Reused between calls: one uint8 canvas per batch slot, and the float input tensor.
         self._canvas = np.full((self._chunk, self._input_h, self._input_w, 3), PAD_VALUE, dtype=np.uint8)
         self._blob = np.empty((self._chunk, 3, self._input_h, self._input_w), dtype=self._input_dtype)
-
-    @property
-    def names(self) -> dict[int, str]:
-        return self._names
-
-    @property
-    def model_name(self) -> str:
-        return self.config.weights.stem
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -9,14 +9,16 @@ import numpy as np
 import numpy.typing as npt
 import supervision as sv
 
-from streetwatch.vision.detector import DetectorError, UltralyticsConfig
+from streetwatch.vision.detector import DetectorError, UltralyticsConfig, WeightsDetector
 
 # Never let Ultralytics reach for the network (fonts, weights, hub, version checks).
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-class UltralyticsDetector:
+class UltralyticsDetector(WeightsDetector):
     """Batched inference with ``ultralytics.YOLO``."""
+
+    config: UltralyticsConfig
 
     def __init__(self, config: UltralyticsConfig) -> None:
         from ultralytics import YOLO
@@ -29,14 +31,6 @@ class UltralyticsDetector:
         except Exception as exc:  # Ultralytics raises many kinds; all mean "cannot load these weights"
             raise DetectorError(f"cannot load detector weights {config.weights}: {exc}") from exc
         self._names: dict[int, str] = {int(k): str(v) for k, v in self._model.names.items()}
-
-    @property
-    def names(self) -> dict[int, str]:
-        return self._names
-
-    @property
-    def model_name(self) -> str:
-        return self.config.weights.stem
 
     def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
         if not images:

@@ -1,4 +1,4 @@
-"""load_gps_track: dispatch by suffix, clear errors, and the no-usable-fixes message."""
+"""read_gps_file + require_fixes: dispatch by suffix, clear errors, and the no-usable-fixes message."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from streetwatch.pipeline.gps.errors import GpsFormatError, SkipReason
-from streetwatch.pipeline.gps.loader import load_gps_track, read_gps_file
+from streetwatch.pipeline.gps.loader import read_gps_file, require_fixes
+from streetwatch.pipeline.gps.track import GpsTrack
 from tests.pipeline.gps.nmea_lines import gga, rmc, with_wrong_checksum
 
 T = dt.datetime(1994, 3, 23, 12, 35, 19, tzinfo=dt.UTC).timestamp()
@@ -23,6 +24,12 @@ GPX = (
     )
     + "</trkseg></trk></gpx>"
 )
+
+
+def track_of(path: Path, max_gap_s: float = 5.0) -> GpsTrack:
+    """A GPS file as the pipeline reads it: parsed by suffix, required to hold a fix, tracked."""
+    report = require_fixes(read_gps_file(path), path)
+    return GpsTrack(report.fixes, max_gap_s=max_gap_s, source=report.path)
 
 
 @pytest.mark.parametrize(
@@ -41,7 +48,7 @@ GPX = (
 def test_dispatches_by_suffix(tmp_path: Path, name: str, text: str) -> None:
     path = tmp_path / name
     path.write_text(text)
-    track = load_gps_track(path, max_gap_s=5.0)
+    track = track_of(path, max_gap_s=5.0)
     assert (len(track), track.start, track.end) == (3, T, T + 11)
     assert track.source == str(path)
     assert track.max_gap_s == 5.0
@@ -68,7 +75,7 @@ def test_clear_errors(tmp_path: Path, name: str, content: str | None, message: s
     elif content is not None:
         path.write_text(content)
     with pytest.raises(GpsFormatError, match=message) as caught:
-        load_gps_track(path)
+        track_of(path)
     assert caught.value.path == str(path)
 
 
@@ -78,7 +85,7 @@ def test_no_usable_fixes_says_what_was_skipped(tmp_path: Path) -> None:
     path = tmp_path / "drive.nmea"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(GpsFormatError) as caught:
-        load_gps_track(path)
+        track_of(path)
     assert str(caught.value) == f"{path}: no usable GPS fixes: 3 lines had bad checksums, 2 void fixes"
 
 
@@ -87,7 +94,7 @@ def test_skipped_lines_are_counted_and_logged(tmp_path: Path, caplog: pytest.Log
     path.write_text("\n".join([rmc("123519"), with_wrong_checksum(rmc("123520")), rmc("123521")]) + "\n")
     assert read_gps_file(path).skipped == {SkipReason.BAD_CHECKSUM: 1}
     with caplog.at_level(logging.WARNING, logger="streetwatch.pipeline.gps.loader"):
-        assert len(load_gps_track(path)) == 2
+        assert len(track_of(path)) == 2
     assert "1 line had a bad checksum" in caplog.text
     assert "line 2: bad NMEA checksum" in caplog.text
 

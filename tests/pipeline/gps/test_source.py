@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from streetwatch.pipeline.gps.errors import GpsFormatError
-from streetwatch.pipeline.gps.loader import load_gps_track
+from streetwatch.pipeline.gps.loader import read_gps_file, require_fixes
 from streetwatch.pipeline.gps.nmea import read_nmea
 from streetwatch.pipeline.gps.source import GpsOptions, discover_gps, find_sidecar, load_video_gps
 from tests.pipeline.gps.media_builders import (
@@ -223,7 +223,7 @@ def test_no_gps_loads_as_nothing(tmp_path: Path) -> None:
 def test_loader_reads_srt_too(tmp_path: Path) -> None:
     path = tmp_path / "drive.srt"
     path.write_text(SRT)
-    assert len(load_gps_track(path)) == 1
+    assert len(require_fixes(read_gps_file(path), path).fixes) == 1
 
 
 @pytest.mark.parametrize(("satellites", "expected"), [("08", 8), ("12", 12), ("", None)])
