@@ -224,26 +224,27 @@ def models_import_tflite(
 def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo clip, GPS track, database and evidence go.")]
     = Path("streetwatch-demo"),
-    seconds: Annotated[float, typer.Option(help="Length of the demo clip.")] = 12.0,
+    seconds: Annotated[float, typer.Option(help="Length of each demo clip.")] = 5.0,
 ) -> None:
     """Build a short patrol clip with its GPX track, process it, and say how to look at the result.
 
     The clip pans and zooms over Ultralytics' bundled street photo (a bus and people) while
     the GPS track drives along a straight road, through the sample city rules that ship with
-    streetwatch (a bus-stop no-parking zone, vending zones, grid cells: models/zones/).
+    streetwatch (a bus-stop no-parking zone, vending zones, grid cells: models/zones/). A second
+    pass 40 minutes later finds the bus at the same spot: it is filed as overstaying.
     """
     from streetwatch.core.resources import ASSETS_DIR
-    from streetwatch.datasets.demo import make_demo_footage
+    from streetwatch.datasets.demo import make_demo_patrols
     from streetwatch.pipeline.run import process_videos
 
     workdir.mkdir(parents=True, exist_ok=True)
-    video, gpx = make_demo_footage(workdir, seconds=seconds)
-    console.print(f"demo clip {video} with GPS track {gpx}")
+    videos = make_demo_patrols(workdir, seconds=seconds)
+    console.print(f"demo patrols {', '.join(str(v) for v in videos)} (40 minutes apart), each with its GPX track")
     db_url = f"sqlite:///{(workdir / 'streetwatch.db').resolve()}"
     settings = _settings(db_url=db_url, evidence_dir=workdir / "evidence",
                          zones_paths=[ASSETS_DIR / "zones" / "sample-zones.geojson"],
                          permits_path=ASSETS_DIR / "zones" / "sample-permits.csv")
-    summary = process_videos([video], settings, gpx)
+    summary = process_videos(videos, settings)
     _print_summary(summary, [], settings.db_url, settings.evidence_dir)
     console.print(
         "\nLook at the result through the review API:\n"

@@ -1,13 +1,17 @@
-"""The demo patrol: a short clip over a real street photo, and the GPS track that goes with it.
+"""The demo patrol: short clips over a real street photo, and the GPS tracks that go with them.
 
 The clip pans and zooms over Ultralytics' bundled ``bus.jpg`` (a bus and people on a
 street) as if a patrol car drove past; the GPX track drives east along a straight road
 at the same time. Both are deterministic, so tests can check where things end up.
+
+The bus fills the picture, so its motion cannot be read from one pass (parked and waiting look
+alike); :func:`make_demo_patrols` adds a second pass 40 minutes later that finds it at the same
+spot: the digital chalk mark files it as overstaying.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from streetwatch.datasets import synthetic
@@ -36,3 +40,19 @@ def make_demo_footage(workdir: Path, seconds: float = 12.0) -> tuple[Path, Path]
                               start_latlon=DEMO_START_LATLON, heading_deg=DEMO_HEADING_DEG,
                               speed_mps=DEMO_SPEED_MPS, hz=1.0)
     return video, gpx
+
+
+SECOND_PASS_AFTER = timedelta(minutes=40)
+
+
+def make_demo_patrols(workdir: Path, seconds: float = 5.0) -> list[Path]:
+    """Two passes along the demo street, 40 minutes apart: ``patrol-demo.mp4`` and ``patrol-demo-2.mp4``,
+    each with a GPX sidecar of the same name (found by ``streetwatch process`` without flags)."""
+    first, _ = make_demo_footage(workdir, seconds)
+    second = workdir / "patrol-demo-2.mp4"
+    # half a second longer: other bytes, so it is another video, not the same one again
+    synthetic.make_patrol_clip(second, demo_image_path(), seconds=seconds + 0.5, fps=DEMO_FPS, size=DEMO_SIZE)
+    synthetic.write_gpx_track(second.with_suffix(".gpx"), start_utc=DEMO_START_UTC + SECOND_PASS_AFTER,
+                              seconds=seconds + 1.5, start_latlon=DEMO_START_LATLON, heading_deg=DEMO_HEADING_DEG,
+                              speed_mps=DEMO_SPEED_MPS, hz=1.0)
+    return [first, second]

@@ -17,13 +17,14 @@ from typing import Any, ClassVar, Final
 from sqlalchemy import ColumnElement, Select, and_, or_
 
 from streetwatch.core.errors import BadInputError
+from streetwatch.core.vocab import CaseStatus
 from streetwatch.store.column_types import as_utc
 from streetwatch.store.models import Case, Observation, Violation, utcnow
 
 # Cases past a deadline: not handled by handle_due while dispatched, or not closed by close_due
 # while in the unit's hands. An open case (never filed, or reopened by a later sighting after it
 # was closed) has no deadline running, whatever deadlines an earlier cycle left on the row.
-OVERDUE_STATUSES: Final = ("dispatched", "handled", "checked")
+OVERDUE_STATUSES: Final = (CaseStatus.DISPATCHED, CaseStatus.HANDLED, CaseStatus.CHECKED)
 
 
 class QueryError(BadInputError, ValueError):
@@ -104,7 +105,7 @@ def overdue_clause(now: datetime) -> ColumnElement[bool]:
     """SQL (超期): past the handling deadline while dispatched, or past the closing deadline while
     dispatched, handled or checked. The one definition the page, the API and the exports use."""
     now = as_utc(now)
-    return or_(and_(Case.status == "dispatched", Case.handle_due < now),
+    return or_(and_(Case.status == CaseStatus.DISPATCHED, Case.handle_due < now),
                and_(Case.status.in_(OVERDUE_STATUSES), Case.close_due < now))
 
 
