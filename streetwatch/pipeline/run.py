@@ -40,6 +40,7 @@ from streetwatch.core.types import (
     Violation,
 )
 from streetwatch.core.zones import ZoneIndex, load_zones
+from streetwatch.pipeline.bin_fill import judge_bins
 from streetwatch.pipeline.frames import iter_frames
 from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.gps.errors import GpsFormatError
@@ -249,6 +250,7 @@ class VideoProcessor:
         bar.close()
         if self.read_text is not None:
             observations = [self.read_text(o) for o in observations]
+        observations = judge_bins(observations, self.taxonomy)   # garbage at a bin: 垃圾满溢
         context = RuleContext(
             self.taxonomy, zones=self.zones, permits=self.permits, params=self.settings.rules,
             history=DbSightingHistory(self.sessions, self.taxonomy,
