@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+import supervision as sv
+from sqlalchemy import select
 
 from streetwatch.core.types import Observation, TrackPoint
+from streetwatch.datasets.synthetic import write_video
 from streetwatch.pipeline.bin_fill import adjacent, judge_bins
 from streetwatch.pipeline.rules import GarbageRule, RuleContext, RuleParams
+from streetwatch.pipeline.run import Processed, process_videos
+from streetwatch.store.db import make_engine, make_session_factory
+from streetwatch.store.models import Violation
 from tests.pipeline.rules.builders import OPEN_STREET, TAXONOMY, local_utc, moved
 from tests.pipeline.rules.builders import observation as placed
+from tests.pipeline.run_helpers import run_settings, sqlite_url
 
 AT_0942 = local_utc(2025, 6, 6, 9, 42)
 BIN_BOX = (100.0, 200.0, 160.0, 300.0)
@@ -74,3 +85,50 @@ def test_garbage_elsewhere_is_exposed_garbage_and_the_bin_files_nothing() -> Non
 ])
 def test_adjacency_in_the_image(item: tuple[float, float, float, float], expected: bool) -> None:
     assert adjacent(BIN_BOX, item) is expected
+
+
+# --- end to end, with a detector that sees a bin (and bags beside it) in every frame -------------------------
+
+class BinSeer:
+    """A scripted detector: a bin in every frame, with two trash bags at its foot when ``bags``."""
+
+    model_name = "scripted-bin-seer"
+
+    def __init__(self, bags: bool) -> None:
+        self.bags = bags
+        self.names = {0: "bin", 1: "trash_bag"}
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+        boxes = [(300.0, 150.0, 360.0, 260.0)] + ([(365.0, 215.0, 410.0, 262.0), (250.0, 225.0, 298.0, 262.0)]
+                                                  if self.bags else [])
+        found = sv.Detections(xyxy=np.array(boxes, dtype=np.float32),
+                              confidence=np.array([0.9] + [0.8] * (len(boxes) - 1), dtype=np.float32),
+                              class_id=np.array([0] + [1] * (len(boxes) - 1)))
+        return [found for _ in images]
+
+
+def _street(seed: int) -> np.ndarray:
+    image = np.random.default_rng(seed).integers(60, 200, (360, 640, 3), dtype=np.uint8)
+    return np.ascontiguousarray(cv2.GaussianBlur(image, (9, 9), 0))
+
+
+@pytest.mark.parametrize(("bags", "expected"), [(True, {"0102"}), (False, set())])
+def test_a_run_files_an_overflowing_bin_only_with_bags_beside_it(tmp_path: Path, bags: bool,
+                                                                  expected: set[str]) -> None:
+    clip = write_video(tmp_path / "bin.mp4", [_street(int(bags))] * 15, fps=5.0)
+    db_url = sqlite_url(tmp_path / "bins.db")
+    summary = process_videos([clip], run_settings(db_url, tmp_path, ocr=False), progress=False,
+                             detector=BinSeer(bags))  # type: ignore[arg-type]
+    assert isinstance(summary.outcomes[0], Processed), summary.outcomes
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine)() as session:
+            violations = session.scalars(select(Violation)).all()
+            assert {v.event_code for v in violations} == expected
+            if bags:
+                (overflowing,) = violations
+                assert overflowing.class_name == "bin"
+                assert "bin overflowing: 2 trash bags against or beside it" in overflowing.reason
+                assert overflowing.observation.attributes["fill_level"] == "overflowing"
+    finally:
+        engine.dispose()
