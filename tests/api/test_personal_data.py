@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from streetwatch.casework.dispatch.outbox import enqueue
 from streetwatch.core.dedup import cell_of
 from streetwatch.core.privacy import mask_plate, mask_plates_in
+from streetwatch.store import queries
 from streetwatch.store.models import Case, Observation, Violation
 from streetwatch.store.models_outbox import OutboxEvent
 
@@ -102,3 +103,17 @@ def test_an_unknown_or_partial_number_finds_nothing(client: TestClient, read_vio
 @pytest.mark.parametrize("phone", ["call me", "12", "1" * 20])
 def test_a_phone_that_is_not_a_number_is_refused(client: TestClient, phone: str) -> None:
     assert client.get("/violations", params={"phone": phone}).status_code in (400, 422)
+
+
+def test_the_phone_filter_works_on_both_backends(write_session: Session) -> None:
+    """The store's read query, on SQLite and PostgreSQL (JSON attributes read the same way)."""
+    violations = write_session.scalars(select(Violation).order_by(Violation.id).limit(2)).all()
+    for violation, phones in zip(violations, (f"{PHONE}", f"4001234567,{PHONE}"), strict=True):
+        observation = write_session.get(Observation, violation.observation_id)
+        assert observation is not None
+        observation.attributes = {"phones": phones}
+    write_session.commit()
+    rows, _ = queries.list_violations(write_session, phone="138 1234 5678")
+    assert sorted(v.id for v in rows) == sorted(v.id for v in violations)
+    rows, _ = queries.list_violations(write_session, phone="400-123-4567")
+    assert [v.id for v in rows] == [violations[1].id]
