@@ -4,6 +4,7 @@ violations found by the phone number an ad carried."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -11,12 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from streetwatch.api.auth import SESSION_COOKIE
 from streetwatch.casework.dispatch.outbox import enqueue
 from streetwatch.core.dedup import cell_of
 from streetwatch.core.privacy import mask_plate, mask_plates_in
 from streetwatch.store import queries
 from streetwatch.store.models import Case, Observation, Violation
 from streetwatch.store.models_outbox import OutboxEvent
+from tests.api.auth_support import TestUser
 
 PLATE, MASKED = "京A12345", "京*·***45"
 PHONE = "13812345678"
@@ -117,3 +120,19 @@ def test_the_phone_filter_works_on_both_backends(write_session: Session) -> None
     assert sorted(v.id for v in rows) == sorted(v.id for v in violations)
     rows, _ = queries.list_violations(write_session, phone="400-123-4567")
     assert [v.id for v in rows] == [violations[1].id]
+
+
+def test_the_review_page_shows_what_was_read(client: TestClient, session: Session,
+                                             users: dict[str, TestUser]) -> None:
+    cookie = {"Cookie": f"{SESSION_COOKIE}={users['admin'].token()}"}
+    first = client.get("/ui/queue/item", headers=cookie)
+    assert first.status_code == 200, first.text
+    (held,) = set(re.findall(r"/ui/queue/(\d+)/decision", first.text))
+    violation = session.get(Violation, int(held))
+    assert violation is not None
+    observation = session.get(Observation, violation.observation_id)
+    assert observation is not None
+    observation.attributes = {"plate": PLATE, "text": "疏通下水道", "phones": PHONE}
+    session.commit()
+    page = client.get("/ui/queue/item", params={"id": held}, headers=cookie).text
+    assert f"<b>Plate:</b> {PLATE}" in page and f"<b>Phone:</b> {PHONE}" in page
