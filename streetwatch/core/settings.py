@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     imgsz: int = Field(640, ge=160, le=1920, description="Detector input size (longest side).")
     batch_size: int = Field(8, ge=1, le=256, description="Frames per detector call.")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="Minimum detection confidence.")
-    ocr: bool = Field(True, description="Read text on ad objects (phone numbers) and plates on parked vehicles.")
+    ocr: bool = Field(True, description="Read text on ad objects (phone numbers) and plates on parked vehicles, "
+                      "and scan a frame every 2 s of footage for banners and small ads.")
     min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
     gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
     gps_offset_s: float | None = Field(None, description="Seconds from the first GPS fix to the video's start, "

@@ -42,7 +42,7 @@ class TextStage:
 
     def __call__(self, observation: Observation) -> Observation:
         family = self._family(observation.class_name)
-        wants_text = family == ADS_FAMILY
+        wants_text = family == ADS_FAMILY and "text" not in observation.attributes  # not read already
         wants_plate = (family == VEHICLE_FAMILY and observation.motion is not None
                        and observation.motion.state is MotionState.PARKED)
         if not self.available or not (wants_text or wants_plate):

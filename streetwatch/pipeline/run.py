@@ -40,6 +40,8 @@ from streetwatch.core.types import (
     Violation,
 )
 from streetwatch.core.zones import ZoneIndex, load_zones
+from streetwatch.pipeline.ad_scan import AdTextScanner, ad_text_observations
+from streetwatch.pipeline.bin_fill import judge_bins
 from streetwatch.pipeline.frames import iter_frames
 from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.gps.errors import GpsFormatError
@@ -231,8 +233,11 @@ class VideoProcessor:
                    leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
                                            "[{elapsed}<{remaining}]")
         frames = iter_frames(path, info.sha256, sample_fps=self.settings.sample_fps)
+        scanner = AdTextScanner(self.read_text.reader) if self.read_text is not None else None
         for batch in batched(frames, self.settings.batch_size):
             for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
+                if scanner is not None:
+                    scanner.offer(frame)   # banners and small ads from the OCR's own text regions
                 detections = self._taxonomy_only(detections)
                 detections_total += len(detections)
                 tracked = tracker.update(detections, frame.image)
@@ -246,9 +251,12 @@ class VideoProcessor:
                     raise RuntimeError("another worker took this video over; stopping")
                 last_beat = time.monotonic()
         observations.extend(builder.finish_all())
+        if scanner is not None:
+            observations.extend(ad_text_observations(scanner.sightings(), self._locator(track, start_utc)))
         bar.close()
         if self.read_text is not None:
             observations = [self.read_text(o) for o in observations]
+        observations = judge_bins(observations, self.taxonomy)   # garbage at a bin: 垃圾满溢
         context = RuleContext(
             self.taxonomy, zones=self.zones, permits=self.permits, params=self.settings.rules,
             history=DbSightingHistory(self.sessions, self.taxonomy,

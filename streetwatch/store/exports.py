@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from streetwatch.store.filters import BBox, case_filters, family_and_status, time_and_place
 from streetwatch.store.models import Case, Violation
@@ -36,8 +36,10 @@ def export_violations(
     since: datetime | None = None, until: datetime | None = None, bbox: BBox | None = None,
     unit: str | None = None, grid: str | None = None,
 ) -> Iterator[Violation]:
-    """Violations, oldest first; ``unit`` and ``grid`` through the case each is a sighting of."""
-    stmt = time_and_place(select(Violation), Violation, Violation.seen_at, since, until, bbox)
+    """Violations with their observation, oldest first; ``unit`` and ``grid`` through the case each is a
+    sighting of."""
+    stmt = time_and_place(select(Violation).options(joinedload(Violation.observation)), Violation,
+                          Violation.seen_at, since, until, bbox)
     stmt = family_and_status(stmt, Violation, family, status)
     if unit is not None or grid is not None:
         stmt = stmt.where(Violation.case_id.in_(case_filters(select(Case.id), unit=unit, grid=grid)))

@@ -10,11 +10,12 @@ UTC before they are compared (SQLite keeps UTC wall time without an offset).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 
 from streetwatch.core.errors import BadInputError
 from streetwatch.core.vocab import CaseStatus
@@ -122,3 +123,25 @@ def case_filters(
         clause = overdue_clause(now or utcnow())
         stmt = stmt.where(clause if overdue else ~clause)
     return stmt
+
+
+def phone_digits(text: str) -> str:
+    """A phone number as the OCR stage stores it: digits only, a leading +86 / 0086 dropped from a mobile.
+
+    Raises:
+        QueryError: Fewer than 7 or more than 12 digits once separators are gone.
+    """
+    digits = re.sub(r"\D", "", text)
+    if (len(digits) == 13 and digits.startswith("86")) or (len(digits) == 15 and digits.startswith("0086")):
+        digits = digits[-11:]
+    if not 7 <= len(digits) <= 12:
+        raise QueryError(f"phone must be 7-12 digits (separators allowed), got {text!r}")
+    return digits
+
+
+def phone_clause(phone: str) -> ColumnElement[bool]:
+    """SQL: the violation's observation read this phone number (attributes ``phones``, comma-separated)."""
+    digits = phone_digits(phone)
+    phones = func.coalesce(Observation.attributes["phones"].as_string(), "")
+    listed = literal(",") + phones + literal(",")
+    return Violation.observation_id.in_(select(Observation.id).where(listed.like(f"%,{digits},%")))

@@ -34,6 +34,7 @@ from streetwatch.store.filters import (
     case_filters,
     family_and_status,
     overdue_clause,
+    phone_clause,
     time_and_place,
 )
 from streetwatch.store.models import (
@@ -153,6 +154,7 @@ def list_violations(
     limit: int = 50,
     cursor: str | None = None,
     unit: str | None = None,
+    phone: str | None = None,
 ) -> tuple[list[Violation], str | None]:
     """List violations, newest first, with their observation loaded.
 
@@ -166,6 +168,7 @@ def list_violations(
         limit: Page size, 1..500.
         cursor: The ``next_cursor`` of the previous page.
         unit: Only violations whose case is routed to this 责任单位 (access control).
+        phone: Only violations whose observation's text carried this phone number (separators allowed).
 
     Returns:
         The page's violations and the cursor of the next page (None on the last page).
@@ -177,6 +180,8 @@ def list_violations(
     stmt = family_and_status(select(Violation).options(joinedload(Violation.observation)), Violation, family, status)
     if unit is not None:
         stmt = stmt.where(Violation.case_id.in_(select(Case.id).where(Case.unit == unit)))
+    if phone is not None:
+        stmt = stmt.where(phone_clause(phone))
     stmt = time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox)
     return _page(session, stmt, Violation.id, limit, cursor)
 

@@ -1,5 +1,6 @@
 """Exports: violations and cases as GeoJSON (RFC 7946, WGS84 lon/lat) or CSV, streamed.
 
+Plates (personal data) leave only masked: the ``plate`` column and any plate a reason names.
 Filters are those of the lists (family, status, since/until, bbox) plus unit and grid, and
 ``overdue`` for cases. A dispatcher or field inspector exports only their own unit's rows.
 Rows come from ``streetwatch.store.exports`` in pages by id, oldest first, so an export of any
@@ -22,15 +23,19 @@ from fastapi.responses import StreamingResponse
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser
 from streetwatch.api.deps import SessionFactoryDep, TaxonomyDep, check_family
 from streetwatch.api.schemas.exports import CasesExportQuery, ViolationsExportQuery
+from streetwatch.core.privacy import mask_plate, masked
 from streetwatch.store.column_types import as_utc
 from streetwatch.store.exports import export_cases, export_violations
 
 router = APIRouter(prefix="/exports", tags=["exports"])
+# Columns read from the violation's observation's attributes (what the OCR read).
+OBSERVATION_ATTRIBUTES: Final = frozenset({"plate", "phones"})
 CASE_COLUMNS: Final = ("id", "status", "family", "event_code", "lat", "lon", "h3_cell", "grid_id", "unit",
                        "sightings", "recurrence_count", "first_seen", "last_seen", "filed_at", "dispatched_at",
                        "handle_due", "close_due", "handled_at", "closed_at", "created_at", "updated_at")
 VIOLATION_COLUMNS: Final = ("id", "status", "family", "class_name", "event_code", "name_zh", "name_en", "reason",
-                            "rule", "rule_version", "seen_at", "lat", "lon", "case_id", "created_at", "updated_at")
+                            "rule", "rule_version", "seen_at", "lat", "lon", "case_id", "created_at", "updated_at",
+                            "plate", "phones")
 
 
 def _unit(user: AuthenticatedUser, unit: str | None) -> str | None:
@@ -47,7 +52,14 @@ def _text(value: Any) -> Any:
 
 
 def _values(row: Any, columns: Sequence[str]) -> dict[str, Any]:
-    return {name: _text(getattr(row, name)) for name in columns}
+    """The row's cells; plates (personal data) leave only masked (``core.privacy``)."""
+    values = {name: _text(getattr(row, name)) for name in columns if name not in OBSERVATION_ATTRIBUTES}
+    if any(name in OBSERVATION_ATTRIBUTES for name in columns):
+        attributes = row.observation.attributes or {}
+        plate = attributes.get("plate")
+        values["plate"] = mask_plate(str(plate)) if plate else None
+        values["phones"] = attributes.get("phones") or None
+    return masked(values)
 
 
 def _geojson(rows: Iterator[Any], columns: Sequence[str]) -> Iterator[str]:

@@ -40,11 +40,13 @@ ViolationId = Annotated[int, Path(ge=1, description="The violation's id.")]
 def list_violations(
     session: SessionDep, taxonomy: TaxonomyDep, user: CurrentUser, query: Annotated[ViolationsQuery, Query()]
 ) -> ViolationsPage:
-    """Violations newest first, filtered by family, review status, time seen and map box."""
+    """Violations newest first, filtered by family, review status, time seen, map box and the phone
+    number an ad carried (`phone=13812345678`, separators allowed)."""
     check_family(taxonomy, query.family)
     rows, next_cursor = queries.list_violations(
         session, family=query.family, status=query.status, since=query.since, until=query.until,
         bbox=query.parsed_bbox(), limit=query.limit, cursor=query.cursor, unit=user.unit_scope,
+        phone=query.phone,
     )
     return ViolationsPage(items=[ViolationPublic.from_row(v) for v in rows], next_cursor=next_cursor)
 

@@ -109,13 +109,20 @@ class ViolationPublic(BaseModel):
                                             "null while its position is unknown.")
     frame_url: str = Field(description="The full evidence frame (JPEG).")
     crop_url: str = Field(description="The object cut out of the frame (JPEG).")
+    text: str | None = Field(None, description="Text the OCR read on the object (ads).")
+    phones: list[str] = Field(default_factory=list, description="Phone numbers in that text, digits only.")
+    plate: str | None = Field(None, description="The plate read on a parked vehicle: personal data, shown to "
+                              "the roles that handle cases, masked in exports, Open311 and webhooks.")
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
     @classmethod
     def fields_from(cls, violation: Violation) -> dict[str, Any]:
         obs = violation.observation
+        attributes = obs.attributes or {}
         return {
+            "text": attributes.get("text") or None, "plate": attributes.get("plate") or None,
+            "phones": [p for p in str(attributes.get("phones") or "").split(",") if p],
             "id": violation.id, "status": violation.status, "family": violation.family,
             "class_name": violation.class_name, "event_code": violation.event_code,
             "name_zh": violation.name_zh, "name_en": violation.name_en, "reason": violation.reason,
@@ -415,6 +422,9 @@ class ViolationsQuery(_PlaceTimeQuery):
 
     family: Family | None = None
     status: ViolationStatus | None = None
+    phone: str | None = Field(None, max_length=32, pattern=r"^[0-9 +()\-]+$",
+                              description="Only violations whose ad text carried this phone number "
+                              "(digits; spaces, dashes, parentheses and +86 allowed).")
 
 
 class ObservationsQuery(_PlaceTimeQuery):

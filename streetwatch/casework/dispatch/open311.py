@@ -27,6 +27,7 @@ from streetwatch.casework.dispatch.outbox import CASE_REPORTED, enqueue
 from streetwatch.casework.dispatch.payloads import case_payload
 from streetwatch.core.dedup import cell_of
 from streetwatch.core.errors import BadInputError
+from streetwatch.core.privacy import mask_plates_in
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, Open311Status, ViolationStatus
 from streetwatch.store.column_types import as_utc
@@ -206,7 +207,7 @@ def service_requests(session: Session, cases: Sequence[Case], taxonomy: Taxonomy
             "service_name": service_name(taxonomy, case.event_code) if case.event_code in taxonomy.events
             else case.event_code,
             "service_code": case.event_code,
-            "description": description,
+            "description": mask_plates_in(description) if description else description,
             "agency_responsible": case.unit,
             "service_notice": None,
             "requested_datetime": w3c(case.created_at),

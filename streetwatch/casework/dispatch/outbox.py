@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from streetwatch.core.errors import BadInputError
+from streetwatch.core.privacy import masked
 from streetwatch.store.models import Base
 from streetwatch.store.models_outbox import OutboxEvent
 
@@ -113,7 +114,7 @@ def enqueue(
         "event_type": event_type,
         "aggregate_id": aggregate_id,
         "idempotency_key": idempotency_key[:255],
-        "payload": json.loads(body),
+        "payload": masked(json.loads(body)),   # plates leave masked (webhooks, Open311)
     }
     insert_ignoring_duplicates(session, OutboxEvent, [values], ["event_id"])
     return event_id

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from streetwatch.core.privacy import mask_plates_in
 from streetwatch.core.vocab import ViolationStatus
 from streetwatch.store.column_types import as_utc
 from streetwatch.store.models import Case, Observation, Violation
@@ -50,7 +51,8 @@ def case_payload(
         .order_by(Violation.id.desc())
         .limit(1)
     ).first()
-    description = None if newest is None else f"{newest.name_zh} ({newest.name_en}): {newest.reason}"
+    description = (None if newest is None
+                   else mask_plates_in(f"{newest.name_zh} ({newest.name_en}): {newest.reason}"))
     sha = None if newest is None else newest.frame_sha256
     payload: dict[str, Any] = {
         "case_id": case.id,

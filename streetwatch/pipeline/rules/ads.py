@@ -6,7 +6,10 @@ compatible class (one of the taxonomy's ``licence_groups``: a shop sign and a pr
 are both signboards, which detectors confuse), and valid on the local date of the sighting
 (dates ignored when the time is unknown).
 Without a registry, or without the object's own position, the rule files the baseline
-candidate and says why.
+candidate and says why; but a banner or a small ad whose text was read (attributes ``text``:
+found by the OCR's own text regions, ``pipeline/ad_scan.py``, or read on a detector's crop) is a
+violation by itself in Chinese cities' rules: it is filed on basis ``text``, which enters the
+review queue. Reasons quote the text and its phone numbers (searchable: ``GET /violations?phone=``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from streetwatch.pipeline.rules.base import RuleContext
 from streetwatch.pipeline.rules.reasons import FamilyRule, describe_place, geolocated, judged, label, metres, when
 from streetwatch.pipeline.rules.taxonomy_rule import candidate
 
-ADS_RULE_VERSION = "1"
+ADS_RULE_VERSION = "2"
 FAMILY = "ads"
+TEXT = "text"                                     # basis: the ad's own text says what it is
+SELF_EVIDENT = frozenset({"banner", "small_ad"})  # classes whose read text makes them violations
 
 
 class AdsRule(FamilyRule):
@@ -34,16 +39,14 @@ class AdsRule(FamilyRule):
     def judge(self, observation: Observation, context: RuleContext, spec: ClassSpec,
               event: EventSpec) -> list[Violation]:
         if context.permits is None:
-            return candidate(observation, context, rule=self.name, version=self.version,
-                             note="no permit registry configured: licences not checked")
+            return self._unchecked(observation, context, spec, event,
+                                   "no permit registry configured: licences not checked")
         if observation.location.status is LocationStatus.UNKNOWN:
-            return candidate(observation, context, rule=self.name, version=self.version,
-                             note="location unknown: licences not checked")
+            return self._unchecked(observation, context, spec, event, "location unknown: licences not checked")
         point = geolocated(observation)
         if point is None:
-            return candidate(observation, context, rule=self.name, version=self.version,
-                             note="object's own position not measured, only the camera's: "
-                             "licences not checked")
+            return self._unchecked(observation, context, spec, event,
+                                   "object's own position not measured, only the camera's: licences not checked")
         radius = context.params.ads_match_radius_m
         group, classes = context.taxonomy.licence_group(spec.name)  # models/taxonomy.yaml: licence_groups
         day = (datetime.fromtimestamp(observation.time_utc, context.params.zoneinfo).date()
@@ -67,8 +70,31 @@ class AdsRule(FamilyRule):
                        f"{metres(near_miss.distance_m)} away, within the position's uncertainty "
                        f"(about {uncertainty:.0f} m)")
             extra["nearby_licence_id"] = near_miss.permit.licence_id
+        return [judged(observation, context, spec, event, rule=self.name, version=self.version,
+                       reason=reason + describe_text(observation), basis="no_licence", extra=extra)]
+
+    def _unchecked(self, observation: Observation, context: RuleContext, spec: ClassSpec, event: EventSpec,
+                   note: str) -> list[Violation]:
+        """Licences not checked: a banner or small ad with its text read files on basis ``text``; the rest
+        is the baseline candidate."""
+        if spec.name not in SELF_EVIDENT or not observation.attributes.get("text"):
+            return candidate(observation, context, rule=self.name, version=self.version, note=note)
+        how = observation.attributes.get("ad_text_reason")
+        reason = (f"{label(spec.name)}{describe_text(observation)}"
+                  f"{f' ({how})' if how else ''}, {describe_place(observation)} "
+                  f"{when(observation, context.params.zoneinfo)}: {event.name_zh} by its own text; {note}")
         return [judged(observation, context, spec, event, rule=self.name, version=self.version, reason=reason,
-                       basis="no_licence", extra=extra)]
+                       basis=TEXT)]
+
+
+def describe_text(observation: Observation) -> str:
+    """`` reading '疏通下水道 13812345678' (phone 13812345678)``, or nothing when no text was read."""
+    text = observation.attributes.get("text")
+    if not text:
+        return ""
+    phones = [p for p in str(observation.attributes.get("phones") or "").split(",") if p]
+    shown = str(text) if len(str(text)) <= 60 else str(text)[:57] + "..."
+    return f" reading '{shown}'" + (f" (phone {', '.join(phones)})" if phones else "")
 
 
 def describe_lapsed(match: PermitMatch) -> str:

@@ -1,10 +1,12 @@
 """Garbage: garbage classes (exposed garbage, overflowing bins, piled materials) and bins judged full.
 
-A bin is judged full from a ``fill_level`` attribute on the observation, which a second-stage
-fill-level classifier is to set (none exists yet: ``Observation`` carries no attributes today,
-so only a detector class such as ``overflowing_bin`` files a full bin). Accepted values: a number
-(fraction, 0..1; above 1 means overflowing), a percentage string ``"85%"``, or a label
-(``empty``, ``low``, ``half``, ``high``, ``full``, ``overflowing``).
+A bin is judged full from a ``fill_level`` attribute on the observation. The run sets it from
+what the model sees (``pipeline/bin_fill.py``: garbage piles or trash bags on, against or around
+the bin, with ``fill_evidence`` saying what was seen); a city's own fill-level classifier may set
+it too. Accepted values: a number (fraction, 0..1; above 1 means overflowing), a percentage
+string ``"85%"``, or a label (``empty``, ``low``, ``half``, ``high``, ``full``, ``overflowing``).
+Garbage that the bin judgement counted as the bin's (attribute ``at_bin``) is part of the bin's
+case and files nothing by itself.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from streetwatch.core.types import Observation, Violation
 from streetwatch.pipeline.rules.base import RuleContext
 from streetwatch.pipeline.rules.reasons import class_of, describe_place, judged, label, when
 
-GARBAGE_RULE_VERSION = "1"
+GARBAGE_RULE_VERSION = "2"
 FAMILY = "garbage"
 FILL_LABELS = {"empty": 0.0, "low": 0.25, "half": 0.5, "high": 0.75, "full": 1.0, "overflowing": 1.25}
 
@@ -46,7 +48,7 @@ class GarbageRule:
 
     def evaluate(self, observation: Observation, context: RuleContext) -> list[Violation]:
         spec = class_of(observation, context, FAMILY)
-        if spec is None:
+        if spec is None or observation.attributes.get("at_bin"):
             return []
         level = fill_level(observation)
         threshold = context.params.garbage_full_level
@@ -64,6 +66,11 @@ class GarbageRule:
         event = context.taxonomy.event_for(full_bin) if full_bin is not None else None
         if level is None or level < threshold or event is None:
             return []
+        seen = observation.attributes.get("fill_evidence")
+        if seen:   # judged from garbage the model saw at the bin
+            return [judged(observation, context, spec, event, rule=self.name, version=self.version,
+                           reason=f"{label(spec.name)} overflowing: {seen} {where}", basis="garbage_at_bin",
+                           extra={**extra, "fill_evidence": str(seen)})]
         return [judged(observation, context, spec, event, rule=self.name, version=self.version,
                        reason=f"{label(spec.name)} judged full (fill level {level:.0%}, threshold "
                        f"{threshold:.0%}) {where}", basis="fill_level", extra=extra)]

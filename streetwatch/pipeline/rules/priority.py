@@ -18,6 +18,8 @@ from streetwatch.core.types import MotionState, Observation
 BASIS_WEIGHTS: Final[dict[str, float]] = {
     "unverified": 0.35,     # a class that may be a problem, nothing configured to check it against
     "class": 0.9,           # the class is a problem wherever it is (exposed garbage, a trash bag)
+    "stall_scene": 0.9,     # umbrella/table/chairs with a person standing by: a stall, zones unchecked
+    "text": 0.9,            # a banner or a small ad read on the street: a violation by itself
 }
 FULL_SIGHTINGS: Final = 8   # this many sightings count as fully seen
 

@@ -130,8 +130,12 @@ def routing_extra(observation: Observation, context: RuleContext) -> dict[str, s
 def judged(observation: Observation, context: RuleContext, spec: ClassSpec, event: EventSpec, *,
            rule: str, version: str, reason: str, basis: str,
            extra: dict[str, str] | None = None) -> Violation:
-    """A violation of ``event`` with the rule's name, version, reason, basis and priority; routing added."""
+    """A violation of ``event`` with the rule's name, version, reason, basis and priority; routing added.
+    A plate the OCR read is named in the reason (for the reviewer; masked wherever the reason leaves)."""
     value, explained = priority(observation, basis)
+    plate = observation.attributes.get("plate")
+    if plate:
+        reason += f"; plate {plate}"
     return Violation(family=spec.family, event_code=event.code, name_zh=event.name_zh, name_en=event.name_en,
                      reason=reason, rule=rule, rule_version=version, priority=value, priority_reason=explained,
                      extra={"basis": basis, **routing_extra(observation, context), **(extra or {})})

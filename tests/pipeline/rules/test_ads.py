@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -96,3 +96,20 @@ def test_a_lapsed_licence_is_recorded() -> None:
     seen = observation("banner", NORTH_OF_BANNER, time_utc=JUNE_2025)
     (violation,) = AdsRule().evaluate(seen, RuleContext(TAXONOMY, permits=PERMITS))
     assert violation.extra == {"basis": "no_licence", "lapsed_licence_id": "HP-HF-2023-0107"}
+
+
+@pytest.mark.parametrize(("class_name", "attributes", "basis"), [
+    ("small_ad", {"text": "疏通下水道13812345678", "phones": "13812345678", "found_by": "ocr_text"}, "text"),
+    ("banner", {"text": "创建全国文明城市", "ad_text_reason": "aspect 8.1, 90% saturated"}, "text"),
+    ("small_ad", {}, "unverified"),                       # a detector's small ad, nothing read on it
+    ("shop_sign", {"text": "老王面馆"}, "unverified"),    # a signboard's text does not make it illegal
+])
+def test_a_banner_or_small_ad_whose_text_was_read_is_a_violation_by_itself(
+        class_name: str, attributes: dict[str, str], basis: str) -> None:
+    seen = replace(observation(class_name, None, time_utc=local_utc(2025, 6, 6, 9, 42)), attributes=attributes)
+    (violation,) = AdsRule().evaluate(seen, RuleContext(TAXONOMY))
+    assert violation.extra["basis"] == basis
+    threshold = RuleParams().queue_threshold("ads")
+    assert (violation.priority >= threshold) is (basis == "text")
+    if "phones" in attributes:
+        assert "reading '疏通下水道13812345678' (phone 13812345678)" in violation.reason

@@ -9,6 +9,10 @@ from pydantic import ValidationError
 
 from streetwatch.core.taxonomy import parse_taxonomy
 from streetwatch.pipeline.rules import RuleContext, RuleParams, TaxonomyRule, default_rules, evaluate_rules
+from streetwatch.pipeline.rules.ads import ADS_RULE_VERSION
+from streetwatch.pipeline.rules.garbage import GARBAGE_RULE_VERSION
+from streetwatch.pipeline.rules.parking import PARKING_RULE_VERSION
+from streetwatch.pipeline.rules.stall import STALL_RULE_VERSION
 from tests.pipeline.rules.builders import DEFAULT_TAXONOMY_RAW, OPEN_STREET, TAXONOMY, local_utc, observation
 
 AT_0942 = local_utc(2025, 6, 6, 9, 42)
@@ -17,7 +21,9 @@ AT_0942 = local_utc(2025, 6, 6, 9, 42)
 def test_default_rules_own_the_four_families_and_leave_the_rest_to_the_baseline() -> None:
     rules = default_rules(TAXONOMY)
     assert [(r.name, r.version) for r in rules] == [
-        ("parking", "1"), ("stall", "1"), ("garbage", "1"), ("ads", "1"), ("taxonomy", "1")]
+        ("parking", PARKING_RULE_VERSION), ("stall", STALL_RULE_VERSION), ("garbage", GARBAGE_RULE_VERSION),
+        ("ads", ADS_RULE_VERSION), ("taxonomy", "1")]
+    assert (STALL_RULE_VERSION, GARBAGE_RULE_VERSION) == ("2", "2")   # issue 10: scenes, bins from garbage
 
 
 @pytest.mark.parametrize("class_name", sorted(TAXONOMY.classes))
@@ -29,7 +35,8 @@ def test_without_zones_or_permits_every_class_gets_the_baseline_verdict(class_na
     baseline = TaxonomyRule().evaluate(seen, context)
     assert [(v.family, v.event_code) for v in combined] == [(v.family, v.event_code) for v in baseline]
     for violation in combined:
-        assert violation.rule == violation.family and violation.rule_version == "1"
+        assert violation.rule == violation.family
+        assert violation.rule_version == {r.name: r.version for r in default_rules(TAXONOMY)}[violation.rule]
 
 
 def test_a_family_the_city_adds_is_judged_by_the_baseline() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -91,6 +91,18 @@ CASES = [
     Case("no zones configured", zones=None, nearby=(("person", moved(OPEN_STREET, east_m=3.0)),),
          basis="unverified", reason="no zones configured: vending zones and hours not checked, with 1 person "
                                     "within 10 m"),
+    Case("no zones, a strong scene: umbrella, chair and people placed around it", zones=None, nearby=(
+        ("person", moved(OPEN_STREET, east_m=3.0)), ("chair", moved(OPEN_STREET, east_m=1.0))),
+         basis="stall_scene", reason="umbrella seen for 0 s, with 1 chair, 1 person within 10 m: a stall scene "
+                                      "at 12:00; no zones configured: vending zones and hours not checked"),
+    Case("no zones, chairs and a table but nobody standing by: not a scene", zones=None, nearby=(
+        ("chair", moved(OPEN_STREET, east_m=1.0)), ("dining_table", moved(OPEN_STREET, east_m=2.0))),
+         basis="unverified", reason="no zones configured: vending zones and hours not checked, with 1 chair, "
+                                    "1 dining table within 10 m"),
+    Case("location unknown, a scene in the same frames", at=None, nearby=(
+        ("person", None), ("dining_table", None)), basis="stall_scene",
+         reason="umbrella seen for 0 s, with 1 dining table, 1 person around it in the same frames: a stall "
+                "scene at 12:00; location unknown: vending zones and hours not checked"),
     Case("Friday market open on Friday night", at=IN_OVERLAP, zones=OVERLAP,
          time_utc=local_utc(*FRI, 23, 0)),
     Case("and in Saturday's small hours", at=IN_OVERLAP, zones=OVERLAP,
@@ -135,3 +147,29 @@ def test_supporting_counts_and_zone_are_recorded() -> None:
         "basis": "no_vending_zone", "grid_id": "310101-0102", "grid_name": "Renmin Rd east cell",
         "unit": "豫园街道城管执法中队", "unit_id": "HP-YY-02", "zone_id": "nv-renmin-pavement",
         "zone_name": "Renmin Rd pavement (no vending)", "nearby_chair": "1", "nearby_person": "1"}
+
+
+def _walking(person: Observation) -> Observation:
+    """The person's box crosses the frame while the umbrella's stays: a passer-by."""
+    points = tuple(replace(p, xyxy=(100.0 + 150 * i, 200.0, 140.0 + 150 * i, 300.0))
+                   for i, p in enumerate(person.points))
+    return replace(person, points=points, best=points[0])
+
+
+def test_a_passer_by_in_the_same_frames_is_no_support() -> None:
+    seen = observation("umbrella", None, time_utc=local_utc(*FRI, 12, 0))
+    chair = observation("chair", None, track_id=8)
+    walker = _walking(observation("person", None, track_id=9))
+    (violation,) = StallRule().evaluate(seen, RuleContext(TAXONOMY, nearby=(seen, chair, walker)))
+    assert violation.extra["basis"] == "unverified"
+    assert "with 1 chair around it in the same frames" in violation.reason
+
+
+def test_a_strong_scene_enters_the_queue_and_a_weak_one_stays_out() -> None:
+    seen = observation("umbrella", None, time_utc=local_utc(*FRI, 12, 0))
+    person, chair = observation("person", None, track_id=8), observation("chair", None, track_id=9)
+    threshold = RuleParams().queue_threshold("stall")
+    (strong,) = StallRule().evaluate(seen, RuleContext(TAXONOMY, nearby=(seen, person, chair)))
+    (weak,) = StallRule().evaluate(seen, RuleContext(TAXONOMY, nearby=(seen, person)))
+    assert strong.extra["basis"] == "stall_scene" and strong.priority >= threshold
+    assert weak.extra["basis"] == "unverified" and weak.priority < threshold
