@@ -29,8 +29,8 @@ def train(
 ) -> None:
     """Fine-tune a detector offline with Ultralytics and copy the best weights to OUT.
 
-    Example (the default model's recipe, see models/streetwatch-v0/model.yaml):
-      python -m streetwatch_datasets.recipes.streetwatch_v0 --base var/base/yolov8n-coco.pt
+    Example (the v0 model's recipe, see models/streetwatch-v0/model.yaml; v1's is in models/streetwatch-v1/model.yaml):
+      python -m streetwatch.datasets.recipes.streetwatch_v0 --base var/base/yolov8n-coco.pt
       streetwatch train var/datasets/streetwatch-v0/data.yaml --from var/base/streetwatch-v0-init.pt \\
           --out models/streetwatch-v0/streetwatch-v0.pt --imgsz 512 --freeze 10 --hours 0.75
     """

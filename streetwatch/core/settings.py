@@ -25,8 +25,8 @@ MODELS_DIR = ASSETS_DIR
 DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
 # The default model as PyTorch weights (training, GPU inference, exports) and as the ONNX export
 # that `process` runs on the CPU by default (384x640 input: 16:9 footage without padding waste).
-DEFAULT_WEIGHTS_PT = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0.pt"
-DEFAULT_MODEL = MODELS_DIR / "streetwatch-v0" / "streetwatch-v0-384x640.onnx"
+DEFAULT_WEIGHTS_PT = MODELS_DIR / "streetwatch-v1" / "streetwatch-v1.pt"
+DEFAULT_MODEL = MODELS_DIR / "streetwatch-v1" / "streetwatch-v1-384x640.onnx"
 WORKFLOW_DIR = MODELS_DIR / "workflow"
 
 

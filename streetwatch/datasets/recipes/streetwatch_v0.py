@@ -16,7 +16,7 @@ runs and machines); ``val`` is never trained on. Images are resized to ``--max-s
 
 Usage::
 
-    python -m streetwatch_datasets.recipes.streetwatch_v0 --shared ../shared/data \\
+    python -m streetwatch.datasets.recipes.streetwatch_v0 --shared ../shared/data \\
         --base var/base/yolov8n-coco.pt --out var/datasets/streetwatch-v0
 """
 
