@@ -41,6 +41,9 @@ Box = tuple[float, float, float, float]
 CameraSource = Literal["configured", "estimated", "default"]
 
 MEDIAN_SE = 1.25 * 1.4826   # standard error of a median, per MAD / sqrt(n), for normal samples
+MAX_FOCI = 3000              # foci kept (10 min of frame pairs at 5 fps): memory stays bounded
+MAX_SIGHTINGS_PER_TRACK = 30
+MAX_TRACKS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +182,17 @@ class SelfCalibration:
 
     def add_focus(self, focus_xy: tuple[float, float]) -> None:
         """One frame pair's focus of expansion (original pixels)."""
-        self._foci.append((float(focus_xy[0]), float(focus_xy[1])))
+        if len(self._foci) < MAX_FOCI:
+            self._foci.append((float(focus_xy[0]), float(focus_xy[1])))
 
     def add_box(self, key: Hashable, box: Box, width_m: float, frame_width: int, frame_height: int) -> None:
         """One sighting of a vehicle of typical width ``width_m``; ``key`` names its track."""
         self._size = (frame_width, frame_height)
-        self._boxes.setdefault(key, []).append((box, width_m))
+        if key not in self._boxes and len(self._boxes) >= MAX_TRACKS:
+            return
+        sightings = self._boxes.setdefault(key, [])
+        if len(sightings) < MAX_SIGHTINGS_PER_TRACK:
+            sightings.append((box, width_m))
 
     def estimate(self, camera: CameraModel, width: int | None = None, height: int | None = None) -> CalibrationEstimate:
         """The estimate from everything gathered so far, for frames of ``width`` x ``height``."""

@@ -9,7 +9,7 @@ when the track ends, from the evidence gathered for it and the video's focus of 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -58,10 +58,14 @@ class MotionMeter(Generic[K]):
     Args:
         config: Decision thresholds.
         ego_config: Background-flow settings.
+        on_focus: Called with every frame pair's focus of expansion (original pixels), e.g. to
+            find the horizon (:class:`streetwatch.vision.calibration.SelfCalibration`).
     """
 
-    def __init__(self, config: MotionStateConfig | None = None, ego_config: EgoMotionConfig | None = None) -> None:
+    def __init__(self, config: MotionStateConfig | None = None, ego_config: EgoMotionConfig | None = None,
+                 on_focus: Callable[[tuple[float, float]], None] | None = None) -> None:
         self.config = config or MotionStateConfig()
+        self._on_focus = on_focus
         self.ego_config = ego_config or EgoMotionConfig()
         self._previous: _Sampled[K] | None = None
         self._evidence: dict[K, list[PairEvidence]] = {}
@@ -100,6 +104,8 @@ class MotionMeter(Generic[K]):
                                  flow=PointFlow(p0 / a.scale, p1 / a.scale))
         if ego.foe_xy is not None:
             self._foes.append(ego.foe_xy)
+            if self._on_focus is not None:
+                self._on_focus(ego.foe_xy)
         if not ego.ok:   # no background to compare with (boxes fill the frame, featureless scene)
             for k in both:
                 self._unmeasured[k] = self._unmeasured.get(k, 0) + 1
