@@ -57,7 +57,7 @@ from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.calibration import SelfCalibration, choose_camera
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
-from streetwatch.vision.geometry import CameraModel
+from streetwatch.vision.geometry import CameraModel, median_lateral_m
 from streetwatch.vision.motion_meter import MotionMeter
 from streetwatch.vision.motion_state import GpsEvidence
 from streetwatch.vision.tracking import MultiObjectTracker
@@ -340,8 +340,11 @@ class VideoProcessor:
                 return None
             poses = ([track.pose_at(start_utc + p.pts_s) for p in points]
                      if track is not None and start_utc is not None else [])
+            # With GPS the camera is a patrol car's: its ranging tells the lane better than the image.
+            lateral = median_lateral_m(self._video_camera, [p.xyxy for p in points], *self._frame_size) \
+                if poses else None
             estimate = meter.estimate(track_id, [(p.pts_s, p.xyxy) for p in points],
-                                      self._ground_evidence(points, poses))
+                                      self._ground_evidence(points, poses), lateral)
             meter.forget(track_id)
             return Motion(MotionState(estimate.state), estimate.score, estimate.stationary_sightings,
                           estimate.total_sightings, estimate.reason, lateral_offset(location, poses, points))

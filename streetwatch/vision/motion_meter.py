@@ -33,7 +33,7 @@ from streetwatch.vision.motion_state import (
     PairEvidence,
     apply_gps_evidence,
     classify_track,
-    in_travel_lane,
+    in_lane,
     pair_evidence,
     shrunk,
 )
@@ -133,14 +133,16 @@ class MotionMeter(Generic[K]):
         return self._camera_moved / self._pairs if self._pairs else 0.0
 
     def estimate(self, key: K, sightings: Sequence[tuple[float, Box]],
-                 gps: GpsEvidence | None = None) -> MotionEstimate:
-        """The state of track ``key`` from its (pts_s, box) sightings and the evidence measured so far."""
+                 gps: GpsEvidence | None = None, lateral_m: float | None = None) -> MotionEstimate:
+        """The state of track ``key`` from its (pts_s, box) sightings and the evidence measured so far;
+        ``lateral_m`` (its offset right of the camera's line of travel, when ranged) decides the lane."""
         ordered = sorted(sightings, key=lambda s: s[0])
         foe = self.focus_of_expansion
         estimate = classify_track(ordered, self._evidence.get(key, ()), self._width, foe, self.config,
-                                  self._unmeasured.get(key, 0), vehicle_camera=self.camera_moved_share >= 0.1)
+                                  self._unmeasured.get(key, 0), vehicle_camera=self.camera_moved_share >= 0.1,
+                                  lateral_m=lateral_m)
         if gps is not None and ordered:
-            lane = in_travel_lane(ordered[len(ordered) // 2][1], self._width, foe, self.config)
+            lane = in_lane(ordered[len(ordered) // 2][1], self._width, foe, self.config, lateral_m)
             estimate = apply_gps_evidence(estimate, gps, lane)
         return estimate
 
