@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 
 from streetwatch.store.db import make_engine, make_session_factory
-from streetwatch.store.models import Observation, Video
+from streetwatch.store.queries import observation_motion_tracks
 
 Box = tuple[float, float, float, float]
 
@@ -96,11 +95,9 @@ def evaluate_clip(labels: Sequence[dict[str, Any]], db_url: str, sample_fps: flo
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as session:
-            rows = session.execute(select(Observation.motion_state, Observation.track_points)
-                                   .join(Video, Video.id == Observation.video_id)).all()
+            observations = observation_motion_tracks(session)
     finally:
         engine.dispose()
-    observations = [(state, list(points or [])) for state, points in rows]
     counts = MatchCounts()
     for label in labels:
         truth = str(label["label"])
