@@ -72,7 +72,7 @@ def ground_texture(seed: int = 5) -> npt.NDArray[np.uint8]:
     """A top-down road texture, 260 m x 30 m (x east, y south from -15 m), asphalt-like blotches."""
     rng = np.random.default_rng(seed)
     h, w = 30 * GROUND_PX_PER_M, 260 * GROUND_PX_PER_M
-    base = rng.integers(40, 200, (h // 6, w // 6), dtype=np.uint8)
+    base = rng.integers(40, 200, (h // 10, w // 10), dtype=np.uint8)   # 0.5 m blobs: far rows alias less
     img = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
     tex = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     for y_m in (-1.75, 1.75):   # lane marks
@@ -219,9 +219,10 @@ def test_traffic_driving_past_is_never_filed(kerb_run: Run) -> None:
 
 
 @pytest.mark.xfail(strict=False, reason=(
-    "not yet: on the rendered clip the background fit fails for about half the frame pairs (RANSAC "
-    "inliers ~50 %: 'without visible background'), and the flat-ground foot point of a car seen "
-    "obliquely slides by more than the 4 m GPS allowance, so the parked cars stay 'unknown' (not filed)"))
+    "not yet: on the rendered clip the background fit fails for about 40 % of frame pairs ('without "
+    "visible background'), one parked car's painted sprite shows residuals of 0.27 box/s (judged "
+    "moving), the other has no informative pair (unknown); the flat-ground foot point of a car seen "
+    "obliquely slides by more than the 4 m GPS allowance, so GPS does not confirm them either"))
 def test_the_two_parked_cars_are_filed_once_each(kerb_run: Run) -> None:
     assert len(kerb_run.filed) == 2, kerb_run.report()
     east = sorted(destination_east_m(lat, lon) for _, lat, lon, _ in kerb_run.filed)
