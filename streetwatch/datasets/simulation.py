@@ -27,7 +27,8 @@ GPS error itself, shown as ``gps_antenna (floor)``: no view removes it, so a run
 happened to wander far (a few seeds in ten at 2.5 m RMS) can miss the 3 m median goal.
 
 Not modelled: occlusion, lens distortion, hills, clock offset between video and GPS, tracks
-that swap identities between two objects, moving objects. Every object is stationary.
+that swap identities between two objects, moving objects. Every object is stationary; moving
+traffic beside parked cars is simulated in :mod:`streetwatch.datasets.simulated_traffic`.
 
 The world (route, objects, drives, GPS, boxes) is built in :mod:`streetwatch.datasets.simulated_world`;
 here it is located, grouped and scored. Run ``python -m streetwatch.datasets.simulation`` (or

@@ -57,8 +57,9 @@ from streetwatch.store import writes
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.history import DbSightingHistory
+from streetwatch.vision.calibration import SelfCalibration, choose_camera
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
-from streetwatch.vision.geometry import CameraModel
+from streetwatch.vision.geometry import CameraModel, median_lateral_m
 from streetwatch.vision.motion_meter import MotionMeter
 from streetwatch.vision.motion_state import GpsEvidence
 from streetwatch.vision.tracking import MultiObjectTracker
@@ -150,6 +151,8 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
 MOVABLE_FAMILY = "parking"
 # Per-sighting ground positions from GPS are trusted as motion evidence only this close.
 GPS_MOTION_MAX_RANGE_M = 30.0
+# The self-calibration is re-estimated every this many sampled frames (for the motion judge's ranging).
+CALIBRATE_EVERY_FRAMES = 50
 
 class VideoProcessor:
     """Processes videos one at a time with one detector, database and evidence folder."""
@@ -169,6 +172,11 @@ class VideoProcessor:
             max_gap_s=settings.gps_max_gap_s, max_hdop=settings.gps_max_hdop,
             min_satellites=settings.gps_min_satellites, max_speed_mps=settings.gps_max_speed_mps)
         self.camera = CameraModel(**settings.camera.model_dump())
+        # Camera values the user set are always used; the others may be estimated from each video.
+        self.camera_explicit = frozenset(settings.camera.model_fields_set)
+        self._video_camera = self.camera   # the camera the current video is located with so far
+        self._camera_varied = False        # whether any object of the video was placed with another camera
+        self._frames_seen = 0
         self.rules = default_rules(self.taxonomy)
         self.read_text = TextStage(self.taxonomy) if settings.ocr else None
         self.zones: ZoneIndex | None = (load_zones(settings.zones_paths, settings.rules.timezone)
@@ -223,7 +231,9 @@ class VideoProcessor:
         track = gps.track
         start_utc = gps.alignment.start_utc if gps.alignment is not None else None
         tracker = MultiObjectTracker(self.settings.sample_fps)
-        meter: MotionMeter[int] = MotionMeter()
+        calibration = SelfCalibration()
+        self._video_camera, self._camera_varied, self._frames_seen = self.camera, False, 0
+        meter: MotionMeter[int] = MotionMeter(on_focus=calibration.add_focus)
         builder = ObservationBuilder(self._locator(track, start_utc), min_frames=self.settings.min_track_frames,
                                      judge_motion=self._motion_judge(meter, track, start_utc))
         observations: list[Observation] = []
@@ -243,6 +253,7 @@ class VideoProcessor:
                 tracked = tracker.update(detections, frame.image)
                 meter.update(frame.pts_s, frame.image, self._movable_boxes(tracked), as_boxes(detections.xyxy))
                 self._frame_size = (frame.width, frame.height)
+                self._calibrate(calibration, tracked, frame)
                 observations.extend(builder.add(frame, tracked))
             frames_sampled += len(batch)
             bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
@@ -254,6 +265,9 @@ class VideoProcessor:
         if scanner is not None:
             observations.extend(ad_text_observations(scanner.sightings(), self._locator(track, start_utc)))
         bar.close()
+        camera = choose_camera(self.camera, self.camera_explicit, calibration.estimate(self.camera, *self._frame_size))
+        if camera.camera != self.camera or self._camera_varied:   # all placed with the video's final camera
+            observations = [self._relocated(o, camera.camera, track, start_utc) for o in observations]
         if self.read_text is not None:
             observations = [self.read_text(o) for o in observations]
         observations = judge_bins(observations, self.taxonomy)   # garbage at a bin: 垃圾满溢
@@ -270,7 +284,7 @@ class VideoProcessor:
             gps_kind=gps.discovery.source if gps.discovery else None, gps_dropped=dict(gps.dropped),
             time_status=gps.time_status,
             start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
-            model_name=self.detector.model_name, items=items)
+            model_name=self.detector.model_name, items=items, camera=camera)
 
     def _judge(self, observation: Observation, context: RuleContext) -> tuple[Observation, Violation | None]:
         """The rules' verdict on one observation; one below its family's queue threshold is held back
@@ -287,6 +301,35 @@ class VideoProcessor:
                 "held_reason": f"below the {verdict.family} queue threshold {threshold:.2f}: {verdict.reason}; "
                                f"{verdict.priority_reason}"}
         return replace(observation, attributes={**observation.attributes, **held}), None
+
+    def _calibrate(self, calibration: SelfCalibration, tracked: sv.Detections, frame: Frame) -> None:
+        """Give the self-calibration this frame's vehicles (of known width); now and then, let the
+        motion judge range with the estimate so far."""
+        names = tracked.data.get("class_name", np.array([""] * len(tracked)))
+        if tracked.tracker_id is not None:
+            for box, tid, name in zip(as_boxes(tracked.xyxy), tracked.tracker_id, names, strict=True):
+                if str(name) in self.movable and (size := self.taxonomy.typical_size(str(name))) is not None:
+                    calibration.add_box(int(tid), box, size[1], frame.width, frame.height)
+        self._frames_seen += 1
+        if self._frames_seen % CALIBRATE_EVERY_FRAMES == 0:
+            self._video_camera = choose_camera(self.camera, self.camera_explicit,
+                                               calibration.estimate(self.camera, frame.width, frame.height)).camera
+            self._camera_varied |= self._video_camera != self.camera
+
+    def _relocated(self, observation: Observation, camera: CameraModel, track: GpsTrack | None,
+                   start_utc: float | None) -> Observation:
+        """The observation placed again with ``camera`` (its lateral offset too)."""
+        if track is None or start_utc is None:
+            return observation
+        width, height = self._frame_size
+        poses = [track.pose_at(start_utc + p.pts_s) for p in observation.points]
+        location = locate_track(observation.points, poses, camera, width, height,
+                                size=class_size(self.taxonomy, observation.class_name),
+                                on_ground=self.taxonomy.on_ground(observation.class_name))
+        motion = observation.motion
+        if motion is not None:
+            motion = replace(motion, lateral_offset_m=lateral_offset(location, poses, observation.points))
+        return replace(observation, location=location, motion=motion)
 
     def _movable_boxes(self, tracked: sv.Detections) -> dict[int, tuple[float, float, float, float]]:
         """Tracked vehicles' boxes by track id: the objects whose motion state is measured."""
@@ -305,8 +348,11 @@ class VideoProcessor:
                 return None
             poses = ([track.pose_at(start_utc + p.pts_s) for p in points]
                      if track is not None and start_utc is not None else [])
+            # With GPS the camera is a patrol car's: its ranging tells the lane better than the image.
+            lateral = median_lateral_m(self._video_camera, [p.xyxy for p in points], *self._frame_size) \
+                if poses else None
             estimate = meter.estimate(track_id, [(p.pts_s, p.xyxy) for p in points],
-                                      self._ground_evidence(points, poses))
+                                      self._ground_evidence(points, poses), lateral)
             meter.forget(track_id)
             return Motion(MotionState(estimate.state), estimate.score, estimate.stationary_sightings,
                           estimate.total_sightings, estimate.reason, lateral_offset(location, poses, points))
@@ -322,7 +368,7 @@ class VideoProcessor:
         plane: LocalPlane | None = None
         ranges: list[float] = []
         for point, pose in zip(points, poses, strict=True):
-            where = locate_object(pose, self.camera, point.xyxy, width, height)
+            where = locate_object(pose, self._video_camera, point.xyxy, width, height)
             if (where.status is not LocationStatus.GEOLOCATED or where.lat is None or where.lon is None
                     or where.range_m is None or where.range_m > GPS_MOTION_MAX_RANGE_M):
                 continue
@@ -350,7 +396,7 @@ class VideoProcessor:
             if track is None or start_utc is None:
                 return Location(LocationStatus.UNKNOWN), None
             poses = [track.pose_at(start_utc + p.pts_s) for p in points]
-            location = locate_track(points, poses, self.camera, width, height,
+            location = locate_track(points, poses, self._video_camera, width, height,
                                     size=class_size(self.taxonomy, class_name),
                                     on_ground=self.taxonomy.on_ground(class_name))
             return location, start_utc + best.pts_s

@@ -77,6 +77,14 @@ class Video(Base):
                                                     server_default=TimeStatus.UNVERIFIED.value)
     # Where the GPS came from: gpx | nmea | csv | srt | gpmf | ... (None without GPS)
     gps_kind: Mapped[str | None] = mapped_column(String(16))
+    # The camera the video was located with: where its pitch and height came from
+    # (configured | estimated | default), the values, and the uncertainties of estimated ones.
+    camera_source: Mapped[str | None] = mapped_column(String(16))
+    pitch_deg: Mapped[float | None] = mapped_column(Float)
+    pitch_sigma_deg: Mapped[float | None] = mapped_column(Float)
+    mount_height_m: Mapped[float | None] = mapped_column(Float)
+    mount_height_sigma_m: Mapped[float | None] = mapped_column(Float)
+    camera_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

@@ -375,3 +375,10 @@ def ping(session: Session) -> str | None:
     except SQLAlchemyError as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
     return None
+
+
+def observation_motion_tracks(session: Session) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """Every stored observation's motion state and track points (``[{pts_s, xyxy, ...}]``), for
+    evaluations against labels made on the footage."""
+    rows = session.execute(select(Observation.motion_state, Observation.track_points)).all()
+    return [(state, list(points or [])) for state, points in rows]

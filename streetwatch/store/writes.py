@@ -44,6 +44,7 @@ from streetwatch.store.cases import (
 from streetwatch.store.column_types import require_aware
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.models import Evidence, Observation, Video, Violation, utcnow
+from streetwatch.vision.calibration import CameraChoice
 
 # A lost compare-and-set means another worker moved the row; re-reading it settles the
 # claim within one or two rounds. The bound only guards against a livelock bug.
@@ -100,6 +101,7 @@ class VideoResults:
         gps_dropped: GPS fixes the quality gate dropped, by reason (reason -> count).
         time_status: How far the video's clock is trusted (a :class:`TimeStatus`).
         gps_kind: The kind of GPS source (gpx, nmea, csv, srt, gpmf, ...), None without GPS.
+        camera: The camera the video was located with and where its values came from; None: unrecorded.
     """
 
     frames_sampled: int
@@ -113,6 +115,7 @@ class VideoResults:
     gps_dropped: dict[str, int] = field(default_factory=dict)
     time_status: TimeStatus = TimeStatus.UNVERIFIED
     gps_kind: str | None = None
+    camera: CameraChoice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,10 +473,19 @@ def commit_video_results(
                     gps_source=results.gps_source, gps_fixes=int(results.gps_fixes),
                     gps_offset_s=float(results.gps_offset_s), start_utc=results.start_utc,
                     model_name=results.model_name, gps_dropped=dict(results.gps_dropped),
-                    time_status=results.time_status, gps_kind=results.gps_kind,
+                    time_status=results.time_status, gps_kind=results.gps_kind, **_camera_columns(results.camera),
                 ))
         except IntegrityError as exc:
             raise ResultsRejectedError(
                 f"video {video_id}: the database rejected its results, nothing was written: {exc.orig}"
             ) from exc
     return CommitSummary(video_id=video_id, observations=len(rows), violations=violation_count, cases=tally)
+
+
+def _camera_columns(choice: CameraChoice | None) -> dict[str, Any]:
+    """The ``videos`` columns that record the camera a video was located with."""
+    if choice is None:
+        return {}
+    return {"camera_source": choice.source, "pitch_deg": choice.camera.pitch_deg,
+            "pitch_sigma_deg": choice.pitch_sigma_deg, "mount_height_m": choice.camera.mount_height_m,
+            "mount_height_sigma_m": choice.mount_height_sigma_m, "camera_note": choice.note}

@@ -17,6 +17,7 @@ right, up. The lever arm is where the camera sits relative to the GPS antenna.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -294,3 +295,14 @@ class CameraModel:
         sx = width / calib_w
         cx = self.cx_px if self.cx_px is not None else calib_w / 2.0
         return self.fx_px * sx, cx * sx
+
+
+def median_lateral_m(camera: CameraModel, boxes: Sequence[tuple[float, float, float, float]], width: int,
+                     height: int, max_range_m: float = 30.0) -> float | None:
+    """How far right (+) or left (-) of the camera's line of travel an object stands: the median
+    over its sightings of the flat-ground point under its box's bottom centre (within
+    ``max_range_m``, where ranging is sound). None when no sighting is ranged. Needs no GPS."""
+    rights = [g.right_m for x1, _, x2, y2 in boxes
+              if (g := camera.ground_point((x1 + x2) / 2.0, y2, width, height)) is not None
+              and g.range_m <= max_range_m]
+    return float(np.median(rights)) if rights else None

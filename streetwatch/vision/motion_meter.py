@@ -9,7 +9,7 @@ when the track ends, from the evidence gathered for it and the video's focus of 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -33,7 +33,7 @@ from streetwatch.vision.motion_state import (
     PairEvidence,
     apply_gps_evidence,
     classify_track,
-    in_travel_lane,
+    in_lane,
     pair_evidence,
     shrunk,
 )
@@ -58,10 +58,14 @@ class MotionMeter(Generic[K]):
     Args:
         config: Decision thresholds.
         ego_config: Background-flow settings.
+        on_focus: Called with every frame pair's focus of expansion (original pixels), e.g. to
+            find the horizon (:class:`streetwatch.vision.calibration.SelfCalibration`).
     """
 
-    def __init__(self, config: MotionStateConfig | None = None, ego_config: EgoMotionConfig | None = None) -> None:
+    def __init__(self, config: MotionStateConfig | None = None, ego_config: EgoMotionConfig | None = None,
+                 on_focus: Callable[[tuple[float, float]], None] | None = None) -> None:
         self.config = config or MotionStateConfig()
+        self._on_focus = on_focus
         self.ego_config = ego_config or EgoMotionConfig()
         self._previous: _Sampled[K] | None = None
         self._evidence: dict[K, list[PairEvidence]] = {}
@@ -100,6 +104,8 @@ class MotionMeter(Generic[K]):
                                  flow=PointFlow(p0 / a.scale, p1 / a.scale))
         if ego.foe_xy is not None:
             self._foes.append(ego.foe_xy)
+            if self._on_focus is not None:
+                self._on_focus(ego.foe_xy)
         if not ego.ok:   # no background to compare with (boxes fill the frame, featureless scene)
             for k in both:
                 self._unmeasured[k] = self._unmeasured.get(k, 0) + 1
@@ -127,14 +133,16 @@ class MotionMeter(Generic[K]):
         return self._camera_moved / self._pairs if self._pairs else 0.0
 
     def estimate(self, key: K, sightings: Sequence[tuple[float, Box]],
-                 gps: GpsEvidence | None = None) -> MotionEstimate:
-        """The state of track ``key`` from its (pts_s, box) sightings and the evidence measured so far."""
+                 gps: GpsEvidence | None = None, lateral_m: float | None = None) -> MotionEstimate:
+        """The state of track ``key`` from its (pts_s, box) sightings and the evidence measured so far;
+        ``lateral_m`` (its offset right of the camera's line of travel, when ranged) decides the lane."""
         ordered = sorted(sightings, key=lambda s: s[0])
         foe = self.focus_of_expansion
         estimate = classify_track(ordered, self._evidence.get(key, ()), self._width, foe, self.config,
-                                  self._unmeasured.get(key, 0), vehicle_camera=self.camera_moved_share >= 0.1)
+                                  self._unmeasured.get(key, 0), vehicle_camera=self.camera_moved_share >= 0.1,
+                                  lateral_m=lateral_m)
         if gps is not None and ordered:
-            lane = in_travel_lane(ordered[len(ordered) // 2][1], self._width, foe, self.config)
+            lane = in_lane(ordered[len(ordered) // 2][1], self._width, foe, self.config, lateral_m)
             estimate = apply_gps_evidence(estimate, gps, lane)
         return estimate
 

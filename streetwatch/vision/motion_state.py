@@ -20,6 +20,7 @@ GPS-derived ground positions per sighting, when available, can override (``apply
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
@@ -58,6 +59,11 @@ class MotionStateConfig:
             below it, is in a travel lane ahead.
         ring: Background points within this share of the box size around it correct the
             homography's prediction locally (parallax); 0 = global homography only.
+        lane_right_m: With a ground position: a vehicle at most this far right of the camera's line
+            of travel is in a travel lane (the patrol car drives the kerb lane: farther right is the
+            kerb). Used instead of the image proxy when the lateral offset is known.
+        lane_left_m: ... and at most this far left (the lanes each way of a wide street: in China the
+            left side is traffic, the far kerb is patrolled on the way back).
     """
 
     still_rate: float = 0.12
@@ -71,6 +77,8 @@ class MotionStateConfig:
     min_dwell_s: float = 45.0
     lane_half_width: float = 0.12
     ring: float = 0.5
+    lane_right_m: float = 1.5
+    lane_left_m: float = 12.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +213,19 @@ def in_travel_lane(box: Box, frame_width: int, centre: tuple[float, float] | Non
     return below and abs(foot_x - cx) < config.lane_half_width * frame_width
 
 
+def in_lane(box: Box, frame_width: int, centre: tuple[float, float] | None, config: MotionStateConfig,
+            lateral_m: float | None = None) -> bool:
+    """In a travel lane: by the lateral offset from the camera's line of travel when it is known
+    (ground geometry), by the box's image position (:func:`in_travel_lane`) otherwise."""
+    if lateral_m is not None and math.isfinite(lateral_m):
+        return -config.lane_left_m <= lateral_m <= config.lane_right_m
+    return in_travel_lane(box, frame_width, centre, config)
+
+
 def classify_track(sightings: Sequence[tuple[float, Box]], evidence: Sequence[PairEvidence], frame_width: int,
                    foe_xy: tuple[float, float] | None, config: MotionStateConfig | None = None,
-                   unmeasured_pairs: int = 0, vehicle_camera: bool = False) -> MotionEstimate:
+                   unmeasured_pairs: int = 0, vehicle_camera: bool = False,
+                   lateral_m: float | None = None) -> MotionEstimate:
     """Decide a track's state from its per-pair evidence.
 
     Args:
@@ -219,6 +237,8 @@ def classify_track(sightings: Sequence[tuple[float, Box]], evidence: Sequence[Pa
         unmeasured_pairs: Pairs skipped because no background could be fitted (named in the reason).
         vehicle_camera: The camera moved at some point of the video (dashcam, not CCTV): a long
             still spell then happened while the patrol car stood, and the lane proxy applies to it.
+        lateral_m: The vehicle's offset right of the camera's line of travel (metres), when ranged:
+            decides the lane instead of the image proxy.
     """
     config = config or MotionStateConfig()
     evidence = [relabel(e, config) for e in evidence]
@@ -245,14 +265,14 @@ def classify_track(sightings: Sequence[tuple[float, Box]], evidence: Sequence[Pa
     if n_informative >= config.min_informative_pairs and n_informative >= config.parked_share * decisive:
         score = n_informative / decisive * min(1.0, n_informative / 4)
         mid_box = sightings[n // 2][1]
-        if in_travel_lane(mid_box, frame_width, foe_xy, config):
+        if in_lane(mid_box, frame_width, foe_xy, config, lateral_m):
             return result("stopped_in_traffic", score, "moves with the ground while the camera moves, "
                                                        "in a travel lane ahead (image-position proxy)")
         return result("parked", score, "moves with the ground while the camera moves, at the road side")
     dwell = _longest_still_s(evidence)
     if dwell >= config.min_dwell_s:
         score = 0.5 + 0.5 * min(1.0, dwell / (2 * config.min_dwell_s))
-        if vehicle_camera and in_travel_lane(sightings[n // 2][1], frame_width, foe_xy, config):
+        if vehicle_camera and in_lane(sightings[n // 2][1], frame_width, foe_xy, config, lateral_m):
             return result("stopped_in_traffic", score, f"still for {dwell:.0f} s while the camera stood too, in a "
                                                        "travel lane ahead (image-position proxy)")
         return result("parked", score, f"still for {dwell:.0f} s (>= {config.min_dwell_s:.0f} s dwell)")
@@ -268,18 +288,25 @@ def classify_track(sightings: Sequence[tuple[float, Box]], evidence: Sequence[Pa
 def apply_gps_evidence(estimate: MotionEstimate, gps: GpsEvidence, in_lane: bool = False) -> MotionEstimate:
     """Let ground positions from GPS triangulation override the image-only estimate.
 
-    A spread well beyond GPS/triangulation error over the track means it drove; a spread within
+    A travel well beyond GPS/triangulation error over the track means it drove; a travel within
     it over a few sightings means it stood still (then the lane proxy still separates parked from
     stopped in traffic). Fewer than 3 positions leave the estimate as it is.
+
+    The travel is the distance between the median position of the first third of the sightings
+    and that of the last third: single ranging outliers (a pitch jolt, a box cut short, a GPS
+    heading gone wild at walking pace) move a median little, a vehicle that drives moves both.
     """
     if len(gps.positions) < 3:
         return estimate
-    xy = np.array([(e, n) for _, e, n in gps.positions], float)
-    spread = float(np.max(np.linalg.norm(xy - np.median(xy, axis=0), axis=1)))
+    ordered = sorted(gps.positions)
+    third = max(1, len(ordered) // 3)
+    first = np.median(np.array([(e, n) for _, e, n in ordered[:third]], float), axis=0)
+    last = np.median(np.array([(e, n) for _, e, n in ordered[-third:]], float), axis=0)
+    spread = float(np.linalg.norm(last - first))
     span_s = max(t for t, _, _ in gps.positions) - min(t for t, _, _ in gps.positions)
     if spread > 3 * gps.expected_drift_m:
         return replace(estimate, state="moving", score=max(estimate.score, 0.8),
-                       reason=f"GPS: ground positions spread {spread:.1f} m over {span_s:.1f} s; " + estimate.reason)
+                       reason=f"GPS: ground position moved {spread:.1f} m over {span_s:.1f} s; " + estimate.reason)
     if spread <= gps.expected_drift_m and estimate.state in ("unknown", "parked", "stopped_in_traffic"):
         state: State = "stopped_in_traffic" if in_lane else "parked"
         if estimate.state == "unknown" and span_s < 5.0:

@@ -292,6 +292,13 @@ class VideoPublic(_Out):
     )
     start_utc: UtcDatetime | None
     model_name: str | None
+    camera_source: str | None = Field(None, description="Where the camera's pitch and height came from: "
+                                      "configured, estimated (from the footage) or default.")
+    pitch_deg: float | None = Field(None, description="Downward pitch the video was located with.")
+    pitch_sigma_deg: float | None = Field(None, description="Its uncertainty (one sigma), when estimated.")
+    mount_height_m: float | None = Field(None, description="Camera height the video was located with.")
+    mount_height_sigma_m: float | None = Field(None, description="Its uncertainty (one sigma), when estimated.")
+    camera_note: str | None = Field(None, description="What was estimated from how much footage, and what not.")
     worker: str | None
     heartbeat_at: UtcDatetime | None
     created_at: UtcDatetime
