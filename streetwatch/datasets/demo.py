@@ -19,7 +19,7 @@ from streetwatch.datasets import synthetic
 DEMO_START_UTC = datetime(2026, 11, 2, 1, 30, 0, tzinfo=UTC)   # 09:30 in Shanghai
 DEMO_START_LATLON = (31.230400, 121.473700)                      # Renmin Rd, Shanghai
 DEMO_HEADING_DEG = 90.0
-DEMO_SPEED_MPS = 4.0
+DEMO_SPEED_MPS = 2.0   # a patrol car creeping along the kerb, 7 km/h
 DEMO_FPS = 25
 DEMO_SIZE = (960, 540)
 

@@ -81,6 +81,8 @@ import cv2
 import numpy as np
 import yaml
 
+from streetwatch.datasets.recipes.streetwatch_v0 import resize_to
+
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 # Our class list, in the order the model predicts them.
@@ -238,14 +240,6 @@ def image_loader(path: Path) -> Callable[[], np.ndarray]:
 def _constant(image: np.ndarray) -> Callable[[], np.ndarray]:
     """A loader for an image already in memory (a decoded video frame)."""
     return lambda: image
-
-
-def resize_to(image: np.ndarray, max_side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = max_side / max(h, w)
-    if scale >= 1.0:
-        return image
-    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
 # ------------------------------------------------------------------------------------------ sources

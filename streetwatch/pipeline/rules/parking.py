@@ -1,8 +1,9 @@
 """Parking: a parked vehicle inside a no-parking zone, or at the same spot on two passes N minutes apart.
 
-Only parked vehicles are judged: a vehicle the footage shows moving, or waiting in a travel lane,
-is traffic and never a parking item. When motion cannot tell (the patrol car stood still too),
-only position decides: the same vehicle at the same spot on an earlier pass.
+Only parked vehicles are judged: a vehicle the footage shows moving is traffic and never a parking
+item. One waiting in a travel lane, or one whose motion cannot be told (the patrol car stood still
+too, the vehicle fills the picture), is judged by position alone: the same vehicle at the same spot
+on an earlier pass N minutes before is no longer waiting.
 
 The overstay check is the digital chalk mark: the same kind of vehicle within
 ``parking_overstay_radius_m`` of where one was seen on an earlier pass at least
@@ -44,8 +45,10 @@ class ParkingRule:
             return []
         spec, event = judged_class
         motion = observation.motion
-        if motion is not None and motion.state in (MotionState.MOVING, MotionState.STOPPED_IN_TRAFFIC):
+        if motion is not None and motion.state is MotionState.MOVING:
             return []   # traffic, never a parking item
+        # Parked by its motion; waiting in a lane, or motion cannot tell: then only an earlier pass
+        # that saw it at the same spot (position across passes) can make it a parking item.
         parked = motion is None or motion.state is MotionState.PARKED
         if observation.location.status is LocationStatus.UNKNOWN:
             if not parked:
