@@ -110,7 +110,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(8, ge=1, le=256, description="Frames per detector call.")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="Minimum detection confidence.")
     ocr: bool = Field(True, description="Read text on ad objects (phone numbers) and plates on parked vehicles, "
-                      "and scan a frame every 2 s of footage for banners and small ads.")
+                      "and scan frames for banners and small ads.")
+    ocr_scan_interval_s: float = Field(4.0, gt=0, description="Scan at most one frame per this much footage for "
+                                       "banners and small ads (about 0.8 s of CPU per frame on 2 cores).")
     min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
     gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
     gps_offset_s: float | None = Field(None, description="Seconds from the first GPS fix to the video's start, "

@@ -243,7 +243,8 @@ class VideoProcessor:
                    leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
                                            "[{elapsed}<{remaining}]")
         frames = iter_frames(path, info.sha256, sample_fps=self.settings.sample_fps)
-        scanner = AdTextScanner(self.read_text.reader) if self.read_text is not None else None
+        scanner = (AdTextScanner(self.read_text.reader, interval_s=self.settings.ocr_scan_interval_s)
+                   if self.read_text is not None else None)
         for batch in batched(frames, self.settings.batch_size):
             for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
                 if scanner is not None:
