@@ -21,7 +21,7 @@ from streetwatch.vision.egomotion import (
     EgoMotionConfig,
     PointFlow,
     box_mask,
-    estimate_egomotion,
+    fit_egomotion,
     to_gray_scaled,
     track_boxes_guided,
     track_points,
@@ -99,9 +99,8 @@ class MotionMeter(Generic[K]):
         bg_mask = box_mask(a.gray.shape[:2], mask_boxes, a.scale, ego_config.box_margin, inside=False)
         p0, p1 = track_points(a.gray, b.gray, bg_mask, ego_config.max_corners, ego_config.min_distance,
                               ego_config.fb_max_px)
-        shape = np.empty((1, a.shape[1]), np.uint8)   # only the width is read when the flow is given
-        ego = estimate_egomotion(shape, shape, a.pts_s, b.pts_s, config=ego_config,
-                                 flow=PointFlow(p0 / a.scale, p1 / a.scale))
+        # the boxes are already masked out of the flow: fit it as estimate_egomotion does a given flow
+        ego = fit_egomotion(PointFlow(p0 / a.scale, p1 / a.scale), a.pts_s, b.pts_s, a.shape[1], 1.0, ego_config)
         if ego.foe_xy is not None:
             self._foes.append(ego.foe_xy)
             if self._on_focus is not None:
