@@ -284,6 +284,38 @@ def models_export(
     console.print(f"wrote {path}")
 
 
+@models_app.command("quantize")
+def models_quantize(
+    model: Annotated[Path, typer.Argument(help="A float ONNX detector (from `streetwatch models export`).")],
+    out: Annotated[Path, typer.Argument(help="The int8 .onnx file to write.")],
+    calibrate_on: Annotated[list[Path], typer.Option(
+        help="Folder of images like the footage (searched recursively); repeat for more folders.")],
+    images: Annotated[int, typer.Option(help="Calibration images to use (a seeded random pick).")] = 160,
+) -> None:
+    """Quantize an ONNX detector to int8 for ONNX Runtime on the CPU (about 2x faster on AVX-512 VNNI).
+
+    The activations' ranges are measured on the calibration images, so give it images like
+    the footage it will see (a training split is right; never the validation split).
+
+    Example: streetwatch models quantize models/streetwatch-v1/streetwatch-v1-384x640.onnx \
+        var/v1-int8.onnx --calibrate-on var/datasets/streetwatch-v1/images/train
+    """
+    from streetwatch.vision.quantize import QuantizeError, calibration_images, quantize_onnx
+
+    if not out.suffix.lower() == ".onnx":
+        raise _fail(f"the quantized model must be a .onnx file, got {out}")
+    missing = [str(folder) for folder in calibrate_on if not folder.is_dir()]
+    if missing:
+        raise _fail(f"calibration folder(s) not found: {', '.join(missing)}")
+    try:
+        picked = calibration_images(calibrate_on, limit=images)
+        console.print(f"calibrating on {len(picked)} images ...")
+        path = quantize_onnx(model, out, picked)
+    except (QuantizeError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path}")
+
+
 @app.command()
 def simulate(
     seed: Annotated[int, typer.Option(help="Random seed of the simulated patrols.")] = 7,

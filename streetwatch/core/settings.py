@@ -26,7 +26,7 @@ DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
 # The default model as PyTorch weights (training, GPU inference, exports) and as the ONNX export
 # that `process` runs on the CPU by default (384x640 input: 16:9 footage without padding waste).
 DEFAULT_WEIGHTS_PT = MODELS_DIR / "streetwatch-v1" / "streetwatch-v1.pt"
-DEFAULT_MODEL = MODELS_DIR / "streetwatch-v1" / "streetwatch-v1-384x640.onnx"
+DEFAULT_MODEL = MODELS_DIR / "streetwatch-v1" / "streetwatch-v1-384x640-int8.onnx"
 WORKFLOW_DIR = MODELS_DIR / "workflow"
 
 
@@ -109,10 +109,17 @@ class Settings(BaseSettings):
     imgsz: int = Field(640, ge=160, le=1920, description="Detector input size (longest side).")
     batch_size: int = Field(8, ge=1, le=256, description="Frames per detector call.")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="Minimum detection confidence.")
+    skip_nonref_frames: bool = Field(True, description="Let the decoder drop non-reference frames when sampling "
+                                     "at most half the frame rate (about half the decoding work on files with "
+                                     "B-frames; an instant is then served a frame or two later).")
+    decode_ahead: int = Field(16, ge=0, le=256, description="Frames decoded ahead in a thread of their own while "
+                              "the detector runs (0: decode in the main thread).")
     ocr: bool = Field(True, description="Read text on ad objects (phone numbers) and plates on parked vehicles, "
                       "and scan frames for banners and small ads.")
     ocr_scan_interval_s: float = Field(4.0, gt=0, description="Scan at most one frame per this much footage for "
-                                       "banners and small ads (about 0.8 s of CPU per frame on 2 cores).")
+                                       "banners and small ads (about 0.2 s of CPU per frame at 960 px).")
+    ocr_scan_width: int = Field(960, ge=320, le=4096, description="Frames are scanned for banners and small ads at "
+                                "most this wide (pixels); wider finds smaller text for more CPU.")
     min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
     gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
     gps_offset_s: float | None = Field(None, description="Seconds from the first GPS fix to the video's start, "

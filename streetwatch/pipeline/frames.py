@@ -15,16 +15,26 @@ the iterator raises :class:`VideoDecodeError`. A demuxer failure (the container 
 cannot be read further) raises :class:`VideoDecodeError` at once, after every frame decoded
 before it was yielded. Some demuxers (Matroska) stop silently at corrupt data instead: then
 ``DecodeStats.ended_early`` is true and a warning is logged.
+
+Speed: only sampled frames are converted to arrays; with ``skip_nonref`` the decoder drops
+non-reference frames (B-frames no other frame is predicted from: about half the frames of a
+typical H.264 file with B-frames) when sampling at most half the frame rate, so an instant is
+then served by the next decoded frame, one or two frames later, with its own true time.
+:func:`decode_ahead` runs the decoding in a thread of its own (PyAV releases the GIL while
+decoding and converting), so the next frames are ready while the detector works.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import av.error
@@ -36,6 +46,9 @@ from streetwatch.vision.types import Frame
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BAD_PACKETS = 100
+# Skip non-reference frames only when sampling at most this share of the frame rate.
+SKIP_NONREF_MAX_SHARE = 0.5
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -89,6 +102,7 @@ def iter_frames(
     *,
     stats: DecodeStats | None = None,
     max_bad_packets: int | None = DEFAULT_MAX_BAD_PACKETS,
+    skip_nonref: bool = False,
 ) -> Iterator[Frame]:
     """Yield upright BGR frames of a video, sampled by presentation time.
 
@@ -100,9 +114,12 @@ def iter_frames(
         stats: A :class:`DecodeStats` to fill in (counters, bad packets), if the caller wants it.
         max_bad_packets: Raise :class:`VideoDecodeError` once more packets than this are
             rejected by the decoder; None = skip any number.
+        skip_nonref: Let the decoder drop non-reference frames when ``sample_fps`` is at most
+            half the stream's frame rate (faster; a sampled instant may then be served a frame
+            or two later than with every frame decoded).
 
     Yields:
-        :class:`streetwatch.vision.types.Frame` with ``index`` = position among all decoded frames and
+        :class:`streetwatch.vision.types.Frame` with ``index`` = position among the decoded frames and
         ``pts_s`` = presentation time relative to the first decoded frame.
 
     Raises:
@@ -123,6 +140,7 @@ def iter_frames(
         max_side,
         stats if stats is not None else DecodeStats(),
         max_bad_packets,
+        skip_nonref,
     )
 
 
@@ -133,6 +151,7 @@ def _generate_frames(
     max_side: int | None,
     stats: DecodeStats,
     max_bad_packets: int | None,
+    skip_nonref: bool,
 ) -> Iterator[Frame]:
     try:
         container = av.open(str(path), metadata_errors="ignore")
@@ -141,6 +160,9 @@ def _generate_frames(
     with container:
         stream = _video_stream(container, path, stats)
         stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        if skip_nonref and sample_fps is not None and rate and sample_fps <= SKIP_NONREF_MAX_SHARE * float(rate):
+            stream.codec_context.skip_frame = "NONREF"
         if stream.duration and stream.time_base:
             stats.declared_duration_s = float(stream.duration * stream.time_base)
         elif container.duration:
@@ -167,6 +189,62 @@ def _generate_frames(
             stats.last_pts_s,
             stats.declared_duration_s,
         )
+
+
+def decode_ahead(items: Iterable[T], depth: int) -> Generator[T, None, None]:
+    """Iterate ``items`` in a background thread, up to ``depth`` items ahead of the consumer.
+
+    Exceptions raised by ``items`` are raised to the consumer, in order, after the items
+    before them. Closing the returned iterator (or dropping it) stops the thread.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    ready: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ready.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, who re-raises it
+            ready.put(("error", exc))
+        finally:
+            close = getattr(items, "close", None)
+            if stop.is_set() and callable(close):
+                close()
+
+    worker = threading.Thread(target=produce, name="streetwatch-decode", daemon=True)
+    worker.start()
+    return _consume(ready, stop, worker)
+
+
+def _consume(ready: queue.Queue[tuple[str, object]], stop: threading.Event,
+             worker: threading.Thread) -> Generator[T, None, None]:
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                assert isinstance(value, BaseException)
+                raise value
+            yield value  # type: ignore[misc]  # the producer only puts T items with kind "item"
+    finally:
+        stop.set()
+        while worker.is_alive():   # unblock a producer waiting on a full queue
+            try:
+                ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 class TimeSampler:

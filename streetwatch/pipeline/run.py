@@ -42,7 +42,7 @@ from streetwatch.core.types import (
 from streetwatch.core.zones import ZoneIndex, load_zones
 from streetwatch.pipeline.ad_scan import AdTextScanner, ad_text_observations
 from streetwatch.pipeline.bin_fill import judge_bins
-from streetwatch.pipeline.frames import iter_frames
+from streetwatch.pipeline.frames import decode_ahead, iter_frames
 from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.gps.errors import GpsFormatError
 from streetwatch.pipeline.gps.source import GpsOptions, VideoGps, load_video_gps
@@ -62,6 +62,7 @@ from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig,
 from streetwatch.vision.geometry import CameraModel, median_lateral_m
 from streetwatch.vision.motion_meter import MotionMeter
 from streetwatch.vision.motion_state import GpsEvidence
+from streetwatch.vision.ocr import TextReader
 from streetwatch.vision.tracking import MultiObjectTracker
 from streetwatch.vision.types import Frame
 
@@ -179,6 +180,8 @@ class VideoProcessor:
         self._frames_seen = 0
         self.rules = default_rules(self.taxonomy)
         self.read_text = TextStage(self.taxonomy) if settings.ocr else None
+        # Whole frames are read at their own size (crops are enlarged for small text; frames need not be).
+        self.scan_reader = TextReader(threads=1, det_max_side=settings.ocr_scan_width)
         self.zones: ZoneIndex | None = (load_zones(settings.zones_paths, settings.rules.timezone)
                                         if settings.zones_paths else None)
         self.permits: PermitRegistry | None = (load_permits(settings.permits_path, self.taxonomy)
@@ -242,8 +245,12 @@ class VideoProcessor:
         bar = tqdm(total=round(info.duration_s, 1), unit="s", desc=path.name[:30], disable=not self.progress,
                    leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
                                            "[{elapsed}<{remaining}]")
-        frames = iter_frames(path, info.sha256, sample_fps=self.settings.sample_fps)
-        scanner = (AdTextScanner(self.read_text.reader, interval_s=self.settings.ocr_scan_interval_s)
+        frames: Iterator[Frame] = iter_frames(path, info.sha256, sample_fps=self.settings.sample_fps,
+                                              skip_nonref=self.settings.skip_nonref_frames)
+        if self.settings.decode_ahead:
+            frames = decode_ahead(frames, self.settings.decode_ahead)
+        scanner = (AdTextScanner(self.scan_reader, interval_s=self.settings.ocr_scan_interval_s,
+                                 max_width=self.settings.ocr_scan_width)
                    if self.read_text is not None else None)
         for batch in batched(frames, self.settings.batch_size):
             for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):

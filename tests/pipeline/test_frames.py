@@ -5,13 +5,15 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import threading
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from streetwatch.pipeline.frames import DecodeStats, TimeSampler, VideoDecodeError, iter_frames
+from streetwatch.pipeline.frames import DecodeStats, TimeSampler, VideoDecodeError, decode_ahead, iter_frames
 from streetwatch.pipeline.ingest import VideoInfo, probe_video
 from tests.video_fixtures import broken_files, make_bad_file, make_clip, synthetic
 
@@ -332,3 +334,44 @@ def test_gpx_track_is_straight_at_constant_speed(tmp_path: Path) -> None:
     for a, b in itertools.pairwise(points):
         azimuth, _, distance = geod.inv(a.longitude, a.latitude, b.longitude, b.latitude)
         assert distance == pytest.approx(4.0, abs=1e-3) and azimuth == pytest.approx(45.0, abs=1e-3)
+
+
+def test_skip_nonref_decodes_fewer_frames_and_serves_every_instant(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "b.mp4", seconds=4.0, fps=30.0)  # libx264 defaults: B-frames, some non-reference
+    full, skipped = DecodeStats(), DecodeStats()
+    every = list(iter_frames(clip, "v", sample_fps=5.0, stats=full))
+    fast = list(iter_frames(clip, "v", sample_fps=5.0, stats=skipped, skip_nonref=True))
+    assert full.decoded_frames == 120
+    assert skipped.decoded_frames < 0.8 * full.decoded_frames   # the decoder really dropped frames
+    assert len(fast) == len(every) == 20                         # ... and no sampling instant went unserved
+    for k, frame in enumerate(fast):
+        assert k / 5.0 <= frame.pts_s <= k / 5.0 + 3 / 30.0 + 1e-9   # served at most three frames late
+    # Sampling near the frame rate needs every frame: nothing is skipped then.
+    dense = DecodeStats()
+    assert len(list(iter_frames(clip, "v", sample_fps=20.0, stats=dense, skip_nonref=True))) == 80
+    assert dense.decoded_frames == 120
+
+
+def test_decode_ahead_yields_everything_in_order_then_the_error() -> None:
+    def items() -> Iterator[int]:
+        yield from range(50)
+        raise VideoDecodeError(Path("x.mp4"), "broken at the end", DecodeStats())
+
+    seen: list[int] = []
+    with pytest.raises(VideoDecodeError, match="broken at the end"):
+        for item in decode_ahead(items(), depth=4):
+            seen.append(item)
+    assert seen == list(range(50))
+    with pytest.raises(ValueError, match="depth"):
+        decode_ahead(iter(()), depth=0)
+
+
+def test_decode_ahead_stops_its_thread_when_the_consumer_stops(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", seconds=3.0)
+    before = {t.name for t in threading.enumerate()}
+    ahead = decode_ahead(iter_frames(clip, "v", sample_fps=None), depth=2)
+    first = [frame.index for frame in itertools.islice(ahead, 3)]
+    assert first == [0, 1, 2]
+    assert "streetwatch-decode" in {t.name for t in threading.enumerate()}
+    ahead.close()
+    assert {t.name for t in threading.enumerate()} <= before | {"MainThread"}

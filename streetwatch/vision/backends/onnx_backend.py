@@ -4,16 +4,20 @@ Pre- and post-processing follow Ultralytics' own (so results match the PyTorch b
 letterbox to the model's fixed input size (scale to fit, keep the aspect ratio, pad with
 grey 114, centred), RGB in [0, 1]; then the raw ``(batch, 4 + classes, anchors)`` output is
 filtered by confidence (best class per anchor), per-class NMS, ``max_det`` best kept, and
-boxes are mapped back to the original pixels. NMS uses ``torchvision.ops.nms`` when
-torchvision is installed (10-50x faster than a numpy loop once there are hundreds of
-candidates), else the numpy :func:`nms` here, so a deployment without PyTorch still works.
+boxes are mapped back to the original pixels. NMS is the numpy :func:`nms` here: at the
+deployment confidence (0.25) a frame has tens of candidates, and importing PyTorch for
+``torchvision.ops.nms`` would cost two seconds of start-up; this path imports no PyTorch.
+
+ONNX Runtime's worker threads do not spin while waiting for work
+(``session.intra_op.allow_spinning = 0``): spinning buys a few milliseconds per batch and
+burns a core that the decoder thread and the rest of the pipeline need on a small machine.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -71,24 +75,6 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> npt.NDAr
     return np.asarray(keep, dtype=np.intp)
 
 
-def torchvision_nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> npt.NDArray[np.intp]:
-    """:func:`nms` by ``torchvision.ops.nms`` (same result, compiled)."""
-    import torch
-    import torchvision
-
-    kept = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou_threshold)
-    return kept.numpy().astype(np.intp)
-
-
-def fastest_nms() -> Callable[[FloatArray, FloatArray, float], npt.NDArray[np.intp]]:
-    """torchvision's NMS if it can be imported, else the numpy one."""
-    try:
-        import torchvision  # noqa: F401
-    except ImportError:
-        return nms
-    return torchvision_nms
-
-
 class OnnxDetector(WeightsDetector):
     """Batched inference of a YOLO detection ONNX export (from :func:`streetwatch.vision.export.export_onnx`).
 
@@ -107,6 +93,7 @@ class OnnxDetector(WeightsDetector):
         options = ort.SessionOptions()
         options.intra_op_num_threads = config.intra_op_threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if config.spin else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(
@@ -114,7 +101,6 @@ class OnnxDetector(WeightsDetector):
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... kinds
             raise DetectorError(f"cannot load ONNX model {config.weights}: {exc}") from exc
         self._names = self._read_names()
-        self._nms = fastest_nms()
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         self._input_dtype = np.float16 if model_input.type == "tensor(float16)" else np.float32
@@ -185,7 +171,7 @@ class OnnxDetector(WeightsDetector):
         xyxy = np.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), axis=1)
         confidence, class_ids = confidence[candidates], class_ids[candidates]
         offsets = class_ids.astype(np.float32)[:, None] * np.float32(CLASS_OFFSET_PX)
-        keep = self._nms(xyxy + offsets, confidence, self.config.iou)
+        keep = nms(xyxy + offsets, confidence, self.config.iou)
         keep = keep[: self.config.max_det]
         xyxy, confidence, class_ids = xyxy[keep], confidence[keep], class_ids[keep]
         # Back to original pixels, clipped to the image.
