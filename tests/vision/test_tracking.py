@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ import supervision as sv
 
 from streetwatch.datasets.demo import make_demo_footage
 from streetwatch.pipeline.frames import iter_frames
-from streetwatch.vision.egomotion import BackgroundFlows, PointFlow, fit_camera_affine
+from streetwatch.vision import egomotion, motion_meter
+from streetwatch.vision.egomotion import BackgroundFlows, EgoMotionConfig, PointFlow, fit_camera_affine
+from streetwatch.vision.motion_meter import MotionMeter
 from streetwatch.vision.tracking import MultiObjectTracker, TrackerConfig
 from streetwatch.vision.tracking.botsort import BotSort, BotSortParams
 from tests.pipeline.run_helpers import shared_detector
@@ -279,6 +281,55 @@ def test_camera_affine_is_the_identity_without_enough_background() -> None:
     flows = BackgroundFlows()
     flows.add(flat, [])
     assert np.array_equal(flows.add(flat, []).camera_affine(), np.eye(2, 3))
+
+
+def test_the_meter_measures_the_same_with_the_shared_flow_and_computes_none(
+        sequence: Sequence_, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline's sharing: one flow per frame pair for the tracker and the motion meter."""
+    calls = {"shared": 0, "meter": 0}
+
+    def counting(key: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls[key] += 1
+            return function(*args, **kwargs)
+        return counted
+
+    tracker = MultiObjectTracker(SAMPLE_FPS)
+    frames: list[tuple[float, Image, dict[int, tuple[float, float, float, float]], list[Any]]] = []
+    for n, (image, detections) in enumerate(sequence):
+        tracked = tracker.update(detections, image)
+        boxes = [tuple(map(float, b)) for b in detections.xyxy]
+        mine = ({int(t): tuple(map(float, b)) for t, b in zip(tracked.tracker_id, tracked.xyxy, strict=True)}
+                if tracked.tracker_id is not None else {})
+        frames.append((n / SAMPLE_FPS, image, mine, boxes))
+
+    alone: MotionMeter[int] = MotionMeter()
+    for pts_s, image, mine, boxes in frames:
+        alone.update(pts_s, image, mine, boxes)
+
+    monkeypatch.setattr(egomotion, "track_points", counting("shared", egomotion.track_points))
+    monkeypatch.setattr(motion_meter, "track_points", counting("meter", motion_meter.track_points))
+    shared: MotionMeter[int] = MotionMeter()
+    flows = BackgroundFlows(shared.ego_config)
+    for pts_s, image, mine, boxes in frames:
+        background = flows.add(image, boxes)
+        background.camera_affine()   # the tracker asks first
+        shared.update(pts_s, image, mine, boxes, background=background)
+
+    def state(meter: MotionMeter[int]) -> tuple[Any, ...]:
+        return meter._evidence, meter._unmeasured, list(meter._foes), meter._pairs, meter._camera_moved
+
+    # (on the demo clip the boxes leave too little background: every pair is "unmeasured")
+    assert alone._pairs + sum(alone._unmeasured.values()) > 0, "the meter should have measured something"
+    assert state(shared) == state(alone)
+    assert calls == {"shared": len(frames) - 1, "meter": 0}
+
+
+def test_shared_flow_with_other_settings_is_refused() -> None:
+    image = texture((96, 160), 3)
+    flow = BackgroundFlows(EgoMotionConfig(max_width=120)).add(image, [])
+    with pytest.raises(ValueError, match="other settings"):
+        MotionMeter[int]().update(0.0, image, {1: (0.0, 0.0, 10.0, 10.0)}, background=flow)
 
 
 # --- interface ------------------------------------------------------------------------------------------------------
