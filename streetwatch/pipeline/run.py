@@ -59,6 +59,7 @@ from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.calibration import SelfCalibration, choose_camera
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
+from streetwatch.vision.egomotion import BackgroundFlows
 from streetwatch.vision.geometry import CameraModel, median_lateral_m
 from streetwatch.vision.motion_meter import MotionMeter
 from streetwatch.vision.motion_state import GpsEvidence
@@ -154,6 +155,8 @@ MOVABLE_FAMILY = "parking"
 GPS_MOTION_MAX_RANGE_M = 30.0
 # The self-calibration is re-estimated every this many sampled frames (for the motion judge's ranging).
 CALIBRATE_EVERY_FRAMES = 50
+# The camera motion given to a tracker without tracks (nothing to move: the flow is not computed).
+NO_CAMERA_MOTION = np.eye(2, 3)
 
 class VideoProcessor:
     """Processes videos one at a time with one detector, database and evidence folder."""
@@ -237,6 +240,7 @@ class VideoProcessor:
         calibration = SelfCalibration()
         self._video_camera, self._camera_varied, self._frames_seen = self.camera, False, 0
         meter: MotionMeter[int] = MotionMeter(on_focus=calibration.add_focus)
+        flows = BackgroundFlows(meter.ego_config)
         builder = ObservationBuilder(self._locator(track, start_utc), min_frames=self.settings.min_track_frames,
                                      judge_motion=self._motion_judge(meter, track, start_utc))
         observations: list[Observation] = []
@@ -258,8 +262,13 @@ class VideoProcessor:
                     scanner.offer(frame)   # banners and small ads from the OCR's own text regions
                 detections = self._taxonomy_only(detections)
                 detections_total += len(detections)
-                tracked = tracker.update(detections, frame.image)
-                meter.update(frame.pts_s, frame.image, self._movable_boxes(tracked), as_boxes(detections.xyxy))
+                boxes = as_boxes(detections.xyxy)
+                # The background flow from the previous frame, computed at most once for the tracker's
+                # camera-motion compensation and the motion meter (only when one of them needs it).
+                background = flows.add(frame.image, boxes)
+                tracked = tracker.update(detections, frame.image, camera_motion=(
+                    background.camera_affine() if tracker.has_tracks else NO_CAMERA_MOTION))
+                meter.update(frame.pts_s, frame.image, self._movable_boxes(tracked), boxes, background=background)
                 self._frame_size = (frame.width, frame.height)
                 self._calibrate(calibration, tracked, frame)
                 observations.extend(builder.add(frame, tracked))

@@ -11,6 +11,11 @@ A homography is exact for a rotating camera and for one plane (the road), and a 
 approximation elsewhere; the focus of expansion is fitted separately for forward motion.
 
 Precomputed correspondences (e.g. codec motion vectors) can replace the LK step: pass ``flow``.
+
+The tracker's camera-motion compensation needs the same background flow as the motion meter:
+:class:`BackgroundFlows` makes each sampled frame's grey image once and its flow from the previous
+frame at most once (:class:`BackgroundFlow`), and :func:`fit_camera_affine` turns it into the 2x3
+affine the tracker moves its tracks by.
 """
 
 from __future__ import annotations
@@ -179,6 +184,118 @@ def track_points(gray0: npt.NDArray[np.uint8], gray1: npt.NDArray[np.uint8], mas
     fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
     good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < fb_max_px)
     return p0.reshape(-1, 2)[good].astype(np.float64), p1.reshape(-1, 2)[good].astype(np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class GreyFrame:
+    """A sampled frame in grey at flow resolution: made once per frame, shared by all flow users.
+
+    Attributes:
+        gray: The grey image, scaled to at most ``max_width`` wide.
+        scale: Scaled px per original px.
+    """
+
+    gray: npt.NDArray[np.uint8]
+    scale: float
+
+    @classmethod
+    def of(cls, image: npt.NDArray[np.uint8], max_width: int) -> GreyFrame:
+        """``image`` (BGR or grey, original resolution) in grey, scaled to at most ``max_width`` wide."""
+        gray, scale = to_gray_scaled(image, max_width)
+        return cls(gray, scale)
+
+
+class BackgroundFlow:
+    """One sampled frame at flow resolution, and the background's sparse flow into it from the previous one.
+
+    Why: the tracker's camera-motion compensation and the motion meter both need the background
+    flow between the same two grey frames with the detections masked out. Whoever asks first
+    computes it (on first use, then cached); the other gets it for free, and a frame pair that
+    nobody asks about costs only its grey frame.
+
+    Args:
+        frame: This frame.
+        previous: The previous sampled frame, or None on the first one.
+        exclude_boxes: Detection boxes of both frames (x1, y1, x2, y2, original px) to mask out,
+            grown by ``config.box_margin``.
+        config: Flow settings; ``frame`` and ``previous`` are scaled to its ``max_width``.
+    """
+
+    def __init__(self, frame: GreyFrame, previous: GreyFrame | None, exclude_boxes: Sequence[Box],
+                 config: EgoMotionConfig) -> None:
+        self.frame, self.previous, self.config = frame, previous, config
+        self.exclude_boxes = tuple(exclude_boxes)
+        self._points: PointFlow | None = None
+        self._affine: FloatArray | None = None
+
+    @property
+    def points(self) -> PointFlow:
+        """Background correspondences, previous frame -> this frame, in original pixels (none on a first frame).
+
+        The same points :func:`estimate_egomotion` tracks: Shi-Tomasi corners outside the boxes,
+        pyramidal LK, forward-backward checked.
+        """
+        if self._points is None:
+            self._points = PointFlow(np.zeros((0, 2)), np.zeros((0, 2)))
+            if self.previous is not None:
+                before, config = self.previous, self.config
+                mask = box_mask(before.gray.shape[:2], self.exclude_boxes, before.scale, config.box_margin,
+                                inside=False)
+                p0, p1 = track_points(before.gray, self.frame.gray, mask, config.max_corners, config.min_distance,
+                                      config.fb_max_px)
+                self._points = PointFlow(p0 / before.scale, p1 / before.scale)
+        return self._points
+
+    def camera_affine(self) -> FloatArray:
+        """The camera's image motion as a 2x3 affine, previous-frame pixels -> this frame's (see
+        :func:`fit_camera_affine`); identity on a first frame."""
+        if self._affine is None:
+            self._affine = fit_camera_affine(self.points, self.frame.scale, self.config)
+        return self._affine.copy()
+
+
+class BackgroundFlows:
+    """Consecutive sampled frames in, each frame's :class:`BackgroundFlow` (from the frame before) out.
+
+    Args:
+        config: Flow settings.
+    """
+
+    def __init__(self, config: EgoMotionConfig | None = None) -> None:
+        self.config = config or EgoMotionConfig()
+        self._previous: tuple[GreyFrame, tuple[Box, ...]] | None = None
+
+    def add(self, image: npt.NDArray[np.uint8], boxes: Sequence[Box]) -> BackgroundFlow:
+        """The next sampled frame and its detections' boxes (original px); its flow from the previous frame."""
+        frame = GreyFrame.of(image, self.config.max_width)
+        previous, previous_boxes = self._previous if self._previous is not None else (None, ())
+        self._previous = (frame, tuple(boxes))
+        return BackgroundFlow(frame, previous, [*previous_boxes, *boxes], self.config)
+
+    def reset(self) -> None:
+        """Forget the previous frame: the next one starts afresh (no flow into it)."""
+        self._previous = None
+
+
+def fit_camera_affine(flow: PointFlow, scale: float, config: EgoMotionConfig | None = None) -> FloatArray:
+    """The camera's image motion as a 2x3 similarity (turn, zoom, shift) fitted to background points.
+
+    What Ultralytics' GMC fits for its tracker (``cv2.estimateAffinePartial2D`` with RANSAC), but
+    on background points only and at flow resolution. Identity when there are fewer than
+    ``config.min_points`` points or no fit is found: the tracker then relies on its own motion model.
+
+    Args:
+        flow: Background correspondences, original pixels.
+        scale: Scaled px per original px at which they were measured (sets the RANSAC tolerance,
+            ``config.ransac_px`` scaled px).
+        config: Thresholds.
+    """
+    config = config or EgoMotionConfig()
+    if len(flow) < config.min_points:
+        return np.eye(2, 3)
+    affine, _ = cv2.estimateAffinePartial2D(flow.start, flow.end, method=cv2.RANSAC,
+                                            ransacReprojThreshold=config.ransac_px / scale)
+    return np.eye(2, 3) if affine is None else np.asarray(affine, np.float64)
 
 
 def track_boxes_guided(gray0: npt.NDArray[np.uint8], gray1: npt.NDArray[np.uint8],

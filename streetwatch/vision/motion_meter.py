@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streetwatch.vision.egomotion import (
+    BackgroundFlow,
     Box,
     EgoMotionConfig,
     PointFlow,
@@ -50,6 +51,7 @@ class _Sampled(Generic[K]):
     shape: tuple[int, int]
     tracked: Mapping[K, Box]
     others: Sequence[Box]
+    background: BackgroundFlow | None   # the shared flow into this frame, when the caller gave one
 
 
 class MotionMeter(Generic[K]):
@@ -76,15 +78,27 @@ class MotionMeter(Generic[K]):
         self._width = 0
 
     def update(self, pts_s: float, image: npt.NDArray[np.uint8], tracked: Mapping[K, Box],
-               others: Sequence[Box] = ()) -> None:
+               others: Sequence[Box] = (), background: BackgroundFlow | None = None) -> None:
         """Add one sampled frame: ``tracked`` are the movable objects' boxes by track id, ``others``
-        every other detection (kept out of the background)."""
+        every other detection (kept out of the background).
+
+        ``background``, when given, is this frame's shared :class:`BackgroundFlow` from the previous
+        sampled frame (made with this meter's ``ego_config``, all detections of both frames masked
+        out: ``others`` must then include the ``tracked`` boxes). The meter takes its grey frame and
+        background points from it instead of computing them (same values: the results do not change).
+        """
         self._width = int(image.shape[1])
         if not tracked:   # nothing to measure: no flow is computed (fixed cameras on empty streets cost ~0)
             self._previous = None
             return
-        gray, scale = to_gray_scaled(image, self.ego_config.max_width)
-        here = _Sampled(pts_s, gray, scale, (int(image.shape[0]), int(image.shape[1])), dict(tracked), tuple(others))
+        if background is not None:
+            if background.config != self.ego_config:
+                raise ValueError("the shared background flow was made with other settings than this meter's")
+            gray, scale = background.frame.gray, background.frame.scale
+        else:
+            gray, scale = to_gray_scaled(image, self.ego_config.max_width)
+        here = _Sampled(pts_s, gray, scale, (int(image.shape[0]), int(image.shape[1])), dict(tracked), tuple(others),
+                        background)
         before, self._previous = self._previous, here
         if before is None:
             return
@@ -95,12 +109,17 @@ class MotionMeter(Generic[K]):
 
     def _measure(self, a: _Sampled[K], b: _Sampled[K], both: list[K]) -> None:
         ego_config = self.ego_config
-        mask_boxes = [*a.tracked.values(), *b.tracked.values(), *a.others, *b.others]
-        bg_mask = box_mask(a.gray.shape[:2], mask_boxes, a.scale, ego_config.box_margin, inside=False)
-        p0, p1 = track_points(a.gray, b.gray, bg_mask, ego_config.max_corners, ego_config.min_distance,
-                              ego_config.fb_max_px)
+        shared = b.background
+        if shared is not None and shared.previous is not None and shared.previous.gray is a.gray:
+            background = shared.points   # computed once for the pair, maybe already by the tracker
+        else:
+            mask_boxes = [*a.tracked.values(), *b.tracked.values(), *a.others, *b.others]
+            bg_mask = box_mask(a.gray.shape[:2], mask_boxes, a.scale, ego_config.box_margin, inside=False)
+            p0, p1 = track_points(a.gray, b.gray, bg_mask, ego_config.max_corners, ego_config.min_distance,
+                                  ego_config.fb_max_px)
+            background = PointFlow(p0 / a.scale, p1 / a.scale)
         # the boxes are already masked out of the flow: fit it as estimate_egomotion does a given flow
-        ego = fit_egomotion(PointFlow(p0 / a.scale, p1 / a.scale), a.pts_s, b.pts_s, a.shape[1], 1.0, ego_config)
+        ego = fit_egomotion(background, a.pts_s, b.pts_s, a.shape[1], 1.0, ego_config)
         if ego.foe_xy is not None:
             self._foes.append(ego.foe_xy)
             if self._on_focus is not None:
