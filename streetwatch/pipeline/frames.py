@@ -103,7 +103,7 @@ def iter_frames(
     stats: DecodeStats | None = None,
     max_bad_packets: int | None = DEFAULT_MAX_BAD_PACKETS,
     skip_nonref: bool = False,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     """Yield upright BGR frames of a video, sampled by presentation time.
 
     Args:
@@ -152,7 +152,7 @@ def _generate_frames(
     stats: DecodeStats,
     max_bad_packets: int | None,
     skip_nonref: bool,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError) as exc:

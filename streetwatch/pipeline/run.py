@@ -14,7 +14,8 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,35 +250,36 @@ class VideoProcessor:
         bar = tqdm(total=round(info.duration_s, 1), unit="s", desc=path.name[:30], disable=not self.progress,
                    leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
                                            "[{elapsed}<{remaining}]")
-        frames: Iterator[Frame] = iter_frames(path, info.sha256, sample_fps=self.settings.sample_fps,
-                                              skip_nonref=self.settings.skip_nonref_frames)
+        frames: Generator[Frame, None, None] = iter_frames(
+            path, info.sha256, sample_fps=self.settings.sample_fps, skip_nonref=self.settings.skip_nonref_frames)
         if self.settings.decode_ahead:
             frames = decode_ahead(frames, self.settings.decode_ahead)
         scanner = (AdTextScanner(self.scan_reader, interval_s=self.settings.ocr_scan_interval_s,
                                  max_width=self.settings.ocr_scan_width)
                    if self.read_text is not None else None)
-        for batch in batched(frames, self.settings.batch_size):
-            for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
-                if scanner is not None:
-                    scanner.offer(frame)   # banners and small ads from the OCR's own text regions
-                detections = self._taxonomy_only(detections)
-                detections_total += len(detections)
-                boxes = as_boxes(detections.xyxy)
-                # The background flow from the previous frame, computed at most once for the tracker's
-                # camera-motion compensation and the motion meter (only when one of them needs it).
-                background = flows.add(frame.image, boxes)
-                tracked = tracker.update(detections, frame.image, camera_motion=(
-                    background.camera_affine() if tracker.has_tracks else NO_CAMERA_MOTION))
-                meter.update(frame.pts_s, frame.image, self._movable_boxes(tracked), boxes, background=background)
-                self._frame_size = (frame.width, frame.height)
-                self._calibrate(calibration, tracked, frame)
-                observations.extend(builder.add(frame, tracked))
-            frames_sampled += len(batch)
-            bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
-            if time.monotonic() - last_beat > self.heartbeat_every_s:
-                if not writes.heartbeat(self.sessions, video_id, self.worker):
-                    raise RuntimeError("another worker took this video over; stopping")
-                last_beat = time.monotonic()
+        with closing(frames):   # stops the decoding thread if anything below raises
+            for batch in batched(frames, self.settings.batch_size):
+                for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
+                    if scanner is not None:
+                        scanner.offer(frame)   # banners and small ads from the OCR's own text regions
+                    detections = self._taxonomy_only(detections)
+                    detections_total += len(detections)
+                    boxes = as_boxes(detections.xyxy)
+                    # The background flow from the previous frame, computed at most once for the tracker's
+                    # camera-motion compensation and the motion meter (only when one of them needs it).
+                    background = flows.add(frame.image, boxes)
+                    tracked = tracker.update(detections, frame.image, camera_motion=(
+                        background.camera_affine() if tracker.has_tracks else NO_CAMERA_MOTION))
+                    meter.update(frame.pts_s, frame.image, self._movable_boxes(tracked), boxes, background=background)
+                    self._frame_size = (frame.width, frame.height)
+                    self._calibrate(calibration, tracked, frame)
+                    observations.extend(builder.add(frame, tracked))
+                frames_sampled += len(batch)
+                bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
+                if time.monotonic() - last_beat > self.heartbeat_every_s:
+                    if not writes.heartbeat(self.sessions, video_id, self.worker):
+                        raise RuntimeError("another worker took this video over; stopping")
+                    last_beat = time.monotonic()
         observations.extend(builder.finish_all())
         if scanner is not None:
             observations.extend(ad_text_observations(scanner.sightings(), self._locator(track, start_utc)))
