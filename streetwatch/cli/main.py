@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -352,33 +350,50 @@ def simulate(
 
 @app.command()
 def bench(
-    model: Annotated[Path | None, typer.Option(help="Detector weights, .pt (default: the bundled model).")]
-    = None,
-    seconds: Annotated[float, typer.Option(help="Length of the generated 1080p30 clip.")] = 60.0,
-    rates: Annotated[str, typer.Option(help="Sampling rates to time end to end, comma-separated.")] = "1,2,5,10",
-    onnx: Annotated[bool, typer.Option(help="Also export and time the ONNX Runtime backend (384x640).")] = True,
+    model: Annotated[Path | None, typer.Option(
+        help="Our detector weights, .onnx or .pt (default: the ONNX export `process` runs).")] = None,
+    seconds: Annotated[float | None, typer.Option(
+        min=1.0, help="Length of the generated 1080p30 clip (default 60; 10 with --quick).")] = None,
+    rates: Annotated[str | None, typer.Option(
+        help="Sampling rates to time end to end, comma-separated (default 1,2,5,10; --fps with --quick).")] = None,
+    compare: Annotated[bool, typer.Option(
+        help="Also time Ultralytics' `yolo track` against `streetwatch process` on the clip.")] = False,
+    pairs: Annotated[int | None, typer.Option(
+        min=1, help="Alternating (yolo, streetwatch) pairs for --compare (default 3; 1 with --quick).")] = None,
+    fps: Annotated[float, typer.Option(
+        min=0.1, help="Sampling rate of the comparison (yolo's vid_stride = clip fps / this, rounded).")] = 5.0,
+    yolo_weights: Annotated[Path | None, typer.Option(
+        help="PyTorch weights for `yolo track` (default: the .pt beside --model).")] = None,
+    clip: Annotated[Path | None, typer.Option(
+        help="Bench on this video instead of generating one (--seconds is then ignored).")] = None,
+    quick: Annotated[bool, typer.Option(
+        help="A short run for tests and a first look: 10 s clip, 1 pair, end to end at --fps only.")] = False,
     workdir: Annotated[Path, typer.Option(help="Where the clip and scratch databases go.")]
     = Path("var/bench"),
 ) -> None:
-    """Measure decode, inference and end-to-end speed on a clip generated here.
+    """Measure start-up, decode, inference and end-to-end speed, optionally against `yolo track`.
 
-    Prints decode frames/s, inference ms/frame per backend, and end-to-end minutes per
-    footage hour at several sampling rates, as Markdown for docs/benchmarks.md.
+    Commands (`process`, `yolo track`, start-up) run as child processes: wall time, CPU time
+    (user + system) and peak memory are theirs alone. Prints Markdown for docs/benchmarks.md;
+    progress goes to stderr.
+
+    Example: streetwatch bench --compare --pairs 3 --workdir var/bench
     """
-    from streetwatch.cli.bench import run_bench
-    from streetwatch.core.settings import DEFAULT_WEIGHTS_PT
+    import time
 
-    weights = model or DEFAULT_WEIGHTS_PT
-    onnx_model = None
-    if onnx:
-        from streetwatch.vision.export import export_onnx
+    from streetwatch.cli.bench import bench_plan, parse_rates, run_bench
+    from streetwatch.core.settings import DEFAULT_MODEL
 
-        onnx_model = workdir / f"{weights.stem}-384x640.onnx"
-        if not onnx_model.exists():
-            with contextlib.redirect_stdout(sys.stderr):  # Ultralytics' exporter prints its log
-                export_onnx(weights, onnx_model, imgsz=(384, 640))
-    report = run_bench(weights, seconds=seconds, rates=tuple(float(r) for r in rates.split(",")),
-                       workdir=workdir, onnx_model=onnx_model, log=lambda m: console.print(m))
+    given = {"seconds": seconds, "rates": parse_rates(rates) if rates is not None else None, "pairs": pairs,
+             "clip": clip, "yolo_weights": yolo_weights}
+    plan = bench_plan(quick=quick, model=model or DEFAULT_MODEL, workdir=workdir, compare=compare, fps=fps,
+                      **{name: value for name, value in given.items() if value is not None})
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        console.print(f"[{time.perf_counter() - started:6.1f} s] {message}", markup=False, highlight=False)
+
+    report = run_bench(plan, log=log)
     print(report.markdown())
 
 
