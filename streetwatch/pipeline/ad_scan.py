@@ -12,6 +12,8 @@ mostly the same text) are one object, placed like a wall-mounted sign from the c
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Final
@@ -24,13 +26,14 @@ from streetwatch.core.types import Observation, TrackPoint
 from streetwatch.pipeline.observe import Locator, crop_with_margin
 from streetwatch.store.evidence import encode_jpeg
 from streetwatch.vision.ad_text import AdTextCandidate, classify_ad_text
-from streetwatch.vision.ocr import OcrEngineMissingError, TextReader
+from streetwatch.vision.ocr import OcrEngineMissingError, TextLine, TextReader
 from streetwatch.vision.types import Frame
 
 log = logging.getLogger(__name__)
 
 SCAN_INTERVAL_S: Final = 2.0     # at most one OCR'd frame per this much footage (CPU budget)
 SCAN_MAX_WIDTH: Final = 960      # frames are read at this width at most
+MAX_PENDING: Final = 2           # frames waiting for the background reader before offer() waits
 SAME_TEXT: Final = 0.6           # texts at least this similar are the same ad
 FOUND_BY: Final = "ocr_text"     # attributes["found_by"] of an ad found this way
 # Track ids of ads found this way start here, clear of the tracker's own ids.
@@ -74,10 +77,12 @@ class AdTextScanner:
         reader: The OCR reader (shared with the run's other OCR stage).
         interval_s: At most one frame per this much footage is read.
         max_width: Frames wider than this are shrunk before reading (boxes are scaled back).
+        background: Read in a thread of its own while the caller goes on (the OCR then overlaps the
+            detector on a second core); results are taken in frame order. Call :meth:`close` when done.
     """
 
     def __init__(self, reader: TextReader, interval_s: float = SCAN_INTERVAL_S,
-                 max_width: int = SCAN_MAX_WIDTH) -> None:
+                 max_width: int = SCAN_MAX_WIDTH, background: bool = False) -> None:
         self.reader = reader
         self.interval_s = interval_s
         self.max_width = max_width
@@ -85,6 +90,8 @@ class AdTextScanner:
         self.frames_read = 0
         self._next_pts_s = 0.0
         self._sightings: list[AdSighting] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="streetwatch-ocr") if background else None
+        self._pending: deque[tuple[Frame, float, npt.NDArray[np.uint8], Future[list[TextLine]]]] = deque()
 
     def offer(self, frame: Frame) -> None:
         """Read the frame if it is time to (the first frame, then one per ``interval_s``)."""
@@ -97,12 +104,38 @@ class AdTextScanner:
         if scale < 1.0:
             size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
             small = np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        if self._pool is None:
+            done: Future[list[TextLine]] = Future()
+            try:
+                done.set_result(self.reader.read(small))
+            except OcrEngineMissingError as exc:
+                done.set_exception(exc)
+            self._absorb(frame, scale, small, done)
+            return
+        self._pending.append((frame, scale, small, self._pool.submit(self.reader.read, small)))
+        self._take_results(wait=len(self._pending) > MAX_PENDING)
+
+    def _take_results(self, wait: bool) -> None:
+        """Absorb the background reader's results in frame order: the finished ones, or all when ``wait``."""
+        while self._pending and (wait or self._pending[0][3].done()):
+            self._absorb(*self._pending.popleft())
+
+    def close(self) -> None:
+        """Wait for the frames still being read, then stop the background reader."""
+        self._take_results(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _absorb(self, frame: Frame, scale: float, small: npt.NDArray[np.uint8],
+                reading: Future[list[TextLine]]) -> None:
         try:
-            lines = self.reader.read(small)
+            lines = reading.result()
         except OcrEngineMissingError as exc:
-            log.warning("ad text scan is off: %s", exc)
+            if self.available:
+                log.warning("ad text scan is off: %s", exc)
             self.available = False
             return
+        image = frame.image
         self.frames_read += 1
         scores = {line.box_xyxy: line.score for line in lines}
         for candidate in classify_ad_text(lines, small):
@@ -117,7 +150,8 @@ class AdTextScanner:
             sighting.add(point, image, candidate)
 
     def sightings(self) -> list[AdSighting]:
-        """The ads found so far, each with at least one sighting."""
+        """The ads found so far (waiting for the frames still being read), each with at least one sighting."""
+        self._take_results(wait=True)
         return [s for s in self._sightings if s.best is not None]
 
 

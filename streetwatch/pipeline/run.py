@@ -15,7 +15,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,10 +254,12 @@ class VideoProcessor:
             path, info.sha256, sample_fps=self.settings.sample_fps, skip_nonref=self.settings.skip_nonref_frames)
         if self.settings.decode_ahead:
             frames = decode_ahead(frames, self.settings.decode_ahead)
+        # The banner/small-ad scan reads in a thread of its own, overlapping the detector.
         scanner = (AdTextScanner(self.scan_reader, interval_s=self.settings.ocr_scan_interval_s,
-                                 max_width=self.settings.ocr_scan_width)
+                                 max_width=self.settings.ocr_scan_width, background=True)
                    if self.read_text is not None else None)
-        with closing(frames):   # stops the decoding thread if anything below raises
+        # Closing stops the decoding thread and the OCR thread, also when anything below raises.
+        with closing(frames), closing(scanner) if scanner is not None else nullcontext():
             for batch in batched(frames, self.settings.batch_size):
                 for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
                     if scanner is not None:

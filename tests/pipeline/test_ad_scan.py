@@ -4,6 +4,7 @@ phone number is stored and searchable."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from streetwatch.pipeline.run import Processed, process_videos
 from streetwatch.store import queries
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.models import Observation, Violation
-from streetwatch.vision.ocr import TextLine
+from streetwatch.vision.ocr import OcrEngineMissingError, TextLine
 from streetwatch.vision.types import Frame
 from tests.pipeline.run_helpers import run_settings, shared_detector, sqlite_url, write_straight_gpx
 
@@ -82,13 +83,31 @@ class ScriptedReader:
         return [TextLine("创建全国文明城市共建美好家园", 0.99, (110 * k, 50 * k, 900 * k, 110 * k))]
 
 
-def test_the_scan_reads_one_frame_per_interval_at_reduced_size_and_groups_sightings() -> None:
+@pytest.mark.parametrize("background", [False, True])
+def test_the_scan_reads_one_frame_per_interval_at_reduced_size_and_groups_sightings(background: bool) -> None:
     rendered = render_street_frame(size=(1280, 720))
     reader = ScriptedReader()
-    scanner = AdTextScanner(reader, interval_s=2.0, max_width=640)  # type: ignore[arg-type]
+    scanner = AdTextScanner(reader, interval_s=2.0, max_width=640, background=background)  # type: ignore[arg-type]
     for i in range(25):                                    # 5 s at 5 fps
         scanner.offer(Frame("v", i, i * 0.2, rendered.image))
+    (banner,) = scanner.sightings()                        # in the background: waits for the last reads
     assert scanner.frames_read == 3 and reader.widths == [640, 640, 640]   # at 0, 2 and 4 s
-    (banner,) = scanner.sightings()
     assert banner.kind == "banner" and len(banner.points) == 3
+    assert [p.pts_s for p in banner.points] == pytest.approx([0.0, 2.0, 4.0])   # in frame order
     assert banner.points[0].xyxy == pytest.approx((110, 50, 900, 110))    # back in the frame's pixels
+    scanner.close()
+    if background:
+        assert not [t for t in threading.enumerate() if t.name.startswith("streetwatch-ocr")]
+
+
+def test_a_missing_ocr_engine_turns_the_background_scan_off(caplog: pytest.LogCaptureFixture) -> None:
+    class Missing:
+        def read(self, image: np.ndarray) -> list[TextLine]:
+            raise OcrEngineMissingError("OCR engine 'x' is not installed")
+
+    scanner = AdTextScanner(Missing(), interval_s=1.0, background=True)  # type: ignore[arg-type]
+    for i in range(10):
+        scanner.offer(Frame("v", i, i * 0.5, render_street_frame(size=(320, 180)).image))
+    assert scanner.sightings() == [] and not scanner.available
+    assert sum("ad text scan is off" in r.message for r in caplog.records) == 1
+    scanner.close()
