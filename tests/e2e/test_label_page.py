@@ -118,6 +118,10 @@ def test_label_a_frame_with_mouse_and_keyboard(live: tuple[str, str]) -> None:
             assert f"relabelled {new_class} (the violation too)" in wait_for_flash(page, "relabelled")
             assert page.locator("#item .box.detection .tag").inner_text() == new_class
             assert page.locator("#item .label-records li").count() == 3
+            # The swapped-in item's map is Leaflet's again once htmx has settled it (not drawn off its box).
+            page.wait_for_function("() => { const m = document.querySelector('#map');"
+                                   " return !m.dataset.lat || m.classList.contains('leaflet-container'); }",
+                                   timeout=5000)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
 
             page.keyboard.press("a")

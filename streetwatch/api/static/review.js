@@ -255,5 +255,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { initItemMap(); initCasesMap(); });
-  document.addEventListener("htmx:afterSwap", function () { setRejecting(false); resetStaged(); initItemMap(); });
+  document.addEventListener("htmx:afterSwap", function () { setRejecting(false); resetStaged(); });
+  // After settling: htmx settles an element that kept its id (#map) by restoring its attributes, which would
+  // wipe the classes Leaflet adds (its container would lose its positioning and the map would draw off-place).
+  document.addEventListener("htmx:afterSettle", initItemMap);
 })();
