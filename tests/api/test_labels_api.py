@@ -37,7 +37,7 @@ def post(client: TestClient, observation_id: int, **body: Any) -> Any:
 
 
 # (body, class and box of the record, objects the frame then holds as (source, class, box))
-KINDS = [
+KINDS: list[tuple[dict[str, Any], str | None, list[float] | None, list[tuple[str, str, list[float]]]]] = [
     ({"kind": "confirm"}, "car", DETECTOR_BOX, [("detection", "car", DETECTOR_BOX)]),
     ({"kind": "adjust_box", "box": [10, 4, 30.5, 26]}, "car", [10, 4, 30.5, 26],
      [("detection", "car", [10, 4, 30.5, 26])]),

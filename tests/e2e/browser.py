@@ -19,11 +19,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def browser_or_skip() -> Any:
     """Playwright's sync API, or skip (fail under CI=true) when it or Chromium is missing."""
     missing: list[str] = []
+    sync_playwright: Any = None
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         missing.append("the playwright package (pip install playwright)")
-        sync_playwright = None
     if not Path(CHROMIUM).is_file():
         missing.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
     if missing:
