@@ -22,16 +22,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from streetwatch.core.errors import BadInputError
-from streetwatch.core.vocab import LabelKind
+from streetwatch.core.vocab import LabelKind, values_of
 
 Box = tuple[float, float, float, float]
 ObjectKind = Literal["detection", "missed"]
+Need = Literal["required", "forbidden"]
 
-# Records that speak of one object and carry its whole box and class.
-OBJECT_KINDS = (LabelKind.CONFIRM, LabelKind.ADJUST_BOX, LabelKind.RELABEL, LabelKind.ADD_MISSED)
+# What a request of each kind gives of (box, class_name); the writer fills in the rest from the object's
+# current state (a confirm keeps both, an adjust_box the class, a relabel the box).
+KIND_FIELDS: Final[dict[LabelKind, tuple[Need, Need]]] = {
+    LabelKind.CONFIRM: ("forbidden", "forbidden"),
+    LabelKind.ADJUST_BOX: ("required", "forbidden"),
+    LabelKind.RELABEL: ("forbidden", "required"),
+    LabelKind.ADD_MISSED: ("required", "required"),
+    LabelKind.EMPTY_FRAME: ("forbidden", "forbidden"),
+}
 
 
 class LabelError(BadInputError, ValueError):
@@ -130,6 +138,26 @@ def resolve_frame(records: Iterable[LabelRecord]) -> FrameLabels:
         counted.append(record.id)
         empty = False
     return FrameLabels(tuple(objects.values()), empty and not objects, tuple(counted))
+
+
+def check_kind_fields(kind: str, *, box: bool, class_name: bool, target: bool) -> LabelKind:
+    """``kind`` as a :class:`LabelKind`, checked against which fields a request gives (see ``KIND_FIELDS``).
+
+    Raises:
+        LabelError: An unknown kind, a field the kind needs and lacks or takes and was given.
+    """
+    if kind not in values_of(LabelKind):
+        raise LabelError(f"kind must be one of {', '.join(LabelKind)}; got {kind!r}")
+    member = LabelKind(kind)
+    for name, given, need in (("box", box, KIND_FIELDS[member][0]), ("class_name", class_name, KIND_FIELDS[member][1])):
+        if need == "required" and not given:
+            raise LabelError(f"{member} needs {name}")
+        if need == "forbidden" and given:
+            keeps = "" if member == LabelKind.EMPTY_FRAME else " (it keeps the current one)"
+            raise LabelError(f"{name} is not for {member}{keeps}")
+    if target and member in (LabelKind.ADD_MISSED, LabelKind.EMPTY_FRAME):
+        raise LabelError(f"target_label_id is not for {member}")
+    return member
 
 
 def check_box(box: Iterable[float], width: int, height: int) -> Box:

@@ -28,27 +28,21 @@ from streetwatch.core.labels import (
     LabelRecord,
     ObjectRef,
     check_box,
+    check_kind_fields,
     resolve_frame,
 )
 from streetwatch.core.taxonomy import Taxonomy
-from streetwatch.core.vocab import LabelKind, values_of
+from streetwatch.core.vocab import LabelKind
 from streetwatch.store.audit import append_audit, take_writer_lock
 from streetwatch.store.column_types import require_aware
 from streetwatch.store.models import Evidence, Observation, utcnow
 from streetwatch.store.models_labels import ReviewLabel
 from streetwatch.store.queries import NotFoundError
 
-__all__ = ["LabelError", "LabelRequest", "LabelledFrame", "ReviewLabel", "record_label"]
+__all__ = ["LabelError", "LabelRequest", "LabelledFrame", "ReviewLabel", "label_decision", "labelled_frames",
+           "read_frame", "read_observation_frame", "record_label"]
 
 _FRAMES_PER_QUERY: Final = 500  # frames whose records one query loads: far below SQLite's parameter limit
-# Which of box / class_name each kind takes: "required", "forbidden" (the rest is filled in).
-_FIELDS: Final = {
-    LabelKind.CONFIRM: ("forbidden", "forbidden"),
-    LabelKind.ADJUST_BOX: ("required", "forbidden"),
-    LabelKind.RELABEL: ("forbidden", "required"),
-    LabelKind.ADD_MISSED: ("required", "required"),
-    LabelKind.EMPTY_FRAME: ("forbidden", "forbidden"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +102,6 @@ class LabelledFrame:
 def as_record(row: ReviewLabel) -> LabelRecord:
     """The resolver's view of a stored row."""
     return LabelRecord(row.id, LabelKind(row.kind), row.observation_id, row.target_label_id, row.class_name, row.box)
-
-
-def _check_fields(request: LabelRequest) -> LabelKind:
-    if request.kind not in values_of(LabelKind):
-        raise LabelError(f"kind must be one of {', '.join(LabelKind)}; got {request.kind!r}")
-    kind = LabelKind(request.kind)
-    for field, given, rule in (("box", request.box is not None, _FIELDS[kind][0]),
-                               ("class_name", request.class_name is not None, _FIELDS[kind][1])):
-        if rule == "required" and not given:
-            raise LabelError(f"{kind} needs {field}")
-        if rule == "forbidden" and given:
-            keeps = "" if kind == LabelKind.EMPTY_FRAME else " (it keeps the current one)"
-            raise LabelError(f"{field} is not for {kind}{keeps}")
-    if request.target_label_id is not None and kind in (LabelKind.ADD_MISSED, LabelKind.EMPTY_FRAME):
-        raise LabelError(f"target_label_id is not for {kind}")
-    return kind
 
 
 def _canonical_class(name: str, taxonomy: Taxonomy | None) -> str:
@@ -192,7 +170,8 @@ def record_label(
             object has, a box outside the frame, a target that is not a drawn object of this frame.
         NotFoundError: No such observation.
     """
-    kind = _check_fields(request)
+    kind = check_kind_fields(request.kind, box=request.box is not None, class_name=request.class_name is not None,
+                             target=request.target_label_id is not None)
     if not actor.strip():
         raise LabelError("actor must not be blank")
     now = require_aware(now or utcnow())

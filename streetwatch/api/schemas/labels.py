@@ -7,20 +7,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streetwatch.api.schemas import UtcDatetime, evidence_url
-from streetwatch.core.labels import LabelledObject
+from streetwatch.core.labels import LabelledObject, check_kind_fields
 from streetwatch.core.vocab import LabelKind
 from streetwatch.store.labels import FrameRead, ReviewLabel
 
 BoxField = tuple[float, float, float, float]
 _BOX_HELP = "x1, y1, x2, y2 in the evidence frame's pixels."
-# Which of box / class_name each kind takes (the store checks the same; here it is a 422 with the field).
-_NEEDS: dict[LabelKind, tuple[bool | None, bool | None]] = {  # True: required, False: forbidden
-    LabelKind.CONFIRM: (False, False),
-    LabelKind.ADJUST_BOX: (True, False),
-    LabelKind.RELABEL: (False, True),
-    LabelKind.ADD_MISSED: (True, True),
-    LabelKind.EMPTY_FRAME: (False, False),
-}
 
 
 class LabelCreate(BaseModel):
@@ -40,15 +32,9 @@ class LabelCreate(BaseModel):
 
     @model_validator(mode="after")
     def _fields_fit_kind(self) -> LabelCreate:
-        box, class_name = _NEEDS[self.kind]
-        for name, rule, given in (("box", box, self.box is not None),
-                                  ("class_name", class_name, self.class_name is not None)):
-            if rule is True and not given:
-                raise ValueError(f"{self.kind} needs {name}")
-            if rule is False and given:
-                raise ValueError(f"{name} is not for {self.kind}")
-        if self.target_label_id is not None and self.kind in (LabelKind.ADD_MISSED, LabelKind.EMPTY_FRAME):
-            raise ValueError(f"target_label_id is not for {self.kind}")
+        # The store checks the same (streetwatch.core.labels.KIND_FIELDS); here it is a 422 before any work.
+        check_kind_fields(self.kind, box=self.box is not None, class_name=self.class_name is not None,
+                          target=self.target_label_id is not None)
         return self
 
 
