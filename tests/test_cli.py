@@ -63,6 +63,11 @@ HELP_CASES = [
     pytest.param(["demo", "--help"], ["--workdir", "--seconds"], id="demo"),
     pytest.param(["models", "import-tflite", "--help"], ["* tflite <path>", "* out <path>", "--metadata"],
                  id="models-import"),
+    pytest.param(["dataset", "--help"], ["export", "import"], id="dataset"),
+    pytest.param(["dataset", "export", "--help"], ["--since", "--out", "--db", "--evidence", "--val-share",
+                                                   "manifest.csv"], id="dataset-export"),
+    pytest.param(["dataset", "import", "--help"], ["* src <path>", "--format", "--out", "--licence", "aliases"],
+                 id="dataset-import"),
 ]
 
 

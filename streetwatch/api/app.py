@@ -20,6 +20,7 @@ from streetwatch.api.routes import (
     evidence,
     exports,
     health,
+    labels,
     observations,
     review,
     videos,
@@ -41,6 +42,8 @@ Geolocated city-management violations found in patrol-car dashcam footage, for r
 * **cases**: one per real-world problem; repeated sightings of the same stall, pile, car or sign
   (same family, a few metres apart) are violations of one case, with first/last seen and recurrences.
 * **observations**: every tracked object, violation or not.
+* **labels**: reviewers' corrections of the detector on an observation's evidence frame (confirm,
+  adjust the box, relabel, add a missed object, mark the frame empty): the training data of the next model.
 * **videos**: the footage processed and how processing went.
 * **evidence**: the JPEG frames and crops, addressed by the sha256 of their bytes.
 
@@ -52,6 +55,7 @@ TAGS = [
     {"name": "violations", "description": "Violations filed by the rules, and their review."},
     {"name": "cases", "description": "Real-world problems, each gathering its sightings (violations)."},
     {"name": "observations", "description": "Every tracked, geolocated object."},
+    {"name": "labels", "description": "Reviewers' corrections of the detector on evidence frames: training labels."},
     {"name": "videos", "description": "Processed footage and its processing status."},
     {"name": "evidence", "description": "Evidence images, addressed by content hash."},
     {"name": "health", "description": "Liveness of the API and its database."},
@@ -109,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         # 400, a malformed decision 422, an unknown id 404, a lost race 409, a refused role 403.
         return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
 
-    for module in (auth, violations, cases, observations, videos, evidence, health):
+    for module in (auth, violations, cases, observations, labels, videos, evidence, health):
         app.include_router(module.router)
     app.include_router(open311_routes.router)
     for workflow_module in (review, workflow, exports):

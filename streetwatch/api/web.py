@@ -5,7 +5,9 @@
 * ``/ui/queue``: claims the next items for the reviewer and shows one: evidence frame with
   its box, crop, the track as a strip, the rule's reason, a small map. Keys (``review.js``):
   A approve, R then 1-4 reject with a reason, J/K next/previous. A decision is an htmx POST
-  that answers with the next item, so a reviewer clears an item in about a second.
+  that answers with the next item, so a reviewer clears an item in about a second. Labels for
+  training (``web_labels``): drag on the frame to redraw the detection's box, C to change its
+  class, B then drag for an object the detector missed, E for "nothing here", Enter to save.
 * ``/ui/cases``: cases with filters (family, status, unit, grid, overdue) and a map.
 * ``/ui/dashboard``: the workflow KPIs per unit and grid for a period.
 
@@ -37,11 +39,14 @@ from streetwatch.api.auth import (
     get_current_user,
     require_roles,
 )
-from streetwatch.api.deps import SessionDep, SessionFactoryDep, SettingsDep, TaxonomyDep
+from streetwatch.api.deps import SessionDep, SessionFactoryDep, SettingsDep, TaxonomyDep, get_taxonomy
 from streetwatch.api.routes import workflow as workflow_routes
 from streetwatch.api.routes.workflow import WorkflowConfigDep
 from streetwatch.api.schemas import evidence_url
+from streetwatch.api.web_labels import PageEdits, label_context, save_page_edits
 from streetwatch.casework import review_queue
+from streetwatch.core.labels import LabelError
+from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, DecisionAction, RejectReason, ViolationStatus
 from streetwatch.store import queries
 from streetwatch.store import users as user_store
@@ -147,7 +152,8 @@ class BoxView:
         return cls(100 * x1 / w, 100 * y1 / h, 100 * (x2 - x1) / w, 100 * (y2 - y1) / h)
 
 
-def _item_context(session: Session, violation: Violation, held: list[Violation]) -> dict[str, Any]:
+def _item_context(session: Session, taxonomy: Taxonomy, violation: Violation, held: list[Violation]
+                  ) -> dict[str, Any]:
     obs = violation.observation
     frame = queries.get_evidence(session, obs.frame_sha256)
     # Old rows may lack sizes: fall back to the box's own extent so the overlay stays inside.
@@ -160,9 +166,12 @@ def _item_context(session: Session, violation: Violation, held: list[Violation])
     ]
     ids = [v.id for v in held]
     pos = ids.index(violation.id)
-    return {
+    labelled = label_context(session, obs, taxonomy, frame_w, frame_h)
+    for other in labelled["other_objects"]:
+        other["view"] = BoxView.of(other["box"], frame_w, frame_h)
+    return labelled | {
         "v": violation, "obs": obs, "frame_url": evidence_url(obs.frame_sha256),
-        "crop_url": evidence_url(obs.crop_sha256), "box": BoxView.of(obs.bbox, frame_w, frame_h),
+        "crop_url": evidence_url(obs.crop_sha256), "box": BoxView.of(labelled["label_box"], frame_w, frame_h),
         "frame_w": frame_w, "frame_h": frame_h, "points": points, "position": pos + 1, "held": len(ids),
         "prev_id": ids[pos - 1] if pos > 0 else None, "next_id": ids[pos + 1] if pos + 1 < len(ids) else None,
         "reject_keys": REJECT_KEYS,
@@ -191,7 +200,7 @@ def _item_fragment(request: Request, session: Session, held: list[Violation], cu
                    flash: str | None = None, status_code: int = 200) -> HTMLResponse:
     context: dict[str, Any] = {"flash": flash, "empty": current is None}
     if current is not None:
-        context |= _item_context(session, current, held)
+        context |= _item_context(session, get_taxonomy(request), current, held)
     return _render(request, "_item.html", context, status_code=status_code)
 
 
@@ -203,7 +212,7 @@ def queue(request: Request, factory: SessionFactoryDep, session: SessionDep, use
     current = _pick(held, id)
     context: dict[str, Any] = {"user": user, "flash": None, "empty": current is None, "page": "queue"}
     if current is not None:
-        context |= _item_context(session, current, held)
+        context |= _item_context(session, get_taxonomy(request), current, held)
     return _render(request, "queue.html", context)
 
 
@@ -246,6 +255,31 @@ def queue_decide(
     held = _held(factory, session, user, top_up=True)
     current = _pick(held, None, after=violation_id)
     return _item_fragment(request, session, held, current, flash, status_code)
+
+
+@router.post("/queue/{violation_id}/labels")
+def queue_labels(
+    request: Request, factory: SessionFactoryDep, session: SessionDep, config: WorkflowConfigDep,
+    taxonomy: TaxonomyDep, violation_id: int,
+    user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
+    box: Annotated[str | None, Form(max_length=200)] = None,
+    class_name: Annotated[str | None, Form(max_length=64)] = None,
+    missed_box: Annotated[str | None, Form(max_length=200)] = None,
+    missed_class: Annotated[str | None, Form(max_length=64)] = None,
+    empty: Annotated[bool, Form()] = False,
+) -> HTMLResponse:
+    """Save the label edits staged on the frame (``web_labels``), then answer with the same item."""
+    status_code = 200
+    try:
+        edits = PageEdits.parse(box, class_name, missed_box, missed_class, empty)
+        flash = save_page_edits(session, violation_id, edits, actor=user.username, taxonomy=taxonomy, config=config,
+                                may_override=user.has_any_role(Role.SUPERVISOR))
+    except (LabelError, queries.InvalidDecisionError) as exc:
+        flash, status_code = f"#{violation_id} labels not saved: {exc}", 422
+    except (queries.DecisionConflictError, queries.NotFoundError) as exc:
+        flash = f"#{violation_id} labels not saved: {exc}"
+    held = _held(factory, session, user, top_up=True)
+    return _item_fragment(request, session, held, _pick(held, violation_id), flash, status_code)
 
 
 # --- cases and dashboard ----------------------------------------------------------------------------

@@ -32,7 +32,9 @@ optional note), relabel (another class of the taxonomy, so possibly another fami
   one: the pair is what calibration learns from) and moves it to the case at the new position.
 
 Every decision appends a ``ReviewDecision`` row and an audit entry in the caller's
-transaction; nothing here commits except ``claim`` and ``release``, which own theirs.
+transaction; nothing here commits except ``claim`` and ``release``, which own theirs. An approval
+also writes a confirm label record on the violation's detection, a relabel a relabel record
+(``streetwatch.store.labels.label_decision``): one act gives the decision and the training label.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import DecisionAction, RejectReason, ViolationStatus, values_of
 from streetwatch.store.audit import append_audit
 from streetwatch.store.column_types import require_aware
+from streetwatch.store.labels import label_decision
 from streetwatch.store.models import ReviewDecision, Violation, utcnow
 from streetwatch.store.queries import DecisionConflictError, InvalidDecisionError, NotFoundError
 
@@ -358,4 +361,8 @@ def decide(
     session.flush()
     append_audit(session, actor=actor, action=f"violation.{action}", entity_type="violation",
                  entity_id=violation_id, details={**details, "decision_id": decision.id}, now=now)
+    if action in (DecisionAction.APPROVE, DecisionAction.RELABEL):  # one act, two records: the decision, the label
+        label_decision(session, violation.observation_id,
+                       violation.class_name if action == DecisionAction.RELABEL else None,
+                       actor=actor, taxonomy=taxonomy, decision_id=decision.id, now=now)
     return decision

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from streetwatch.cli import model_commands
 from streetwatch.cli.audit_commands import audit_app
+from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
 from streetwatch.cli.errors import streetwatch_typer
 from streetwatch.cli.user_commands import users_app
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dispatch_app, name="dispatch")
+app.add_typer(dataset_app, name="dataset")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.add_typer(models_app, name="models")

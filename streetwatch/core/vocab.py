@@ -96,6 +96,16 @@ class DecisionAction(Vocabulary):
     MOVE = "move"        # correct the position (the violation stays pending)
 
 
+class LabelKind(Vocabulary):
+    """What a reviewer's label record says about an evidence frame (``streetwatch.core.labels``)."""
+
+    CONFIRM = "confirm"          # the detection is right as it is (an approval is one)
+    ADJUST_BOX = "adjust_box"    # the detection's box, redrawn
+    RELABEL = "relabel"          # the detection's class, corrected
+    ADD_MISSED = "add_missed"    # an object the detector missed, with its box and class
+    EMPTY_FRAME = "empty_frame"  # nothing to find here: a hard negative
+
+
 class RejectReason(Vocabulary):
     """Why a reviewer rejects a violation."""
 

@@ -105,7 +105,12 @@ def _hash_of(entry: Any) -> str:
                                                        entry.entity_type, entry.entity_id, entry.details))
 
 
-def _take_writer_lock(session: Session) -> None:
+def take_writer_lock(session: Session) -> None:
+    """Take the audit log's writer lock now, in the caller's transaction (see the module docstring).
+
+    A change that reads before it writes and is audited (a label record checks its observation
+    first) takes it first, so that on SQLite its transaction starts with a write.
+    """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
@@ -147,7 +152,7 @@ def append_audit(
         json.dumps(stored_details, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"audit details of {action} must be plain JSON: {exc}") from None
-    _take_writer_lock(session)
+    take_writer_lock(session)
     last = session.execute(select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).first()
     entry_id, prev = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
     entry = AuditEntry(id=entry_id, created_at=created, actor=actor, action=action, entity_type=entity_type,

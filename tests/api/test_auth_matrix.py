@@ -138,6 +138,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/evidence/{sha256}"): Entry(UNIT_SCOPED_READ, target="evidence"),
     ("GET", "/observations"): Entry(CITY_WIDE),
     ("GET", "/videos"): Entry(CITY_WIDE),
+    # Label records on evidence frames (api/routes/labels.py): written by deciders (no lease needed: a label
+    # is about the frame, not the violation's review), read by the city-wide roles, as observations are.
+    ("POST", "/observations/{observation_id}/labels"): Entry(
+        {**CITY_WIDE, "admin": 201, "reviewer": 201, "supervisor": 201}, target="observation",
+        json={"kind": "confirm"}),
+    ("GET", "/observations/{observation_id}/labels"): Entry(CITY_WIDE, target="observation"),
+    ("GET", "/evidence/{sha256}/labels"): Entry(CITY_WIDE, target="frame"),
     ("GET", "/videos/{video_id}"): Entry(CITY_WIDE, target="video"),
     # Open311 GeoReport v2 (streetwatch.casework.dispatch / api/routes/open311.py): read by any role; a case of
     # another unit is "not found" there (404), as the spec has no 403.
@@ -185,6 +192,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/ui/queue/{violation_id}/decision"): Entry(
         PAGE_DECIDE, target="pending_violation", page=True,
         form={"action": "reject", "reason_code": "false_detection"}, decided_by=DECIDED_BY),
+    # Labels drawn on the page's frame: saved by deciders, lease or not (the page answers with the item).
+    ("POST", "/ui/queue/{violation_id}/labels"): Entry(
+        {**DECIDE, "reviewer": per_object(200, 200, 200)}, target="violation", page=True, form={"box": "1,1,9,9"}),
     ("GET", "/ui/cases"): Entry(PAGE_SIGNED_IN, page=True),  # unit-scoped roles: their unit's cases
     ("GET", "/ui/dashboard"): Entry(PAGE_SIGNED_IN, page=True),  # every role has KPIs
     ("*", "/ui/static"): Entry(EVERYONE, page=True, probe="/ui/static/vendor/htmx.min.js"),
@@ -285,6 +295,8 @@ def world(
             "case": {scope: str(case.id) for scope, case in cases.items()},
             "evidence": {scope: by_obs[obs_id].frame_sha256 for scope, obs_id in obs_of.items()},
             "video": dict.fromkeys(OBJECTS, str(data.videos[0].id)),
+            "observation": dict.fromkeys(OBJECTS, str(obs_of[OWN])),  # raw output: not routed to units
+            "frame": dict.fromkeys(OBJECTS, by_obs[obs_of[OWN]].frame_sha256),
             "service": dict.fromkeys(OBJECTS, first.event_code),
         }
         case_ids: dict[str, int | None] = {OWN: cases[OWN].id, OTHER: cases[OTHER].id, UNROUTED: None}

@@ -20,6 +20,9 @@ EXPECTED_OPERATIONS = {
     ("/cases", "get"),
     ("/cases/{case_id}", "get"),
     ("/observations", "get"),
+    ("/observations/{observation_id}/labels", "post"),
+    ("/observations/{observation_id}/labels", "get"),
+    ("/evidence/{sha256}/labels", "get"),
     ("/videos", "get"),
     ("/videos/{video_id}", "get"),
     ("/evidence/{sha256}", "get"),
@@ -65,6 +68,9 @@ def test_openapi_lists_every_route_with_tags_and_models(client: TestClient) -> N
         "DecisionCreate",
         "DecisionPublic",
         "HealthPublic",
+        "LabelCreate",
+        "LabelPublic",
+        "FrameLabelsPublic",
     ):
         assert name in schemas, name
     assert schemas["DecisionCreate"]["additionalProperties"] is False

@@ -67,8 +67,9 @@ def test_decisions_are_audited(factory: sessionmaker[Session]) -> None:
         entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
         assert [(e.action, e.entity_id) for e in entries] == [
             ("case.file", str(session.get(AuditEntry, 1).entity_id)),  # type: ignore[union-attr]
-            ("violation.approve", str(a)), ("violation.reject", str(b))]
-        assert entries[2].details["reason_code"] == "duplicate" and entries[2].details["note"] == "same as #1"
+            ("violation.approve", str(a)), ("label.confirm", "1"), ("violation.reject", str(b))]
+        assert entries[2].details["decision_id"] == entries[1].details["decision_id"]  # the approval confirmed
+        assert entries[3].details["reason_code"] == "duplicate" and entries[3].details["note"] == "same as #1"
         assert verify_audit_chain(session).ok
 
 

@@ -162,7 +162,7 @@ def test_approval_files_the_case_once_and_routes_it(factory: sessionmaker[Sessio
         assert events[0].details == {"violation_id": a, "routed_by": "family"}
         assert outbox_types(session, case.id) == ["case.filed"]
         assert [e.action for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))] == [
-            "case.file", "violation.approve", "violation.approve"]
+            "case.file", "violation.approve", "label.confirm", "violation.approve", "label.confirm"]
 
 
 def test_unlocated_approval_files_nothing(factory: sessionmaker[Session]) -> None:

@@ -18,7 +18,7 @@ NOT_A_VOCABULARY = {
 }
 VOCABULARIES = [vocab.VideoStatus, vocab.ViolationStatus, vocab.CaseStatus, vocab.CaseAction, vocab.TimeStatus,
                 vocab.LocationStatus, vocab.DecisionAction, vocab.RejectReason, vocab.DeliveryStatus,
-                vocab.Open311Status, vocab.Role]
+                vocab.Open311Status, vocab.Role, vocab.LabelKind]
 
 
 @pytest.mark.parametrize("vocabulary", VOCABULARIES, ids=lambda v: v.__name__)

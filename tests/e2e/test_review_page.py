@@ -8,7 +8,6 @@ ones' cases. Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright 
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import time
@@ -30,11 +29,9 @@ from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.models import ReviewDecision, Violation
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UserSpec, add_users_at, login
 from tests.api.seed import seed_database
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from tests.live_server import serve_on_loopback
 
-CHROMIUM = os.environ.get("STREETWATCH_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 SCREENSHOT = Path("/tmp/review-page.png")
 REVIEWER = "rev_keyboard"
 # (keys pressed, expected action, expected reason code): ten items, approvals and every reason.
@@ -50,24 +47,6 @@ KEYBOARD_PLAN: tuple[tuple[tuple[str, ...], str, str | None], ...] = (
     (("r", "Escape", "a"), "approve", None),  # R then Esc cancels the reject: the A approves
     (("r", "1"), "reject", "false_detection"),
 )
-
-
-def _browser_or_skip() -> Any:
-    """Playwright's sync API, or skip (fail under CI=true) when it or Chromium is missing."""
-    missing: list[str] = []
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing.append("the playwright package (pip install playwright)")
-        sync_playwright = None
-    if not Path(CHROMIUM).is_file():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    if missing:
-        message = "review page e2e test needs " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " -- required when CI=true")
-        pytest.skip(message)
-    return sync_playwright
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +134,7 @@ def test_login_rejects_a_wrong_password(live_app: LiveApp) -> None:
 
 
 def test_review_ten_items_by_keyboard(live_app: LiveApp) -> None:
-    sync_playwright = _browser_or_skip()
+    sync_playwright = browser_or_skip()
     decided: dict[int, tuple[str, str | None]] = {}
     seconds: list[float] = []
     with sync_playwright() as pw:

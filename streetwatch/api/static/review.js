@@ -1,4 +1,4 @@
-// The review page's behaviour: keyboard shortcuts on the queue and the small Leaflet maps.
+// The review page's behaviour: keyboard shortcuts on the queue, labelling on the evidence frame, the small Leaflet maps.
 (function () {
   "use strict";
   const REJECT_KEYS = { "1": "false_detection", "2": "compliant", "3": "duplicate", "4": "unclear_image" };
@@ -22,12 +22,171 @@
       .finally(function () { busy = false; });
   }
 
+  // --- labels for training: edits staged on the evidence frame, saved with Enter (api/web_labels.py) ---
+  const staged = { box: null, cls: null, missed: null, empty: false };
+  let drawMissed = false;       // B: the next drag draws a box around a missed object
+  let pickerFor = "detection";  // what the class picker changes: "detection" or "missed"
+  let drag = null;
+
+  function labeller() { return document.querySelector("#item figure.labeller"); }
+  function picker() { return document.getElementById("label-class"); }
+  function hasStaged() { return Boolean(staged.box || staged.cls || staged.missed || staged.empty); }
+
+  function resetStaged() {
+    staged.box = staged.cls = staged.missed = null;
+    staged.empty = drawMissed = false;
+    pickerFor = "detection";
+    renderStaged();
+  }
+
+  function pixelAt(fig, clientX, clientY) {  // a point on the figure, in the frame's pixels
+    const r = fig.getBoundingClientRect();
+    const fx = Math.min(Math.max((clientX - r.left) / r.width, 0), 1);
+    const fy = Math.min(Math.max((clientY - r.top) / r.height, 0), 1);
+    return [fx * Number(fig.dataset.frameW), fy * Number(fig.dataset.frameH)];
+  }
+
+  function round(box) { return box.map(function (v) { return Math.round(v * 10) / 10; }); }
+
+  function place(el, fig, box) {
+    if (!el) return;
+    if (!box) { el.hidden = true; return; }
+    const w = Number(fig.dataset.frameW), h = Number(fig.dataset.frameH);
+    el.style.left = (100 * box[0] / w) + "%";
+    el.style.top = (100 * box[1] / h) + "%";
+    el.style.width = (100 * (box[2] - box[0]) / w) + "%";
+    el.style.height = (100 * (box[3] - box[1]) / h) + "%";
+    el.hidden = false;
+  }
+
+  function renderStaged(message) {
+    const fig = labeller();
+    const status = document.getElementById("label-status");
+    if (!fig || !status) return;
+    place(fig.querySelector(".draft-detection"), fig, staged.box);
+    place(fig.querySelector(".draft-missed"), fig, staged.missed && staged.missed.box);
+    fig.classList.toggle("drawing-missed", drawMissed);
+    fig.classList.toggle("staged-empty", staged.empty);
+    const mark = fig.querySelector(".empty-mark");
+    if (mark) mark.hidden = !(staged.empty || fig.classList.contains("marked-empty"));
+    const parts = [];
+    if (staged.empty) parts.push("nothing here");
+    if (staged.box) parts.push("box " + round(staged.box).join(", "));
+    if (staged.cls) parts.push("class " + staged.cls);
+    if (staged.missed) parts.push("missed " + (staged.missed.cls || "(class? press C)"));
+    if (drawMissed) parts.push("drag a box around the missed object");
+    status.classList.toggle("staged", parts.length > 0);
+    status.textContent = message || (parts.length ? parts.join(" · ") + " — Enter save, Esc discard" : "");
+  }
+
+  function openPicker(target) {
+    const select = picker();
+    if (!select) return;
+    pickerFor = target;
+    select.value = target === "missed" ? (staged.missed && staged.missed.cls) || ""
+                                       : staged.cls || select.dataset.current;
+    select.focus();
+    renderStaged(target === "missed" ? "choose the missed object's class, Enter to save"
+                                     : "choose the class, Enter to save");
+  }
+
+  function applyPicked(value) {
+    if (pickerFor === "missed" && staged.missed) staged.missed.cls = value || null;
+    else staged.cls = value && value !== picker().dataset.current ? value : null;
+  }
+
+  function saveLabels() {
+    const fig = labeller();
+    if (!fig) return;
+    if (staged.missed && !staged.missed.cls) { openPicker("missed"); return; }
+    if (!hasStaged()) { renderStaged("nothing to save: drag a box, press C for the class or E for nothing here"); return; }
+    const values = staged.empty ? { empty: "true" } : {};
+    if (!staged.empty) {
+      if (staged.box) values.box = round(staged.box).join(",");
+      if (staged.cls) values.class_name = staged.cls;
+      if (staged.missed) { values.missed_box = round(staged.missed.box).join(","); values.missed_class = staged.missed.cls; }
+    }
+    swapFrom("POST", fig.dataset.labelsUrl, values);
+  }
+
+  document.addEventListener("mousedown", function (event) {
+    const fig = event.target.closest && event.target.closest("#item figure.labeller");
+    if (!fig || event.button !== 0) return;
+    event.preventDefault();
+    const start = pixelAt(fig, event.clientX, event.clientY);
+    drag = { fig: fig, start: start, missed: drawMissed };
+  });
+
+  document.addEventListener("mousemove", function (event) {
+    if (!drag) return;
+    const at = pixelAt(drag.fig, event.clientX, event.clientY);
+    const box = [Math.min(drag.start[0], at[0]), Math.min(drag.start[1], at[1]),
+                 Math.max(drag.start[0], at[0]), Math.max(drag.start[1], at[1])];
+    place(drag.fig.querySelector(drag.missed ? ".draft-missed" : ".draft-detection"), drag.fig, box);
+    drag.box = box;
+  });
+
+  document.addEventListener("mouseup", function () {
+    if (!drag) return;
+    const done = drag;
+    drag = null;
+    const box = done.box;
+    if (!box || box[2] - box[0] < 2 || box[3] - box[1] < 2) { renderStaged(); return; }  // a click, not a box
+    staged.empty = false;
+    if (done.missed) {
+      drawMissed = false;
+      staged.missed = { box: box, cls: null };
+      openPicker("missed");
+    } else {
+      staged.box = box;
+      renderStaged();
+    }
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "label-class") return;
+    applyPicked(event.target.value);
+    renderStaged();
+  });
+
   document.addEventListener("keydown", function (event) {
     const el = item();
     if (!el || !el.dataset.violationId) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.id === "label-class") {  // the class picker: Enter takes the class and saves, Esc leaves
+      if (event.key === "Enter") {
+        event.preventDefault();
+        applyPicked(event.target.value);
+        event.target.blur();
+        saveLabels();
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        event.target.blur();
+        renderStaged();
+      }
+      return;
+    }
     if (event.target.closest && event.target.closest("input, select, textarea")) return;
     const key = event.key.toLowerCase();
+    if (!rejecting && ["b", "c", "e", "enter", "escape"].indexOf(key) >= 0) {
+      if (key === "b") { drawMissed = !drawMissed; renderStaged(); }
+      else if (key === "c") openPicker(staged.missed && !staged.missed.cls ? "missed" : "detection");
+      else if (key === "e") {
+        const on = !staged.empty;
+        resetStaged();
+        staged.empty = on;
+        renderStaged();
+      } else if (key === "enter") saveLabels();
+      else if (hasStaged() || drawMissed) resetStaged();
+      else return;
+      event.preventDefault();
+      return;
+    }
+    if (hasStaged() && ["a", "r", "j", "k"].indexOf(key) >= 0) {  // never lose a reviewer's unsaved labels
+      renderStaged("save your label edits (Enter) or discard them (Esc) first");
+      event.preventDefault();
+      return;
+    }
     if (rejecting) {
       if (REJECT_KEYS[key]) {
         setRejecting(false);
@@ -96,5 +255,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { initItemMap(); initCasesMap(); });
-  document.addEventListener("htmx:afterSwap", function () { setRejecting(false); initItemMap(); });
+  document.addEventListener("htmx:afterSwap", function () { setRejecting(false); resetStaged(); });
+  // After settling: htmx settles an element that kept its id (#map) by restoring its attributes, which would
+  // wipe the classes Leaflet adds (its container would lose its positioning and the map would draw off-place).
+  document.addEventListener("htmx:afterSettle", initItemMap);
 })();

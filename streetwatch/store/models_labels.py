@@ -1,0 +1,52 @@
+"""The table of reviewers' label records on evidence frames (``streetwatch.core.labels`` says what they mean).
+
+Append-only like review decisions: a correction is a new record, never an update; what a frame holds
+now is resolved from all of its records. Each record is chained into the audit log when it is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from streetwatch.core.labels import Box
+from streetwatch.core.vocab import LabelKind
+from streetwatch.store.column_types import StrEnumType, UtcDateTime
+from streetwatch.store.models import Base, utcnow
+
+
+class ReviewLabel(Base):
+    """One reviewer's label on one evidence frame: who, when, which model's output, what it says."""
+
+    __tablename__ = "review_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    frame_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), index=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    # The observation whose evidence frame was labelled; for confirm / adjust_box / relabel without a
+    # target, also the detection the record speaks of.
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id", ondelete="CASCADE"), index=True)
+    # confirm / adjust_box / relabel of an object a reviewer drew: the add_missed record that drew it.
+    target_label_id: Mapped[int | None] = mapped_column(ForeignKey("review_labels.id", ondelete="CASCADE"))
+    kind: Mapped[LabelKind] = mapped_column(StrEnumType(LabelKind, 16))
+    # The object's class and box in frame pixels; None for empty_frame.
+    class_name: Mapped[str | None] = mapped_column(String(64))
+    x1: Mapped[float | None] = mapped_column(Float)
+    y1: Mapped[float | None] = mapped_column(Float)
+    x2: Mapped[float | None] = mapped_column(Float)
+    y2: Mapped[float | None] = mapped_column(Float)
+    # The detector whose output was reviewed (the video's model_name).
+    model_name: Mapped[str | None] = mapped_column(String(255))
+    # The review decision that wrote the record (an approval confirms, a relabel relabels), if any.
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("review_decisions.id", ondelete="SET NULL"))
+    reviewer: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+
+    @property
+    def box(self) -> Box | None:
+        """``(x1, y1, x2, y2)``, or None for a record without one."""
+        if self.x1 is None or self.y1 is None or self.x2 is None or self.y2 is None:
+            return None
+        return self.x1, self.y1, self.x2, self.y2
