@@ -10,6 +10,7 @@ digital chalk mark): an overstay, which the reviewer approves.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -118,7 +119,9 @@ def test_demo_footage_to_reviewed_violation_over_http(api_url: str) -> None:
         assert (violation["family"], violation["event_code"], violation["status"]) == ("parking", "0508",
                                                                                       "pending")
         assert violation["name_en"] == "illegal parking of motor vehicle"
-        assert "at the same spot 39 min after the first sighting" in violation["reason"], violation["reason"]
+        # the passes start 40 min apart; the bus's best sightings fall a second either side of that
+        assert re.search(r"at the same spot (39|40) min after the first sighting", violation["reason"]), \
+            violation["reason"]
         assert violation["seen_at"] is not None and violation["lat"] is not None
 
         detail = get_json(http, f"/violations/{violation['id']}")
