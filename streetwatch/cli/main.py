@@ -93,7 +93,7 @@ def process(
 
     Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
     """
-    from streetwatch.pipeline.run import Failed, Processed, Rejected, RunSummary, Skipped, process_videos
+    from streetwatch.pipeline.run import RunSummary, process_videos
 
     missing = [str(v) for v in videos if not v.exists()]
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
@@ -107,26 +107,13 @@ def process(
     if not settings.model_path.is_file():
         raise _fail(f"detector weights not found: {settings.model_path}")
 
-    def report(outcome: object) -> None:
-        if isinstance(outcome, Processed):
-            fams = ", ".join(f"{k} {v}" for k, v in sorted(outcome.violations_by_family.items())) or "none"
-            console.print(f"[green]done[/] {outcome.path.name}: {outcome.frames} frames, {outcome.detections} "
-                          f"detections, {outcome.observations} objects; violations: {fams} "
-                          f"({outcome.seconds:.1f} s)")
-        elif isinstance(outcome, Skipped):
-            console.print(f"[yellow]skipped[/] {outcome.path.name}: {outcome.message}")
-        elif isinstance(outcome, Rejected):
-            console.print(f"[red]rejected[/] {outcome.path.name}: {outcome.message}")
-        elif isinstance(outcome, Failed):
-            console.print(f"[red]failed[/] {outcome.path.name}: {outcome.message}")
-
     present = [v for v in videos if v.exists()]
     # Nothing to process: do not load the model or touch the database.
     from streetwatch.core.permits import PermitError
     from streetwatch.core.zones import ZoneError
 
     try:
-        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=report)
+        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=_report_outcome)
                    if present else RunSummary())
     except (ZoneError, PermitError) as exc:
         raise _fail(f"rules configuration: {exc}") from None
@@ -134,6 +121,77 @@ def process(
         console.print(f"[red]rejected[/] {name}: file not found")
     _print_summary(summary, missing, settings.db_url, settings.evidence_dir)
     raise typer.Exit(1 if summary.failed or missing else 0)
+
+
+def _report_outcome(outcome: object) -> None:
+    """One line per video, as `process` and `watch` print them."""
+    from streetwatch.pipeline.run import Failed, Processed, Rejected, Skipped
+
+    if isinstance(outcome, Processed):
+        fams = ", ".join(f"{k} {v}" for k, v in sorted(outcome.violations_by_family.items())) or "none"
+        console.print(f"[green]done[/] {outcome.path.name}: {outcome.frames} frames, {outcome.detections} "
+                      f"detections, {outcome.observations} objects; violations: {fams} "
+                      f"({outcome.seconds:.1f} s)")
+    elif isinstance(outcome, Skipped):
+        console.print(f"[yellow]skipped[/] {outcome.path.name}: {outcome.message}")
+    elif isinstance(outcome, Rejected):
+        console.print(f"[red]rejected[/] {outcome.path.name}: {outcome.message}")
+    elif isinstance(outcome, Failed):
+        console.print(f"[red]failed[/] {outcome.path.name}: {outcome.message}")
+
+
+@app.command()
+def watch(
+    folder: Annotated[Path, typer.Argument(help="The depot folder cars offload into (watched recursively).")],
+    db: DbOption = None,
+    evidence: EvidenceOption = None,
+    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
+    sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
+    stable_s: Annotated[float, typer.Option(
+        help="A video (and its GPS sidecar) is complete when unchanged this many seconds.")] = 30.0,
+    poll_s: Annotated[float, typer.Option(help="Seconds between looks at the folder.")] = 10.0,
+    state: Annotated[Path | None, typer.Option(
+        help="The watcher's memory of handled files [FOLDER/.streetwatch/watch-state.json].")] = None,
+    once: Annotated[bool, typer.Option(help="Look once, process what is complete, and exit.")] = False,
+) -> None:
+    """Process videos as they arrive in a depot folder: each once, when its copy is complete.
+
+    Videos still being copied (growing, freshly modified) are left alone; each complete one is
+    processed as `streetwatch process` would (its GPS sidecar found by name). Rejected or failed
+    files are reported once and not retried until they change; a restart does not redo what is
+    done. Stop with Ctrl-C.
+
+    Example: streetwatch watch /srv/depot --db postgresql+psycopg://... --evidence /srv/evidence
+    """
+    from streetwatch.pipeline.run import VideoProcessor
+    from streetwatch.pipeline.watch import DepotWatcher, WatchState, WatchStateError, outcome_kind
+
+    if not folder.is_dir():
+        raise _fail(f"depot folder not found: {folder}")
+    if stable_s < 0 or poll_s <= 0:
+        raise _fail("--stable-s must be >= 0 and --poll-s > 0")
+    settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps)
+    if not settings.model_path.is_file():
+        raise _fail(f"detector weights not found: {settings.model_path}")
+    try:
+        memory = WatchState(state or folder / ".streetwatch" / "watch-state.json")
+    except WatchStateError as exc:
+        raise _fail(str(exc)) from None
+    processor = VideoProcessor(settings, progress=False)
+    watcher = DepotWatcher(folder, processor.process, memory, stable_s=stable_s,
+                           on_outcome=lambda _video, outcome: _report_outcome(outcome))
+    console.print(f"watching {folder} (complete after {stable_s:g} s unchanged; state {memory.path})")
+    try:
+        if once:
+            results = watcher.poll_once()
+            bad = [o for _, o in results if outcome_kind(o) in ("rejected", "failed")]
+            console.print(f"{len(results)} video(s) handled, {len(bad)} rejected or failed")
+            raise typer.Exit(1 if bad else 0)
+        watcher.run(poll_s)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        processor.close()
 
 
 def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:

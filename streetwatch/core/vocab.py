@@ -30,6 +30,15 @@ class VideoStatus(Vocabulary):
     FAILED = "failed"          # processing stopped with an error (see Video.error)
 
 
+class WatchOutcome(Vocabulary):
+    """What the depot watcher did with a file (kept in its state file, so a restart does not redo it)."""
+
+    PROCESSED = "processed"    # results committed
+    SKIPPED = "skipped"        # the same content was processed before (or is being processed elsewhere)
+    REJECTED = "rejected"      # not a usable video or GPS: reported once, not retried until the file changes
+    FAILED = "failed"          # processing broke: reported once, not retried until the file changes
+
+
 class ViolationStatus(Vocabulary):
     """A violation's review state."""
 
