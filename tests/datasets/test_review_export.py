@@ -136,7 +136,7 @@ def test_export_writes_exactly_the_corrected_boxes_and_classes(labelled: Labelle
     width, height = labelled.frame_size
     for frame_sha, (objects, label_ids) in labelled.expected.items():
         row = manifest[frame_sha]
-        assert row["video_sha256"] == labelled.video_sha256 and row["model_names"] == "streetwatch-v1-384x640"
+        assert row["video_sha256"] == labelled.video_sha256 and row["model_names"] == DEFAULT_MODEL.stem
         assert row["label_ids"] == " ".join(map(str, label_ids)) and int(row["boxes"]) == len(objects)
         image = out / row["image"]
         assert hashlib.sha256(image.read_bytes()).hexdigest() == frame_sha  # the evidence, byte for byte
