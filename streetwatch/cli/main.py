@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streetwatch.cli import model_commands
+from streetwatch.cli import model_commands, registry_commands
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
@@ -30,7 +30,8 @@ app = streetwatch_typer(
     pretty_exceptions_enable=False,
 )
 db_app = streetwatch_typer(help="Database maintenance.", no_args_is_help=True)
-models_app = streetwatch_typer(help="Detector weights: import, inspect.", no_args_is_help=True)
+models_app = streetwatch_typer(help="Detector models: the registry (list, show, register, compare, promote, "
+                                    "rollback) and weights (export, quantize, import-tflite).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
@@ -39,6 +40,12 @@ app.add_typer(dataset_app, name="dataset")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.add_typer(models_app, name="models")
+models_app.command("list")(registry_commands.list_versions)
+models_app.command("show")(registry_commands.show)
+models_app.command("register")(registry_commands.register)
+models_app.command("compare")(registry_commands.compare)
+models_app.command("promote")(registry_commands.promote)
+models_app.command("rollback")(registry_commands.rollback)
 
 console = Console(stderr=True, soft_wrap=True)
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite:///streetwatch.db).")]
