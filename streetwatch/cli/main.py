@@ -19,6 +19,7 @@ from streetwatch.cli.user_commands import users_app
 
 if TYPE_CHECKING:
     from streetwatch.core.settings import Settings
+    from streetwatch.pipeline.shadow import ShadowModel
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics must never reach for the network
 
@@ -80,7 +81,14 @@ def process(
     = None,
     db: DbOption = None,
     evidence: EvidenceOption = None,
-    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the model registry's active "
+                                                    "version; the bundled model while the registry is empty).")]
+    = None,
+    shadow_model: Annotated[str | None, typer.Option(
+        help="Also run this candidate (a registered version, 3 or v3, or a .pt/.onnx file) on the same frames; "
+             "its detections are stored apart and never file anything (see `models compare`).")] = None,
+    models_dir: Annotated[Path | None, typer.Option(help="The model registry's files (default: var/models).")]
+    = None,
     sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
     gps_offset: Annotated[float | None, typer.Option(
         help="Seconds from the first GPS fix to the start of the video (separate GPS files). "
@@ -98,6 +106,9 @@ def process(
     Each video is fingerprinted (sha256): the same content is never processed twice. Bad
     files are reported and skipped; the exit code is 1 if any file was rejected or failed.
 
+    The detector is --model if given, else the model registry's active version (`models list`),
+    else, while the registry is empty, the bundled model. Each video records which one ran.
+
     Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
     """
     from streetwatch.pipeline.run import Failed, Processed, Rejected, RunSummary, Skipped, process_videos
@@ -105,14 +116,25 @@ def process(
     missing = [str(v) for v in videos if not v.exists()]
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
                          gps_offset_s=gps_offset, device=device, zones_paths=zones or None,
-                         permits_path=permits)
+                         permits_path=permits, models_dir=models_dir)
     for path in [*settings.zones_paths, *([settings.permits_path] if settings.permits_path else [])]:
         if not path.is_file():
             raise _fail(f"rules file not found: {path}")
     if gps is not None and not gps.is_file():
         raise _fail(f"GPS file not found: {gps}")
+    shadow = None
+    if present := [v for v in videos if v.exists()]:
+        from streetwatch.datasets.registry import process_model
+        from streetwatch.datasets.registry import shadow_model as resolve_shadow
+
+        chosen = process_model(settings)
+        settings = settings.model_copy(update={"model_path": chosen.path, "model_label": chosen.label})
+        if shadow_model is not None:
+            shadow = resolve_shadow(settings, shadow_model)
     if not settings.model_path.is_file():
         raise _fail(f"detector weights not found: {settings.model_path}")
+    if shadow is not None and not shadow.path.is_file():
+        raise _fail(f"shadow model weights not found: {shadow.path}")
 
     def report(outcome: object) -> None:
         if isinstance(outcome, Processed):
@@ -127,20 +149,33 @@ def process(
         elif isinstance(outcome, Failed):
             console.print(f"[red]failed[/] {outcome.path.name}: {outcome.message}")
 
-    present = [v for v in videos if v.exists()]
     # Nothing to process: do not load the model or touch the database.
     from streetwatch.core.permits import PermitError
     from streetwatch.core.zones import ZoneError
 
     try:
-        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=report)
-                   if present else RunSummary())
+        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=report,
+                                  shadow=_shadow_detector(settings, shadow)) if present else RunSummary())
     except (ZoneError, PermitError) as exc:
         raise _fail(f"rules configuration: {exc}") from None
     for name in missing:
         console.print(f"[red]rejected[/] {name}: file not found")
     _print_summary(summary, missing, settings.db_url, settings.evidence_dir)
     raise typer.Exit(1 if summary.failed or missing else 0)
+
+
+def _shadow_detector(settings: Settings, shadow: object) -> ShadowModel | None:
+    """The shadow model as the run orchestrator takes it: a detector built like the active one, and its version."""
+    from streetwatch.datasets.registry import ResolvedModel
+    from streetwatch.pipeline.run import detector_config
+    from streetwatch.pipeline.shadow import ShadowModel
+    from streetwatch.vision.detector import build_detector
+
+    if not isinstance(shadow, ResolvedModel):
+        return None
+    console.print(f"shadow model {shadow.label} ({shadow.path}): its detections are stored apart", highlight=False)
+    config = detector_config(settings.model_copy(update={"model_path": shadow.path, "model_label": shadow.label}))
+    return ShadowModel(build_detector(config), shadow.version)
 
 
 def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:
