@@ -71,6 +71,8 @@ def choose_frames(labelled: Sequence[LabelledFrame], frozen: set[str], *, share:
     if videos:
         chosen = {_video(prefix, by_video) for prefix in videos}
     elif not frozen:
+        if not by_video:
+            raise FreezeError("no frame has been labelled yet: label evidence frames on the review page first")
         if len(by_video) < 2:
             raise FreezeError(f"labelled frames of {len(by_video)} video(s): the evaluation set is held out by "
                               "video and one must stay for training; label frames of two or more videos first")

@@ -278,10 +278,9 @@ class Registry:
         """
         if force and not (reason and reason.strip()):
             raise RegistryError("--force needs --reason TEXT: the audit log records why the gate was overridden")
-        self.ensure_first_version()
         number = self.resolve(candidate)
         active = self.active()
-        assert active is not None  # ensure_first_version made one
+        assert active is not None  # a registered candidate means a registry with an active version
         if number == active.version:
             raise rows.ActivationConflictError(f"version {number} is the active version already")
         comparison = self.compare(ModelRef.of(str(active.version)), ModelRef.of(str(number))) \
