@@ -23,6 +23,7 @@ from streetwatch.datasets.registry import (
 )
 from streetwatch.datasets.registry_types import ModelRef, ModelRefError, ModelSource
 from streetwatch.store.model_files import ModelFileError, ModelSourceError
+from streetwatch.store.registry import VersionNotFoundError
 
 FLOAT_ONNX = DEFAULT_MODEL.parent / "streetwatch-v1-384x640.onnx"
 
@@ -50,6 +51,11 @@ def test_an_empty_registry_runs_the_bundled_model(settings: Settings) -> None:
         assert registry.versions() == [] and registry.active() is None
         with pytest.raises(RegistryError, match="the registry is empty"):
             registry.resolve(ModelRef.of("active"))
+        with pytest.raises(VersionNotFoundError, match="the registry is empty"):
+            registry.promote(ModelRef.of("2"), actor="supervisor")
+        with pytest.raises(RegistryError, match="nothing to roll back to"):
+            registry.rollback(None, actor="supervisor")
+        assert registry.versions() == []   # nothing registered as a side effect
     chosen = process_model(settings)
     assert (chosen.path, chosen.label, chosen.version) == (DEFAULT_MODEL, DEFAULT_MODEL.stem, None)
 
