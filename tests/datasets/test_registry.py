@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from streetwatch.core.settings import DEFAULT_MODEL, DEFAULT_WEIGHTS_PT, Settings, get_settings
+from streetwatch.core.taxonomy import load_taxonomy
 from streetwatch.datasets.registry import (
     AlreadyRegisteredError,
     PromotionRefusedError,
@@ -22,6 +23,7 @@ from streetwatch.datasets.registry import (
     shadow_model,
 )
 from streetwatch.datasets.registry_types import ModelRef, ModelRefError, ModelSource
+from streetwatch.datasets.yolo_layout import dataset_classes
 from streetwatch.store.model_files import ModelFileError, ModelSourceError
 from streetwatch.store.registry import VersionNotFoundError
 
@@ -82,6 +84,11 @@ def test_the_first_registration_makes_the_bundled_model_version_1(settings: Sett
 
     chosen = process_model(settings)
     assert (chosen.label, chosen.version, chosen.path) == ("streetwatch-v1@v1", 1, bundled.runtime_path)
+    # dataset export's class order comes from the card in the active version's folder: the bundled model's order
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    from_registry = dataset_classes(taxonomy, chosen.path)
+    assert from_registry.names == dataset_classes(taxonomy, DEFAULT_MODEL).names and "streetwatch-v1" in \
+        from_registry.order
     explicit = process_model(get_settings(db_url=settings.db_url, models_dir=settings.models_dir,
                                           model_path=weights))
     assert (explicit.path, explicit.label) == (weights, "swapped")   # --model wins over the registry
