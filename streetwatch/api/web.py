@@ -174,7 +174,7 @@ def _item_context(session: Session, taxonomy: Taxonomy, violation: Violation, he
         "crop_url": evidence_url(obs.crop_sha256), "box": BoxView.of(labelled["label_box"], frame_w, frame_h),
         "frame_w": frame_w, "frame_h": frame_h, "points": points, "position": pos + 1, "held": len(ids),
         "prev_id": ids[pos - 1] if pos > 0 else None, "next_id": ids[pos + 1] if pos + 1 < len(ids) else None,
-        "reject_keys": REJECT_KEYS,
+        "reject_keys": REJECT_KEYS, "model_name": obs.video.model_name,
     }
 
 

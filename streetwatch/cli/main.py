@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streetwatch.cli import model_commands
+from streetwatch.cli import model_commands, registry_commands
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
@@ -19,6 +19,7 @@ from streetwatch.cli.user_commands import users_app
 
 if TYPE_CHECKING:
     from streetwatch.core.settings import Settings
+    from streetwatch.pipeline.shadow import ShadowModel
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics must never reach for the network
 
@@ -30,7 +31,8 @@ app = streetwatch_typer(
     pretty_exceptions_enable=False,
 )
 db_app = streetwatch_typer(help="Database maintenance.", no_args_is_help=True)
-models_app = streetwatch_typer(help="Detector weights: import, inspect.", no_args_is_help=True)
+models_app = streetwatch_typer(help="Detector models: the registry (list, show, register, compare, promote, "
+                                    "rollback) and weights (export, quantize, import-tflite).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
@@ -39,6 +41,12 @@ app.add_typer(dataset_app, name="dataset")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.add_typer(models_app, name="models")
+models_app.command("list")(registry_commands.list_versions)
+models_app.command("show")(registry_commands.show)
+models_app.command("register")(registry_commands.register)
+models_app.command("compare")(registry_commands.compare)
+models_app.command("promote")(registry_commands.promote)
+models_app.command("rollback")(registry_commands.rollback)
 
 console = Console(stderr=True, soft_wrap=True)
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite:///streetwatch.db).")]
@@ -73,7 +81,14 @@ def process(
     = None,
     db: DbOption = None,
     evidence: EvidenceOption = None,
-    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Detector weights (default: the model registry's active "
+                                                    "version; the bundled model while the registry is empty).")]
+    = None,
+    shadow_model: Annotated[str | None, typer.Option(
+        help="Also run this candidate (a registered version, 3 or v3, or a .pt/.onnx file) on the same frames; "
+             "its detections are stored apart and never file anything (see `models compare`).")] = None,
+    models_dir: Annotated[Path | None, typer.Option(help="The model registry's files (default: var/models).")]
+    = None,
     sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
     gps_offset: Annotated[float | None, typer.Option(
         help="Seconds from the first GPS fix to the start of the video (separate GPS files). "
@@ -91,6 +106,9 @@ def process(
     Each video is fingerprinted (sha256): the same content is never processed twice. Bad
     files are reported and skipped; the exit code is 1 if any file was rejected or failed.
 
+    The detector is --model if given, else the model registry's active version (`models list`),
+    else, while the registry is empty, the bundled model. Each video records which one ran.
+
     Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
     """
     from streetwatch.pipeline.run import RunSummary, process_videos
@@ -98,23 +116,33 @@ def process(
     missing = [str(v) for v in videos if not v.exists()]
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
                          gps_offset_s=gps_offset, device=device, zones_paths=zones or None,
-                         permits_path=permits)
+                         permits_path=permits, models_dir=models_dir)
     for path in [*settings.zones_paths, *([settings.permits_path] if settings.permits_path else [])]:
         if not path.is_file():
             raise _fail(f"rules file not found: {path}")
     if gps is not None and not gps.is_file():
         raise _fail(f"GPS file not found: {gps}")
+    shadow = None
+    if present := [v for v in videos if v.exists()]:
+        from streetwatch.datasets.registry import process_model
+        from streetwatch.datasets.registry import shadow_model as resolve_shadow
+
+        chosen = process_model(settings)
+        settings = settings.model_copy(update={"model_path": chosen.path, "model_label": chosen.label})
+        if shadow_model is not None:
+            shadow = resolve_shadow(settings, shadow_model)
     if not settings.model_path.is_file():
         raise _fail(f"detector weights not found: {settings.model_path}")
+    if shadow is not None and not shadow.path.is_file():
+        raise _fail(f"shadow model weights not found: {shadow.path}")
 
-    present = [v for v in videos if v.exists()]
     # Nothing to process: do not load the model or touch the database.
     from streetwatch.core.permits import PermitError
     from streetwatch.core.zones import ZoneError
 
     try:
-        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=_report_outcome)
-                   if present else RunSummary())
+        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=_report_outcome,
+                                  shadow=_shadow_detector(settings, shadow)) if present else RunSummary())
     except (ZoneError, PermitError) as exc:
         raise _fail(f"rules configuration: {exc}") from None
     for name in missing:
@@ -170,7 +198,11 @@ def watch(
         raise _fail(f"depot folder not found: {folder}")
     if stable_s < 0 or poll_s <= 0:
         raise _fail("--stable-s must be >= 0 and --poll-s > 0")
+    from streetwatch.datasets.registry import process_model
+
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps)
+    chosen = process_model(settings)   # --model, else the registry's active version, else the bundled model
+    settings = settings.model_copy(update={"model_path": chosen.path, "model_label": chosen.label})
     if not settings.model_path.is_file():
         raise _fail(f"detector weights not found: {settings.model_path}")
     try:
@@ -192,6 +224,20 @@ def watch(
         console.print("stopped")
     finally:
         processor.close()
+
+
+def _shadow_detector(settings: Settings, shadow: object) -> ShadowModel | None:
+    """The shadow model as the run orchestrator takes it: a detector built like the active one, and its version."""
+    from streetwatch.datasets.registry import ResolvedModel
+    from streetwatch.pipeline.run import detector_config
+    from streetwatch.pipeline.shadow import ShadowModel
+    from streetwatch.vision.detector import build_detector
+
+    if not isinstance(shadow, ResolvedModel):
+        return None
+    console.print(f"shadow model {shadow.label} ({shadow.path}): its detections are stored apart", highlight=False)
+    config = detector_config(settings.model_copy(update={"model_path": shadow.path, "model_label": shadow.label}))
+    return ShadowModel(build_detector(config), shadow.version)
 
 
 def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:

@@ -18,8 +18,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streetwatch.core.model_metrics import DEFAULT_GATE_SCORES
 from streetwatch.core.resources import ASSETS_DIR
 from streetwatch.core.rule_params import RuleParams
+from streetwatch.core.vocab import ScoreName
 
 MODELS_DIR = ASSETS_DIR
 DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
@@ -102,7 +104,18 @@ class Settings(BaseSettings):
 
     db_url: str = Field("sqlite:///streetwatch.db", description="SQLAlchemy URL of the database.")
     evidence_dir: Path = Field(Path("evidence"), description="Folder for evidence images.")
-    model_path: Path = Field(DEFAULT_MODEL, description="Detector weights (.pt or .onnx).")
+    model_path: Path = Field(DEFAULT_MODEL, description="Detector weights (.pt or .onnx). Unset, `process` runs the "
+                             "model registry's active version, or the bundled model while the registry is empty.")
+    model_label: str | None = Field(None, description="The detector's name stored with each video (videos.model_name); "
+                                    "default: its weights file's stem (a registry version: name@vN).")
+    models_dir: Path = Field(Path("var/models"), description="The model registry's files: one folder per version "
+                             "(its rows are in the database).")
+    promote_tolerance: float = Field(0.02, ge=0, le=1, description="`models promote` refuses a candidate that scores "
+                                     "more than this below the active version on any family (absolute, e.g. 0.02 "
+                                     "= 2 points of mAP50).")
+    promote_scores: list[ScoreName] = Field(default_factory=lambda: list(DEFAULT_GATE_SCORES), min_length=1,
+                                            description="The scores the promotion gate compares per family: "
+                                            "map50, recall, precision.")
     taxonomy_path: Path = Field(DEFAULT_TAXONOMY, description="Class -> family -> event table.")
     device: str = Field("cpu", description="Torch device for the detector: cpu, cuda, cuda:0, ...")
     sample_fps: float = Field(5.0, gt=0, le=120, description="Frames analysed per second of video.")

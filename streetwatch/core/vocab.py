@@ -115,6 +115,22 @@ class LabelKind(Vocabulary):
     EMPTY_FRAME = "empty_frame"  # nothing to find here: a hard negative
 
 
+class ModelAction(Vocabulary):
+    """How a registered detector version became the active one (``model_activations``; audited ``model.<action>``)."""
+
+    REGISTER = "register"  # the registry's first version (the bundled model): active from the start
+    PROMOTE = "promote"    # a candidate measured (or forced) better than the active version
+    ROLLBACK = "rollback"  # back to a version that was active before
+
+
+class ScoreName(Vocabulary):
+    """A detector score on the frozen evaluation set (``streetwatch.core.model_metrics``)."""
+
+    PRECISION = "precision"  # at the deployment confidence, IoU 0.5
+    RECALL = "recall"        # at the deployment confidence, IoU 0.5
+    MAP50 = "map50"          # mean average precision at IoU 0.5, over all confidences
+
+
 class RejectReason(Vocabulary):
     """Why a reviewer rejects a violation."""
 

@@ -7,6 +7,9 @@ the box, missed objects add a box, and a frame marked empty gets an empty label 
 Images are the evidence files, copied byte for byte. Splits are by video, by the hash of the video's
 content, so one video's frames are never in both train and val. See ``yolo_layout`` for the layout.
 
+Frames of the frozen evaluation set are never exported, nor any frame of a video that has one
+(``streetwatch dataset freeze-eval``): models are measured on footage they were not trained on.
+
 What it does not know: detections on a labelled frame that nobody labelled are not in its label file
 (the detector's unreviewed output is never a label), so label every object of a frame you label.
 """
@@ -35,6 +38,7 @@ from streetwatch.datasets.yolo_layout import (
     write_split,
 )
 from streetwatch.store.db import make_engine, make_session_factory
+from streetwatch.store.eval_set import frozen_shas, frozen_video_ids
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.labels import LabelledFrame, labelled_frames
 
@@ -48,16 +52,21 @@ class ExportSummary:
     boxes: Mapping[Split, int]
     empty_images: int
     videos: Mapping[Split, int]
+    held_out: int = 0   # labelled frames left out: in (a video of) the frozen evaluation set
 
 
-def read_labelled_frames(db_url: str, since: datetime) -> list[LabelledFrame]:
-    """The frames with label records written at or after ``since``, all of their records resolved."""
+def read_labelled_frames(db_url: str, since: datetime) -> tuple[list[LabelledFrame], list[LabelledFrame]]:
+    """The frames with label records written at or after ``since``, all of their records resolved: those to
+    export, and those held out (in the frozen evaluation set, or of a video with a frame in it)."""
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as session:
-            return labelled_frames(session, since)
+            frames = labelled_frames(session, since)
+            shas, video_ids = frozen_shas(session), frozen_video_ids(session)
     finally:
         engine.dispose()
+    held = {f.frame_sha256 for f in frames if f.frame_sha256 in shas or f.video_id in video_ids}
+    return [f for f in frames if f.frame_sha256 not in held], [f for f in frames if f.frame_sha256 in held]
 
 
 def export_reviewed(
@@ -72,7 +81,7 @@ def export_reviewed(
     """
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # a date without a zone means UTC, as everywhere in streetwatch
-    frames = read_labelled_frames(db_url, since)
+    frames, held_out = read_labelled_frames(db_url, since)
     splits = assign_splits((f.video_sha256 for f in frames), val_share)
     store = EvidenceStore(evidence_dir)
     images: dict[Split, dict[str, sv.Detections]] = {split: {} for split in SPLITS}
@@ -105,6 +114,7 @@ def export_reviewed(
         boxes={s: sum(len(d) for d in images[s].values()) for s in SPLITS},
         empty_images=sum(row.boxes == 0 for row in rows),
         videos={s: len({r.video_sha256 for r in rows if r.split == s}) for s in SPLITS},
+        held_out=len(held_out),
     )
 
 

@@ -53,6 +53,7 @@ from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
 from streetwatch.pipeline.read_text import TextStage
 from streetwatch.pipeline.rules import RuleContext, default_rules, evaluate_rules
+from streetwatch.pipeline.shadow import ShadowModel, ShadowRecorder
 from streetwatch.pipeline.triangulate import class_size, locate_track
 from streetwatch.store import writes
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
@@ -144,10 +145,10 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
     if backend == "auto":
         backend = "onnx" if settings.model_path.suffix.lower() == ".onnx" else "ultralytics"
     if backend == "onnx":
-        return OnnxConfig(weights=settings.model_path, conf=settings.conf_threshold,
+        return OnnxConfig(weights=settings.model_path, name=settings.model_label, conf=settings.conf_threshold,
                           batch_size=settings.batch_size)
-    return UltralyticsConfig(weights=settings.model_path, device=settings.device, imgsz=settings.imgsz,
-                             conf=settings.conf_threshold, batch_size=settings.batch_size)
+    return UltralyticsConfig(weights=settings.model_path, name=settings.model_label, device=settings.device,
+                             imgsz=settings.imgsz, conf=settings.conf_threshold, batch_size=settings.batch_size)
 
 
 # Vehicles move by themselves: their motion state decides whether they can be parking items.
@@ -163,8 +164,9 @@ class VideoProcessor:
     """Processes videos one at a time with one detector, database and evidence folder."""
 
     def __init__(self, settings: Settings, detector: Detector | None = None, *, progress: bool = True,
-                 worker: str | None = None) -> None:
+                 worker: str | None = None, shadow: ShadowModel | None = None) -> None:
         self.settings = settings
+        self.shadow = shadow  # a candidate run on the same frames, its detections stored apart
         self.progress = progress
         # The random part keeps two processors in one process (threads, tests) distinct claimants.
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -258,10 +260,15 @@ class VideoProcessor:
         scanner = (AdTextScanner(self.scan_reader, interval_s=self.settings.ocr_scan_interval_s,
                                  max_width=self.settings.ocr_scan_width, background=True)
                    if self.read_text is not None else None)
+        shadow = (ShadowRecorder(self.shadow, self.taxonomy, self.class_names, self.detector.model_name)
+                  if self.shadow is not None else None)
         # Closing stops the decoding thread and the OCR thread, also when anything below raises.
         with closing(frames), closing(scanner) if scanner is not None else nullcontext():
             for batch in batched(frames, self.settings.batch_size):
-                for frame, detections in zip(batch, self.detector.detect([f.image for f in batch]), strict=True):
+                found = self.detector.detect([f.image for f in batch])
+                if shadow is not None:
+                    shadow.add_batch(batch, found)
+                for frame, detections in zip(batch, found, strict=True):
                     if scanner is not None:
                         scanner.offer(frame)   # banners and small ads from the OCR's own text regions
                     detections = self._taxonomy_only(detections)
@@ -305,7 +312,8 @@ class VideoProcessor:
             gps_kind=gps.discovery.source if gps.discovery else None, gps_dropped=dict(gps.dropped),
             time_status=gps.time_status,
             start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
-            model_name=self.detector.model_name, items=items, camera=camera)
+            model_name=self.detector.model_name, items=items, camera=camera,
+            shadow=shadow.run() if shadow is not None else None)
 
     def _judge(self, observation: Observation, context: RuleContext) -> tuple[Observation, Violation | None]:
         """The rules' verdict on one observation; one below its family's queue threshold is held back
@@ -446,11 +454,16 @@ def lateral_offset(location: Location, poses: Sequence[Pose | None], points: Seq
 
 def process_videos(paths: Sequence[Path], settings: Settings, gps_path: Path | None = None, *,
                    progress: bool = True, detector: Detector | None = None,
-                   on_outcome: Callable[[Outcome], None] | None = None) -> RunSummary:
-    """Process a batch of videos; every file gets an outcome, none stops the others."""
+                   on_outcome: Callable[[Outcome], None] | None = None, shadow: ShadowModel | None = None
+                   ) -> RunSummary:
+    """Process a batch of videos; every file gets an outcome, none stops the others.
+
+    With ``shadow``, that model also runs on every sampled frame; its detections are stored apart
+    (``shadow_frames``) and never file anything.
+    """
     started = time.monotonic()
     summary = RunSummary()
-    processor = VideoProcessor(settings, detector, progress=progress)
+    processor = VideoProcessor(settings, detector, progress=progress, shadow=shadow)
     try:
         for path in paths:
             outcome = processor.process(Path(path), gps_path)

@@ -40,7 +40,7 @@ from streetwatch.store.models_labels import ReviewLabel
 from streetwatch.store.queries import NotFoundError
 
 __all__ = ["LabelError", "LabelRequest", "LabelledFrame", "ReviewLabel", "label_decision", "labelled_frames",
-           "read_frame", "read_observation_frame", "record_label"]
+           "read_frame", "read_observation_frame", "record_label", "resolved_frames"]
 
 _FRAMES_PER_QUERY: Final = 500  # frames whose records one query loads: far below SQLite's parameter limit
 
@@ -266,6 +266,14 @@ def labelled_frames(session: Session, since: datetime) -> list[LabelledFrame]:
     since = require_aware(since, "since")
     chosen = list(session.scalars(select(ReviewLabel.frame_sha256).where(ReviewLabel.created_at >= since)
                                   .group_by(ReviewLabel.frame_sha256).order_by(func.min(ReviewLabel.id))))
+    return resolved_frames(session, chosen)
+
+
+def resolved_frames(session: Session, chosen: Sequence[str]) -> list[LabelledFrame]:
+    """The given evidence frames (by sha256, in that order) with all of their label records resolved.
+
+    A frame without label records is left out.
+    """
     frames: list[LabelledFrame] = []
     for start in range(0, len(chosen), _FRAMES_PER_QUERY):
         chunk = chosen[start:start + _FRAMES_PER_QUERY]
@@ -274,7 +282,7 @@ def labelled_frames(session: Session, since: datetime) -> list[LabelledFrame]:
         by_frame: dict[str, list[ReviewLabel]] = {sha: [] for sha in chunk}
         for row in rows:
             by_frame[row.frame_sha256].append(row)
-        frames.extend(_labelled_frame(session, sha, records) for sha, records in by_frame.items())
+        frames.extend(_labelled_frame(session, sha, records) for sha, records in by_frame.items() if records)
     return frames
 
 

@@ -255,4 +255,10 @@ class ReviewDecision(Base):
 
 
 # The tables of other areas live in their own modules; importing them registers them on Base.
-from streetwatch.store import models_auth, models_labels, models_outbox, models_workflow  # noqa: E402,F401
+from streetwatch.store import (  # noqa: E402,F401
+    models_auth,
+    models_labels,
+    models_outbox,
+    models_registry,
+    models_workflow,
+)

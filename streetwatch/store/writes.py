@@ -44,6 +44,7 @@ from streetwatch.store.cases import (
 from streetwatch.store.column_types import require_aware
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.models import Evidence, Observation, Video, Violation, utcnow
+from streetwatch.store.shadow import ShadowRun, insert_shadow_run
 from streetwatch.vision.calibration import CameraChoice
 
 # A lost compare-and-set means another worker moved the row; re-reading it settles the
@@ -102,6 +103,8 @@ class VideoResults:
         time_status: How far the video's clock is trusted (a :class:`TimeStatus`).
         gps_kind: The kind of GPS source (gpx, nmea, csv, srt, gpmf, ...), None without GPS.
         camera: The camera the video was located with and where its values came from; None: unrecorded.
+        shadow: A shadow model's detections beside the active model's (``process --shadow-model``), stored
+            apart; None without one.
     """
 
     frames_sampled: int
@@ -116,6 +119,7 @@ class VideoResults:
     time_status: TimeStatus = TimeStatus.UNVERIFIED
     gps_kind: str | None = None
     camera: CameraChoice | None = None
+    shadow: ShadowRun | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,9 +402,10 @@ def commit_video_results(
     Evidence files are written first (content-addressed, so an aborted commit leaves only
     harmless unreferenced files). Then one transaction checks that ``worker`` still owns
     the video, replaces its observations, inserts evidence rows, observations and pending
-    violations, attaches each located violation to its case (a new one, or the open case of
-    the same family within ``case_radius_m``: see ``streetwatch.store.cases``), and marks the
-    video ``done`` with its counters. Either all of it or none.
+    violations (and a shadow model's detections, apart), attaches each located violation to its
+    case (a new one, or the open case of the same family within ``case_radius_m``: see
+    ``streetwatch.store.cases``), and marks the video ``done`` with its counters. Either all of it
+    or none.
 
     Args:
         session_factory: Makes sessions on the target database.
@@ -464,6 +469,8 @@ def commit_video_results(
                 _insert_evidence_rows(session, images)
                 session.add_all(observations)
                 session.add_all(violations)
+                if results.shadow is not None:
+                    insert_shadow_run(session, video_id, results.shadow)
                 session.flush()
                 tally = attach_violations(session, violations, radius_m=case_radius_m,
                                           recurrence_gap_s=recurrence_gap_s)

@@ -55,8 +55,8 @@ class WeightsDetector:
 
     @property
     def model_name(self) -> str:
-        """The weights file's stem."""
-        return self.config.weights.stem
+        """The config's ``name``, else the weights file's stem."""
+        return self.config.name or self.config.weights.stem
 
 
 class UltralyticsConfig(BaseModel):
@@ -66,6 +66,7 @@ class UltralyticsConfig(BaseModel):
 
     kind: Literal["ultralytics"] = "ultralytics"
     weights: Path
+    name: str | None = Field(None, description="Provenance name (default: the weights file's stem).")
     device: str = "cpu"
     imgsz: int | tuple[int, int] = 640
     conf: float = Field(0.25, gt=0, lt=1)
@@ -85,6 +86,7 @@ class OnnxConfig(BaseModel):
 
     kind: Literal["onnx"] = "onnx"
     weights: Path
+    name: str | None = Field(None, description="Provenance name (default: the weights file's stem).")
     conf: float = Field(0.25, gt=0, lt=1)
     iou: float = Field(0.7, gt=0, lt=1)
     max_det: int = Field(300, ge=1)
