@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         "auto", description="auto: ONNX Runtime for .onnx weights, Ultralytics otherwise.")
     claim_stale_after_s: float = Field(120.0, gt=0, description="A video claim whose heartbeat is older "
                                        "than this is abandoned: another run may take the video over.")
+    audit_anchor_path: Path | None = Field(None, description="Where the audit log's head checkpoint is written "
+                                           "on each append (default: beside a SQLite database; set it to "
+                                           "anchor a PostgreSQL audit log). See streetwatch.store.audit_anchor.")
+    audit_anchor_key: SecretStr | None = Field(None, description="Key that signs the audit head checkpoint "
+                                               "(HMAC-SHA256); without it the checkpoint is only hashed.")
     zones_paths: list[Path] = Field(default_factory=list, description="GeoJSON zone files (see docs/rules.md).")
     permits_path: Path | None = Field(None, description="Registry of licensed signboards (CSV or GeoJSON).")
     rules: RuleParams = Field(default_factory=RuleParams, description="Rule parameters (see docs/rules.md).")

@@ -7,7 +7,7 @@ busy timeout so concurrent writers wait instead of failing. PostgreSQL is used b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +15,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from streetwatch.store.audit_anchor import AuditAnchor
 
 __all__ = ["DatabaseError", "Session", "SessionFactory"]  # the types the other rooms name, without importing sqlalchemy
 
@@ -54,8 +57,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> SessionFactory:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, audit_anchor: AuditAnchor | bool | None = True) -> SessionFactory:
+    """Sessions on ``engine``.
+
+    Args:
+        engine: The engine.
+        audit_anchor: Where commits that append to the audit log anchor its head
+            (``streetwatch.store.audit_anchor``): an anchor, None for none, or True for the default
+            (beside a SQLite database file).
+    """
+    if audit_anchor is True:
+        return sessionmaker(engine, expire_on_commit=False)
+    from streetwatch.store.audit_anchor import ANCHOR_INFO_KEY
+
+    return sessionmaker(engine, expire_on_commit=False, info={ANCHOR_INFO_KEY: audit_anchor or None})
 
 
 def alembic_config(url: str) -> Config:
