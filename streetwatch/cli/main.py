@@ -76,8 +76,8 @@ def process(
     model: Annotated[Path | None, typer.Option(help="Detector weights (default: the bundled model).")] = None,
     sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
     gps_offset: Annotated[float | None, typer.Option(
-        help="Seconds from the first GPS fix to the start of the video (separate GPS files). "
-             "Unset: 0, and the video is flagged 'time unverified'.")] = None,
+        help="Seconds from the first GPS record (usable or not) to the start of the video (separate GPS "
+             "files). Unset: 0, and the video is flagged 'time unverified'.")] = None,
     zones: Annotated[list[Path] | None, typer.Option(
         help="GeoJSON zone file (no-parking, no-vending, permitted vending, grid); repeatable. "
              "See docs/rules.md.")] = None,

@@ -343,7 +343,7 @@ class VideoProcessor:
         if track is None or start_utc is None:
             return observation
         width, height = self._frame_size
-        poses = [track.pose_at(start_utc + p.pts_s) for p in observation.points]
+        poses = track.poses_at([start_utc + p.pts_s for p in observation.points])
         location = locate_track(observation.points, poses, camera, width, height,
                                 size=class_size(self.taxonomy, observation.class_name),
                                 on_ground=self.taxonomy.on_ground(observation.class_name))
@@ -367,7 +367,7 @@ class VideoProcessor:
             if not points or class_name not in self.movable:
                 meter.forget(track_id)
                 return None
-            poses = ([track.pose_at(start_utc + p.pts_s) for p in points]
+            poses = (track.poses_at([start_utc + p.pts_s for p in points])
                      if track is not None and start_utc is not None else [])
             # With GPS the camera is a patrol car's: its ranging tells the lane better than the image.
             lateral = median_lateral_m(self._video_camera, [p.xyxy for p in points], *self._frame_size) \
@@ -416,7 +416,7 @@ class VideoProcessor:
                    height: int) -> tuple[Location, float | None]:
             if track is None or start_utc is None:
                 return Location(LocationStatus.UNKNOWN), None
-            poses = [track.pose_at(start_utc + p.pts_s) for p in points]
+            poses = track.poses_at([start_utc + p.pts_s for p in points])
             location = locate_track(points, poses, self._video_camera, width, height,
                                     size=class_size(self.taxonomy, class_name),
                                     on_ground=self.taxonomy.on_ground(class_name))
