@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
         from streetwatch.store.evidence import EvidenceStore
 
         app.state.evidence_store = EvidenceStore(settings.evidence_dir)
-        engine = make_engine(settings.db_url)
+        engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
         app.state.session_factory = make_session_factory(engine, audit_anchor=anchor_from_settings(settings))
         try:
             yield

@@ -134,6 +134,8 @@ class Settings(BaseSettings):
         "auto", description="auto: ONNX Runtime for .onnx weights, Ultralytics otherwise.")
     claim_stale_after_s: float = Field(120.0, gt=0, description="A video claim whose heartbeat is older "
                                        "than this is abandoned: another run may take the video over.")
+    db_busy_timeout_s: float = Field(30.0, gt=0, le=3600, description="How long a SQLite write waits for "
+                                     "another connection's lock before it gives up with 'database is locked'.")
     audit_anchor_path: Path | None = Field(None, description="Where the audit log's head checkpoint is written "
                                            "on each append (default: beside a SQLite database; set it to "
                                            "anchor a PostgreSQL audit log). See streetwatch.store.audit_anchor.")
