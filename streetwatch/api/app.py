@@ -32,6 +32,7 @@ from streetwatch.api.web import mount_web
 from streetwatch.core.errors import StreetwatchError
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import load_taxonomy
+from streetwatch.store.audit_anchor import anchor_from_settings
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 
 DESCRIPTION = """\
@@ -83,11 +84,11 @@ def create_app(settings: Settings) -> FastAPI:
         # Alembic and the YAML parser block: keep them off the event loop.
         await anyio.to_thread.run_sync(upgrade, settings.db_url)
         app.state.taxonomy = await anyio.to_thread.run_sync(load_taxonomy, settings.taxonomy_path)
-        from streetwatch.store.evidence import EvidenceStore  # pulls in OpenCV: only when the app starts
+        from streetwatch.store.evidence import EvidenceStore
 
         app.state.evidence_store = EvidenceStore(settings.evidence_dir)
-        engine = make_engine(settings.db_url)
-        app.state.session_factory = make_session_factory(engine)
+        engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
+        app.state.session_factory = make_session_factory(engine, audit_anchor=anchor_from_settings(settings))
         try:
             yield
         finally:

@@ -10,6 +10,11 @@ each transition, in that same transaction:
   (``case.filed``, ``case.dispatched``, ... see ``streetwatch.casework.states.TRANSITIONS``), with
   the stable key ``case-event-<id>`` so a retried delivery never reads as a second transition.
 
+Evidence: a dispatch sends the case, with its evidence, to the unit that acts on it, so with an
+evidence store it first checks every image of the case's violations against its sha256 and
+refuses (:class:`EvidenceRefusedError`, 409) when one is missing or damaged;
+:func:`record_dispatch_refusal` then writes why to the audit log, in a transaction of its own.
+
 Concurrency: a transition's first statement writes the case row (its ``updated_at``), which
 takes PostgreSQL's row lock and SQLite's writer lock, so two transitions of one case take turns
 and the second sees the first's result (and may find its action no longer allowed).
@@ -18,8 +23,9 @@ Nothing here commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -31,16 +37,22 @@ from streetwatch.casework.kpis import CaseEventRecord
 from streetwatch.casework.routing import route_case
 from streetwatch.casework.states import TRANSITIONS, check_permitted, next_state, parse_action
 from streetwatch.core.dedup import cell_of
-from streetwatch.core.errors import BadInputError, MissingError
+from streetwatch.core.errors import BadInputError, ConflictError, MissingError
 from streetwatch.core.vocab import CaseAction, CaseStatus
 from streetwatch.store.audit import append_audit, jsonable
 from streetwatch.store.cases import attach_violations, lock_case_areas
 from streetwatch.store.column_types import require_aware
+from streetwatch.store.evidence import EvidenceProblem
+from streetwatch.store.evidence_checks import case_evidence, record_evidence_problem
 from streetwatch.store.models import Case, Violation, utcnow
 from streetwatch.store.models_workflow import CaseEvent
 
+if TYPE_CHECKING:
+    from streetwatch.store.evidence import EvidenceStore
+
 # Actions whose request must say why.
 NOTE_REQUIRED = frozenset({CaseAction.RETURN, CaseAction.REWORK, CaseAction.EXTEND})
+DISPATCH_REFUSED = "case.dispatch_refused"  # the audit action of a dispatch refused for its evidence
 
 
 class CaseNotFoundError(MissingError, LookupError):
@@ -49,6 +61,23 @@ class CaseNotFoundError(MissingError, LookupError):
 
 class TransitionInputError(BadInputError, ValueError):
     """A transition request missing what its action needs (a note, an extension length, ...)."""
+
+
+class EvidenceRefusedError(ConflictError, RuntimeError):
+    """A dispatch refused because evidence of the case is missing or no longer matches its sha256 (409).
+
+    Attributes:
+        case_id: The case.
+        action: The refused action.
+        problems: Each image that failed, and how.
+    """
+
+    def __init__(self, case_id: int, action: CaseAction, problems: Sequence[EvidenceProblem]) -> None:
+        self.case_id, self.action, self.problems = case_id, action, tuple(problems)
+        listed = "; ".join(p.describe() for p in self.problems[:3])
+        more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
+        super().__init__(f"case {case_id} cannot be {action.value}ed: {len(self.problems)} evidence image(s) "
+                         f"fail their integrity check: {listed}{more}; the refusal is recorded in the audit log")
 
 
 def case_snapshot(case: Case) -> dict[str, Any]:
@@ -137,6 +166,7 @@ def transition_case(
     unit: str | None = None,
     extend_by: TimeLimit | None = None,
     now: datetime | None = None,
+    evidence: EvidenceStore | None = None,
 ) -> CaseEvent:
     """Apply one action of the state machine to a case.
 
@@ -151,6 +181,8 @@ def transition_case(
         unit: dispatch or return only: send the case to this unit instead of its current one.
         extend_by: extend only: how much working time to add to both deadlines.
         now: The transition's time (default: now).
+        evidence: Where the evidence images are; with it, a dispatch first checks every image of
+            the case (see the module docstring). None: no check (stores without files, tests).
 
     Returns:
         The new event row.
@@ -161,6 +193,7 @@ def transition_case(
         TransitionInputError: A missing note, a misplaced ``unit`` or ``extend_by``.
         CaseNotFoundError: No such case.
         IllegalTransitionError: The case's state does not allow the action.
+        EvidenceRefusedError: A dispatch of a case whose evidence is missing or damaged.
     """
     act = parse_action(action)
     check_permitted(roles, act)
@@ -176,6 +209,10 @@ def transition_case(
     case = _lock_case(session, case_id, now)
     from_status = case.status
     case.status = next_state(case.status, act, case.id)
+    if act == CaseAction.DISPATCH and evidence is not None:
+        problems = [p for sha in case_evidence(session, case_id) if (p := evidence.check(sha)) is not None]
+        if problems:
+            raise EvidenceRefusedError(case_id, act, problems)
     details: dict[str, Any] = {}
     if unit is not None and unit.strip():
         details["previous_unit"], case.unit = case.unit, unit.strip()
@@ -202,6 +239,20 @@ def transition_case(
         case.closed_at = now
     session.flush()
     return _record(session, case, act, from_status, actor, note, details, now)
+
+
+def record_dispatch_refusal(session: Session, refusal: EvidenceRefusedError, *, actor: str,
+                            now: datetime | None = None) -> None:
+    """Write a refused dispatch, and each failed image, to the audit log (in the caller's transaction).
+
+    Call it in a fresh transaction after rolling back the refused one; the caller commits.
+    """
+    append_audit(session, actor=actor, action=DISPATCH_REFUSED, entity_type="case", entity_id=refusal.case_id,
+                 details={"action": refusal.action, "reason": "evidence failed its integrity check",
+                          "problems": [{"sha256": p.sha256, "fault": p.fault, "actual_sha256": p.actual_sha256}
+                                       for p in refusal.problems]}, now=now)
+    for problem in refusal.problems:
+        record_evidence_problem(session, problem, actor=actor, seen_by=f"dispatch of case {refusal.case_id}")
 
 
 # --- moving a violation between cases ---------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""``streetwatch audit``: check that no review decision or case transition was changed afterwards.
+"""``streetwatch audit``: check that no review decision or case transition was changed afterwards,
+that none of the newest was cut off, and that every evidence file still hashes to its name.
 
 Register with ``app.add_typer(audit_app, name="audit")`` in ``streetwatch/cli.py``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +16,8 @@ from streetwatch.cli.errors import streetwatch_typer
 
 audit_app = streetwatch_typer(
     help="The audit log: every review decision and case transition, each entry chained to the previous "
-         "one by sha256, so that changing or deleting an entry afterwards is detected.",
+         "one by sha256 and its head anchored outside the database, so that changing, deleting or cutting "
+         "off entries afterwards is detected; and the evidence files, each checked against its sha256.",
     no_args_is_help=True,
 )
 
@@ -28,26 +31,47 @@ def _group() -> None:
     """Keeps ``verify`` a subcommand (typer would otherwise run a lone command directly)."""
 
 
-@audit_app.command()
-def verify(db: DbOption = None) -> None:
-    """Recompute the audit chain from its first entry and report the first entry that does not fit.
+EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder (default: ./evidence).")]
 
-    Exit code 0 when the chain is intact (it prints the head hash: keep it somewhere outside the
-    database, since deleting the newest entries cannot be told from the chain alone); 1 when an
-    entry was changed, removed or reordered, naming the first bad entry; 2 when the database
+
+@audit_app.command()
+def verify(
+    db: DbOption = None,
+    evidence: EvidenceOption = None,
+    check_evidence: Annotated[bool, typer.Option(
+        "--check-evidence/--no-check-evidence",
+        help="Also hash every evidence file and check it against its name and the database's record.")] = True,
+) -> None:
+    """Check the audit chain, its anchored head, and every evidence file.
+
+    The chain is recomputed from its first entry; the first entry that does not fit is named
+    (changed, removed, reordered). The head must reach the entry the anchor file recorded when
+    it was written (``audit_anchor_path``, default beside a SQLite database), so cutting off the
+    newest entries is caught too. Every evidence file is hashed and compared with its name, and
+    every recorded image must have its file: tampered or missing ones are listed.
+
+    Exit code 0 when all is intact (it prints the head hash: keep it somewhere outside the
+    database too); 1 when an entry, the anchor or an evidence file fails; 2 when the database
     cannot be read.
 
-    Example: streetwatch audit verify --db postgresql://streetwatch@db/streetwatch
+    Example: streetwatch audit verify --db postgresql://streetwatch@db/streetwatch --evidence /srv/evidence
     """
     from streetwatch.core.settings import get_settings
     from streetwatch.store.audit import verify_audit_chain
+    from streetwatch.store.audit_anchor import anchor_from_settings
     from streetwatch.store.db import DatabaseError, make_engine, make_session_factory
+    from streetwatch.store.evidence import EvidenceProblem, EvidenceStore
+    from streetwatch.store.evidence_checks import recorded_evidence
 
-    url = get_settings(db_url=db).db_url
-    engine = make_engine(url)
+    settings = get_settings(db_url=db, evidence_dir=evidence)
+    anchor = anchor_from_settings(settings)
+    engine = make_engine(settings.db_url)
+    problems: list[EvidenceProblem] = []
     try:
         with make_session_factory(engine)() as session:
-            report = verify_audit_chain(session)
+            report = verify_audit_chain(session, anchor)
+            if check_evidence:
+                problems = EvidenceStore(settings.evidence_dir).scan(recorded_evidence(session))
     except DatabaseError as exc:
         err.print(f"[bold red]error:[/] cannot read the audit log at {engine.url!r}: {exc.__class__.__name__}: "
                   f"{getattr(exc, 'orig', None) or exc}")
@@ -57,8 +81,61 @@ def verify(db: DbOption = None) -> None:
     if report.ok:
         head = "empty log" if report.head_id is None else f"head entry {report.head_id}, sha256 {report.head_hash}"
         out.print(f"audit log intact: {report.entries} entries checked; {head}", highlight=False)
+    else:
+        good = "none" if report.head_id is None else f"1..{report.head_id}"
+        where = f"at entry {report.first_bad_id}" if report.first_bad_id is not None else "at its anchor"
+        err.print(f"[bold red]audit log broken {where}:[/] {report.problem}. Entries intact before it: {good}.",
+                  highlight=False)
+    if report.anchor is not None and report.ok:
+        out.print(f"anchor: {report.anchor}", highlight=False)
+    elif anchor is None:
+        out.print("anchor: none configured (set STREETWATCH_AUDIT_ANCHOR_PATH): truncation of the newest entries "
+                  "is not checked", highlight=False)
+    if check_evidence:
+        if problems:
+            for problem in problems:
+                err.print(f"[bold red]evidence {problem.fault}:[/] {problem.describe()}", highlight=False)
+            err.print(f"[bold red]{len(problems)} evidence file(s) tampered with, damaged or missing[/] "
+                      f"under {settings.evidence_dir}", highlight=False)
+        else:
+            out.print(f"evidence intact: every file under {settings.evidence_dir} hashes to its name, and every "
+                      "recorded image has its file", highlight=False)
+    if not report.ok or problems:
+        raise typer.Exit(1)
+
+
+@audit_app.command()
+def anchor(db: DbOption = None) -> None:
+    """Write the anchor at the chain's current head, after checking the chain.
+
+    For an audit log that predates anchors, or after an anchor was lost: check the head it
+    prints against a copy kept elsewhere before trusting it. Refuses a chain that does not verify.
+
+    Example: streetwatch audit anchor --db sqlite:///city.db
+    """
+    from streetwatch.core.settings import get_settings
+    from streetwatch.store.audit import verify_audit_chain
+    from streetwatch.store.audit_anchor import anchor_from_settings
+    from streetwatch.store.db import make_engine, make_session_factory
+
+    settings = get_settings(db_url=db)
+    where = anchor_from_settings(settings)
+    if where is None:
+        err.print("[bold red]error:[/] no anchor location: set STREETWATCH_AUDIT_ANCHOR_PATH (a PostgreSQL "
+                  "database has no file to put it beside)")
+        raise typer.Exit(2)
+    engine = make_engine(settings.db_url)
+    try:
+        with make_session_factory(engine)() as session:
+            report = verify_audit_chain(session)
+    finally:
+        engine.dispose()
+    if not report.ok:
+        err.print(f"[bold red]error:[/] the chain does not verify (entry {report.first_bad_id}: {report.problem}); "
+                  "no anchor written")
+        raise typer.Exit(1)
+    if report.head_id is None or report.head_hash is None:
+        out.print("the audit log is empty: nothing to anchor yet")
         return
-    good = "none" if report.head_id is None else f"1..{report.head_id}"
-    err.print(f"[bold red]audit log broken at entry {report.first_bad_id}:[/] {report.problem}. "
-              f"Entries intact before it: {good}.", highlight=False)
-    raise typer.Exit(1)
+    where.reset(report.head_id, report.head_hash)
+    out.print(f"anchored entry {report.head_id}, sha256 {report.head_hash}, at {where.path}", highlight=False)

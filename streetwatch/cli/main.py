@@ -91,8 +91,8 @@ def process(
     = None,
     sample_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of video [5].")] = None,
     gps_offset: Annotated[float | None, typer.Option(
-        help="Seconds from the first GPS fix to the start of the video (separate GPS files). "
-             "Unset: 0, and the video is flagged 'time unverified'.")] = None,
+        help="Seconds from the first GPS record (usable or not) to the start of the video (separate GPS "
+             "files). Unset: 0, and the video is flagged 'time unverified'.")] = None,
     zones: Annotated[list[Path] | None, typer.Option(
         help="GeoJSON zone file (no-parking, no-vending, permitted vending, grid); repeatable. "
              "See docs/rules.md.")] = None,
@@ -104,14 +104,20 @@ def process(
     """Find violations in patrol videos and store them, with evidence, in the database.
 
     Each video is fingerprinted (sha256): the same content is never processed twice. Bad
-    files are reported and skipped; the exit code is 1 if any file was rejected or failed.
+    files are reported and skipped, and so is a video the database stays locked for (nothing
+    of it is written; run again). A file cut short is analysed as far as it goes and flagged
+    truncated. Exit code: 0 when all is well; 1 if any file was rejected or failed; 4 if a
+    video is held by a worker that stopped (killed, crashed): it is taken over once that claim
+    goes stale (STREETWATCH_CLAIM_STALE_AFTER_S, 120 s), and the message says when.
 
     The detector is --model if given, else the model registry's active version (`models list`),
     else, while the registry is empty, the bundled model. Each video records which one ran.
 
     Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
     """
+    from streetwatch.core.errors import EXIT_CONFLICT
     from streetwatch.pipeline.run import RunSummary, process_videos
+    from streetwatch.store.db import DatabaseError
 
     missing = [str(v) for v in videos if not v.exists()]
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
@@ -145,23 +151,32 @@ def process(
                                   shadow=_shadow_detector(settings, shadow)) if present else RunSummary())
     except (ZoneError, PermitError) as exc:
         raise _fail(f"rules configuration: {exc}") from None
+    except DatabaseError as exc:  # before any video: the database cannot be migrated or opened
+        raise _fail(f"database {settings.db_url}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}",
+                    1) from None
     for name in missing:
         console.print(f"[red]rejected[/] {name}: file not found")
+    for note in summary.notes:
+        console.print(f"[yellow]note[/] {note}")
     _print_summary(summary, missing, settings.db_url, settings.evidence_dir)
-    raise typer.Exit(1 if summary.failed or missing else 0)
+    raise typer.Exit(1 if summary.failed or missing else EXIT_CONFLICT if summary.held else 0)
 
 
 def _report_outcome(outcome: object) -> None:
     """One line per video, as `process` and `watch` print them."""
-    from streetwatch.pipeline.run import Failed, Processed, Rejected, Skipped
+    from streetwatch.pipeline.run import Failed, Held, Processed, Rejected, Skipped
 
     if isinstance(outcome, Processed):
         fams = ", ".join(f"{k} {v}" for k, v in sorted(outcome.violations_by_family.items())) or "none"
         console.print(f"[green]done[/] {outcome.path.name}: {outcome.frames} frames, {outcome.detections} "
                       f"detections, {outcome.observations} objects; violations: {fams} "
                       f"({outcome.seconds:.1f} s)")
+        if outcome.truncated_note is not None:
+            console.print(f"[yellow]truncated[/] {outcome.path.name}: {outcome.truncated_note}")
     elif isinstance(outcome, Skipped):
         console.print(f"[yellow]skipped[/] {outcome.path.name}: {outcome.message}")
+    elif isinstance(outcome, Held):
+        console.print(f"[red]held[/] {outcome.path.name}: {outcome.message}")
     elif isinstance(outcome, Rejected):
         console.print(f"[red]rejected[/] {outcome.path.name}: {outcome.message}")
     elif isinstance(outcome, Failed):
@@ -241,7 +256,7 @@ def _shadow_detector(settings: Settings, shadow: object) -> ShadowModel | None:
 
 
 def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:
-    from streetwatch.pipeline.run import Failed, Rejected, RunSummary, Skipped
+    from streetwatch.pipeline.run import Failed, Held, Rejected, RunSummary, Skipped
 
     assert isinstance(summary, RunSummary)
     processed = summary.processed()
@@ -252,8 +267,14 @@ def _print_summary(summary: object, missing: list[str], db_url: str, evidence_di
     table = Table(title="streetwatch process", show_header=False)
     table.add_row("videos processed", str(len(processed)))
     table.add_row("videos skipped", str(sum(isinstance(o, Skipped) for o in summary.outcomes)))
+    if summary.held:
+        table.add_row("videos held by a stopped worker", str(sum(isinstance(o, Held) for o in summary.outcomes)))
     table.add_row("videos rejected/failed",
                   str(sum(isinstance(o, Rejected | Failed) for o in summary.outcomes) + len(missing)))
+    truncated = summary.truncated()
+    if truncated:
+        table.add_row("videos truncated (partly analysed)",
+                      f"{len(truncated)}: {', '.join(p.path.name for p in truncated)}")
     table.add_row("frames analysed", str(sum(p.frames for p in processed)))
     table.add_row("detections", str(sum(p.detections for p in processed)))
     table.add_row("objects observed", str(sum(p.observations for p in processed)))

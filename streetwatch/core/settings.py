@@ -135,16 +135,25 @@ class Settings(BaseSettings):
                                 "most this wide (pixels); wider finds smaller text for more CPU.")
     min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
     gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
-    gps_offset_s: float | None = Field(None, description="Seconds from the first GPS fix to the video's start, "
-                                       "for separate GPS files; unset = assume 0 and flag 'time unverified'.")
+    gps_offset_s: float | None = Field(None, description="Seconds from the first GPS record (usable or not) to the "
+                                       "video's start, for separate GPS files; unset = assume 0 and flag "
+                                       "'time unverified'.")
     gps_local_timezone: str = Field("+08:00", description="Zone of local wall-clock GPS times (SRT, dashcams).")
     gps_max_hdop: float = Field(5.0, gt=0, description="Fixes with a worse HDOP are dropped.")
     gps_min_satellites: int = Field(4, ge=0, description="Fixes with fewer satellites are dropped.")
-    gps_max_speed_mps: float = Field(70.0, gt=0, description="Jumps implying a faster vehicle are dropped.")
+    gps_max_speed_mps: float = Field(70.0, gt=0, description="Jumps implying a faster vehicle are dropped; "
+                                     "nothing is placed across one that stays.")
     detector_backend: Literal["auto", "ultralytics", "onnx"] = Field(
         "auto", description="auto: ONNX Runtime for .onnx weights, Ultralytics otherwise.")
     claim_stale_after_s: float = Field(120.0, gt=0, description="A video claim whose heartbeat is older "
                                        "than this is abandoned: another run may take the video over.")
+    db_busy_timeout_s: float = Field(30.0, gt=0, le=3600, description="How long a SQLite write waits for "
+                                     "another connection's lock before it gives up with 'database is locked'.")
+    audit_anchor_path: Path | None = Field(None, description="Where the audit log's head checkpoint is written "
+                                           "on each append (default: beside a SQLite database; set it to "
+                                           "anchor a PostgreSQL audit log). See streetwatch.store.audit_anchor.")
+    audit_anchor_key: SecretStr | None = Field(None, description="Key that signs the audit head checkpoint "
+                                               "(HMAC-SHA256); without it the checkpoint is only hashed.")
     zones_paths: list[Path] = Field(default_factory=list, description="GeoJSON zone files (see docs/rules.md).")
     permits_path: Path | None = Field(None, description="Registry of licensed signboards (CSV or GeoJSON).")
     rules: RuleParams = Field(default_factory=RuleParams, description="Rule parameters (see docs/rules.md).")

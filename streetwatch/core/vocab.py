@@ -148,6 +148,13 @@ class DeliveryStatus(Vocabulary):
     DEAD = "dead"  # gave up: a dead letter
 
 
+class EvidenceFault(Vocabulary):
+    """What is wrong with a stored evidence file (``streetwatch.store.evidence``)."""
+
+    MISSING = "missing"    # recorded in the database, but no file under its hash
+    MISMATCH = "mismatch"  # the file's bytes no longer hash to its name: damaged or tampered with
+
+
 class Open311Status(Vocabulary):
     """A service request's status as Open311 GeoReport v2 spells it (two values only)."""
 

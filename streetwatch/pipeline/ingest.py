@@ -17,6 +17,7 @@ matrix, and PyAV's ``VideoFrame.rotation``, give the same turn counter-clockwise
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -61,6 +62,9 @@ class VideoInfo:
         duration_s: Duration from the container, in seconds (0.0 when unknown).
         frame_count_estimate: Frame count from the container, or duration x rate.
         avg_fps: Average frame rate (0.0 when unknown).
+        truncated_note: Set when the file is cut short but still usable (a faststart MP4 whose
+            ``mdat`` box runs past the end of the file): what is missing, in words. The footage
+            before the cut is analysed; the video is flagged truncated.
     """
 
     path: Path
@@ -74,6 +78,7 @@ class VideoInfo:
     duration_s: float
     frame_count_estimate: int
     avg_fps: float
+    truncated_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +151,19 @@ def probe_video(path: str | Path) -> VideoInfo | IngestError:
         return IngestError(
             path, "not_video", f"not a video: looks like {signature.name}{_preview(head, signature)}"
         )
+    cut_note = None
     if signature.iso_bmff:
-        problem = _check_iso_bmff(path, size, signature.name)
+        problem, cut_note = _check_iso_bmff(path, size, signature.name)
         if problem is not None:
             return IngestError(path, "truncated", problem)
     try:
-        return _probe_with_pyav(path, sha256, size, signature, head)
+        probed = _probe_with_pyav(path, sha256, size, signature, head)
     except Exception as exc:  # a bug or an odd file must not stop a night's batch; the log keeps the trace
         logger.exception("unexpected failure probing %s", path)
         return IngestError(path, "undecodable", f"unexpected {type(exc).__name__} while probing: {exc}")
+    if cut_note is not None and isinstance(probed, VideoInfo):
+        probed = dataclasses.replace(probed, truncated_note=cut_note)
+    return probed
 
 
 def sniff_signature(head: bytes) -> Signature:
@@ -260,15 +269,25 @@ def _preview(head: bytes, signature: Signature) -> str:
     return f" starting {first_line[:40]!r}"
 
 
-def _check_iso_bmff(path: Path, size: int, name: str) -> str | None:
-    """Walk the top-level boxes; explain a missing ``moov`` (the power-cut failure)."""
+def _check_iso_bmff(path: Path, size: int, name: str) -> tuple[str | None, str | None]:
+    """Walk the top-level boxes: ``(why the file is unusable, why it is cut short but usable)``.
+
+    A missing ``moov`` (the power-cut failure of a recording that writes its index last) makes
+    the file unusable. A ``moov`` before a ``mdat`` that runs past the end of the file (a
+    faststart MP4 cut off mid-copy) leaves the footage before the cut usable: it is noted.
+    """
     with open(path, "rb") as handle:
         boxes, overrun = _walk_boxes(handle, size)
     types = [box_type for box_type, _, _ in boxes]
     if "moov" in types:
-        return None
+        if not overrun:
+            return None, None
+        last_type, last_offset, last_size = boxes[-1]
+        present = size - last_offset
+        return None, (f"the file ends inside its '{last_type}' box after {present} of its {last_size} bytes "
+                      f"({100 * present / last_size:.0f} %): it was cut short")
     if not boxes:
-        return f"truncated {name.upper()}: too short to hold even one box ({size} bytes)"
+        return f"truncated {name.upper()}: too short to hold even one box ({size} bytes)", None
     listing = ", ".join(types)
     last_type, last_offset, last_size = boxes[-1]
     if overrun:
@@ -279,7 +298,7 @@ def _check_iso_bmff(path: Path, size: int, name: str) -> str | None:
     return (
         f"truncated {name.upper()}: no 'moov' atom ({where}; top-level boxes: {listing}); "
         "the recording was probably cut off"
-    )
+    ), None
 
 
 def _walk_boxes(handle: BinaryIO, size: int) -> tuple[list[tuple[str, int, int]], bool]:

@@ -4,10 +4,20 @@ For each video: probe and fingerprint it, claim it in the database (so the same 
 is never processed twice, even concurrently), decode sampled frames, detect and track,
 turn tracks into geolocated observations, judge them, and commit everything for the video
 in one transaction. One bad file never stops the batch: outcomes are values.
+
+Neither does the database: a lock held by another connection past the busy timeout
+(``db_busy_timeout_s``) fails that video with a clear message, with nothing of its results
+written, and the batch goes on; its claim is released (marked failed) as soon as the database
+lets it, at the latest at the end of the batch, so a re-run takes it up. A video claimed by a
+worker that stopped (killed, crashed) is reported as held by a stale worker, with the time its
+claim goes stale and any run takes it over (``Held``): the run does not pass over it in silence.
+A file cut short (a faststart MP4 copied halfway) is analysed as far as it goes and flagged
+truncated, with how much was analysed.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import secrets
@@ -16,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +53,7 @@ from streetwatch.core.types import (
 from streetwatch.core.zones import ZoneIndex, load_zones
 from streetwatch.pipeline.ad_scan import AdTextScanner, ad_text_observations
 from streetwatch.pipeline.bin_fill import judge_bins
-from streetwatch.pipeline.frames import decode_ahead, iter_frames
+from streetwatch.pipeline.frames import DecodeStats, decode_ahead, iter_frames
 from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.gps.errors import GpsFormatError
 from streetwatch.pipeline.gps.source import GpsOptions, VideoGps, load_video_gps
@@ -51,12 +61,23 @@ from streetwatch.pipeline.gps.timing import parse_timezone
 from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
+from streetwatch.pipeline.outcomes import (
+    Failed,
+    Held,
+    Outcome,
+    Processed,
+    Rejected,
+    RunSummary,
+    Skipped,
+    footage_note,
+    worker_is_gone,
+)
 from streetwatch.pipeline.read_text import TextStage
 from streetwatch.pipeline.rules import RuleContext, default_rules, evaluate_rules
 from streetwatch.pipeline.shadow import ShadowModel, ShadowRecorder
 from streetwatch.pipeline.triangulate import class_size, locate_track
 from streetwatch.store import writes
-from streetwatch.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.db import DatabaseError, is_lock_timeout, make_engine, make_session_factory, upgrade
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.calibration import SelfCalibration, choose_camera
@@ -69,63 +90,13 @@ from streetwatch.vision.ocr import TextReader
 from streetwatch.vision.tracking import MultiObjectTracker
 from streetwatch.vision.types import Frame
 
+log = logging.getLogger(__name__)
+
 HEARTBEAT_EVERY_S = 10.0
 # Beat several times per staleness window, so a live worker never looks abandoned.
 HEARTBEATS_PER_STALE_WINDOW = 4
-
-
-@dataclass(frozen=True, slots=True)
-class Processed:
-    path: Path
-    video_id: int
-    frames: int
-    detections: int
-    observations: int
-    violations_by_family: dict[str, int]
-    seconds: float
-    resumed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """Already processed, or being processed by another worker: nothing new written."""
-
-    path: Path
-    video_id: int
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """The file is not a usable video, or its GPS is unusable: nothing written."""
-
-    path: Path
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """Processing broke part-way: the video is marked failed, nothing else written."""
-
-    path: Path
-    message: str
-
-
-Outcome = Processed | Skipped | Rejected | Failed
-
-
-@dataclass(slots=True)
-class RunSummary:
-    outcomes: list[Outcome] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        return any(isinstance(o, Rejected | Failed) for o in self.outcomes)
-
-    def processed(self) -> list[Processed]:
-        return [o for o in self.outcomes if isinstance(o, Processed)]
+# A claim whose heartbeat is this many beats late belongs to a worker that has stopped.
+OVERDUE_BEATS = 3
 
 
 def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
@@ -194,8 +165,9 @@ class VideoProcessor:
                                                if settings.permits_path else None)
         self.evidence = EvidenceStore(settings.evidence_dir)
         upgrade(settings.db_url)
-        self.engine = make_engine(settings.db_url)
+        self.engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
         self.sessions = make_session_factory(self.engine)
+        self._unreleased: list[tuple[int, str]] = []   # claims not yet marked failed: the database was locked
         # Only classes the taxonomy knows are tracked; the rest of what a model sees is ignored.
         # Model class id -> taxonomy class name, e.g. COCO's "dining table" -> "dining_table".
         self.class_names: dict[int, str] = {
@@ -216,25 +188,88 @@ class VideoProcessor:
             gps = load_video_gps(path, gps_path, self.gps_options)
         except (GpsFormatError, OSError) as exc:
             return Rejected(path, "bad_gps", f"GPS: {exc}")
-        claim = writes.claim_video(self.sessions, writes.VideoMeta(
-            sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
-            codec=info.codec, width=info.width, height=info.height, rotation=info.rotation,
-            duration_s=info.duration_s), worker=self.worker, stale_after_s=self.settings.claim_stale_after_s)
+        try:
+            claim = writes.claim_video(self.sessions, writes.VideoMeta(
+                sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
+                codec=info.codec, width=info.width, height=info.height, rotation=info.rotation,
+                duration_s=info.duration_s), worker=self.worker, stale_after_s=self.settings.claim_stale_after_s)
+        except DatabaseError as exc:
+            return Failed(path, f"{self._database_trouble(exc, 'claiming it')}; nothing was written for this "
+                                "video: run again once the database is free")
         if isinstance(claim, writes.AlreadyProcessed):
             return Skipped(path, claim.video_id, f"already processed (video #{claim.video_id})")
         if isinstance(claim, writes.InProgressElsewhere):
-            return Skipped(path, claim.video_id,
-                           f"already being processed by {claim.worker} (video #{claim.video_id})")
+            return self._held_elsewhere(path, claim)
         try:
             results = self._analyse(path, info, claim.video_id, gps)
             writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence,
                                         case_radius_m=self.settings.case_radius_m)
         except Exception as exc:
-            writes.mark_failed(self.sessions, claim.video_id, self.worker, f"{type(exc).__name__}: {exc}")
-            return Failed(path, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, DatabaseError):
+                message = (f"{self._database_trouble(exc, 'storing its results')}; nothing of its results was "
+                           "written (they are stored in one transaction): run again once the database is free")
+            else:
+                message = f"{type(exc).__name__}: {exc}"
+            if not self._release(claim.video_id, message):
+                message += ("; its claim could not be marked failed yet (the database is still locked): "
+                            "tried again at the end of the batch")
+            return Failed(path, message)
         families = Counter(v.family for _, v in results.items if v is not None)
         return Processed(path, claim.video_id, results.frames_sampled, results.detections, len(results.items),
-                         dict(families), time.monotonic() - started, resumed=claim.resumed)
+                         dict(families), time.monotonic() - started, resumed=claim.resumed,
+                         truncated_note=results.decode_note if results.truncated else None)
+
+    def _database_trouble(self, error: DatabaseError, doing: str) -> str:
+        """A database error that stopped a video, in words (a lock past the busy timeout said as such)."""
+        if is_lock_timeout(error):
+            return (f"the database stayed locked by another connection for longer than the busy timeout "
+                    f"({self.settings.db_busy_timeout_s:g} s, STREETWATCH_DB_BUSY_TIMEOUT_S) while {doing}")
+        return f"database error while {doing}: {type(error).__name__}: {getattr(error, 'orig', None) or error}"
+
+    def _release(self, video_id: int, error: str) -> bool:
+        """Mark the video failed (its claim released for a re-run); False when the database refused for now."""
+        try:
+            writes.mark_failed(self.sessions, video_id, self.worker, error)
+        except DatabaseError as exc:
+            log.warning("video #%d: could not mark it failed yet: %s", video_id, exc)
+            self._unreleased.append((video_id, error))
+            return False
+        return True
+
+    def release_pending(self) -> list[str]:
+        """Try again to mark failed the videos whose claims a locked database kept; returns what happened."""
+        notes = []
+        pending, self._unreleased = self._unreleased, []
+        for video_id, error in pending:
+            try:
+                released = writes.mark_failed(self.sessions, video_id, self.worker, error)
+            except DatabaseError as exc:
+                trouble = self._database_trouble(exc, "releasing it")
+                notes.append(f"video #{video_id} could not be marked failed ({trouble}): its claim goes stale "
+                             f"{self.settings.claim_stale_after_s:g} s after its last heartbeat "
+                             "(claim_stale_after_s), and any run then takes it over")
+                continue
+            if released:
+                notes.append(f"video #{video_id} marked failed at the end of the batch: a re-run takes it up")
+        return notes
+
+    def _held_elsewhere(self, path: Path, claim: writes.InProgressElsewhere) -> Skipped | Held:
+        """Skipped while a live worker holds the video; Held, with when it is taken over, if that worker stopped."""
+        now = datetime.now(UTC)
+        stale_at = claim.stale_at
+        when = ("when its claim goes stale" if stale_at is None else
+                f"at {stale_at:%Y-%m-%d %H:%M:%S} UTC (in {max(0.0, (stale_at - now).total_seconds()):.0f} s; "
+                f"claim_stale_after_s = {self.settings.claim_stale_after_s:g})")
+        age = None if claim.heartbeat_at is None else max(0.0, (now - claim.heartbeat_at).total_seconds())
+        gone = worker_is_gone(claim.worker)
+        if gone is not None or (age is not None and age > OVERDUE_BEATS * self.heartbeat_every_s):
+            why = gone or (f"no heartbeat for {age:.0f} s; a live worker beats every {self.heartbeat_every_s:g} s")
+            return Held(path, claim.video_id, f"held by a stale worker {claim.worker} ({why}): not processed now; "
+                                              f"it will be taken over {when}: run again then "
+                                              f"(video #{claim.video_id})", stale_at)
+        beat = "" if age is None else f"; last heartbeat {age:.0f} s ago"
+        return Skipped(path, claim.video_id, f"already being processed by {claim.worker} (video #{claim.video_id})"
+                                             f"{beat}; if that worker stops, a run takes it over {when}")
 
     def _analyse(self, path: Path, info: VideoInfo, video_id: int, gps: VideoGps) -> writes.VideoResults:
         track = gps.track
@@ -252,8 +287,10 @@ class VideoProcessor:
         bar = tqdm(total=round(info.duration_s, 1), unit="s", desc=path.name[:30], disable=not self.progress,
                    leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s video "
                                            "[{elapsed}<{remaining}]")
+        decoded = DecodeStats()
         frames: Generator[Frame, None, None] = iter_frames(
-            path, info.sha256, sample_fps=self.settings.sample_fps, skip_nonref=self.settings.skip_nonref_frames)
+            path, info.sha256, sample_fps=self.settings.sample_fps, skip_nonref=self.settings.skip_nonref_frames,
+            stats=decoded)
         if self.settings.decode_ahead:
             frames = decode_ahead(frames, self.settings.decode_ahead)
         # The banner/small-ad scan reads in a thread of its own, overlapping the detector.
@@ -286,7 +323,7 @@ class VideoProcessor:
                 frames_sampled += len(batch)
                 bar.update(max(0.0, min(batch[-1].pts_s, info.duration_s) - bar.n))
                 if time.monotonic() - last_beat > self.heartbeat_every_s:
-                    if not writes.heartbeat(self.sessions, video_id, self.worker):
+                    if not self._beat(video_id):
                         raise RuntimeError("another worker took this video over; stopping")
                     last_beat = time.monotonic()
         observations.extend(builder.finish_all())
@@ -305,6 +342,7 @@ class VideoProcessor:
                                       max_age_s=self.settings.rules.parking_overstay_window_h * 3600),
             nearby=tuple(observations))
         items = [self._judge(observation, context) for observation in observations]
+        truncated, note = footage_note(info, decoded)
         return writes.VideoResults(
             frames_sampled=frames_sampled, detections=detections_total,
             gps_source=str(gps.discovery.path) if gps.discovery else None, gps_fixes=len(track) if track else 0,
@@ -313,7 +351,18 @@ class VideoProcessor:
             time_status=gps.time_status,
             start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
             model_name=self.detector.model_name, items=items, camera=camera,
-            shadow=shadow.run() if shadow is not None else None)
+            shadow=shadow.run() if shadow is not None else None, truncated=truncated,
+            analysed_s=decoded.last_pts_s, decode_note=note)
+
+    def _beat(self, video_id: int) -> bool:
+        """Refresh the claim; a heartbeat that waited out a lock is skipped, not fatal (the next one may land)."""
+        try:
+            return writes.heartbeat(self.sessions, video_id, self.worker)
+        except DatabaseError as exc:
+            if not is_lock_timeout(exc):
+                raise
+            log.warning("video #%d: heartbeat skipped, the database is locked: %s", video_id, exc)
+            return True
 
     def _judge(self, observation: Observation, context: RuleContext) -> tuple[Observation, Violation | None]:
         """The rules' verdict on one observation; one below its family's queue threshold is held back
@@ -351,7 +400,7 @@ class VideoProcessor:
         if track is None or start_utc is None:
             return observation
         width, height = self._frame_size
-        poses = [track.pose_at(start_utc + p.pts_s) for p in observation.points]
+        poses = track.poses_at([start_utc + p.pts_s for p in observation.points])
         location = locate_track(observation.points, poses, camera, width, height,
                                 size=class_size(self.taxonomy, observation.class_name),
                                 on_ground=self.taxonomy.on_ground(observation.class_name))
@@ -375,7 +424,7 @@ class VideoProcessor:
             if not points or class_name not in self.movable:
                 meter.forget(track_id)
                 return None
-            poses = ([track.pose_at(start_utc + p.pts_s) for p in points]
+            poses = (track.poses_at([start_utc + p.pts_s for p in points])
                      if track is not None and start_utc is not None else [])
             # With GPS the camera is a patrol car's: its ranging tells the lane better than the image.
             lateral = median_lateral_m(self._video_camera, [p.xyxy for p in points], *self._frame_size) \
@@ -424,7 +473,7 @@ class VideoProcessor:
                    height: int) -> tuple[Location, float | None]:
             if track is None or start_utc is None:
                 return Location(LocationStatus.UNKNOWN), None
-            poses = [track.pose_at(start_utc + p.pts_s) for p in points]
+            poses = track.poses_at([start_utc + p.pts_s for p in points])
             location = locate_track(points, poses, self._video_camera, width, height,
                                     size=class_size(self.taxonomy, class_name),
                                     on_ground=self.taxonomy.on_ground(class_name))
@@ -470,6 +519,7 @@ def process_videos(paths: Sequence[Path], settings: Settings, gps_path: Path | N
             summary.outcomes.append(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
+        summary.notes.extend(processor.release_pending())
     finally:
         processor.close()
     summary.seconds = time.monotonic() - started

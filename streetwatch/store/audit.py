@@ -9,8 +9,9 @@ with ``prev_hash`` of the first entry 64 zeros. Canonical JSON: keys sorted, no 
 UTF-8, times as UTC ISO 8601 with microseconds. Editing any field of an entry changes its
 hash (verification fails at that entry); rewriting its hash too breaks the next entry's
 ``prev_hash`` (verification fails there); deleting an entry leaves a gap in the ids.
-Truncating the newest entries cannot be seen from the chain alone: keep the head hash that
-:func:`verify_audit_chain` reports somewhere else (a ticket, a daily e-mail) to anchor it.
+Truncating the newest entries cannot be seen from the chain alone, so each commit that appended
+entries also writes the new head to an anchor file outside the database, which
+:func:`verify_audit_chain` compares (``streetwatch.store.audit_anchor`` has the threat model).
 
 Writers serialize on one lock, so the chain never forks: PostgreSQL takes a transaction-scoped
 advisory lock; SQLite's single writer lock is taken by a write before the last entry is read.
@@ -31,6 +32,7 @@ from typing import Any, Final
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from streetwatch.store.audit_anchor import AnchorError, AnchorRecord, AuditAnchor, note_appended
 from streetwatch.store.column_types import as_utc, require_aware
 from streetwatch.store.models import utcnow
 from streetwatch.store.models_workflow import AuditEntry
@@ -50,8 +52,10 @@ class AuditReport:
         entries: Entries checked (up to and including the first bad one).
         head_id: Id of the last good entry (None for an empty log or a bad first entry).
         head_hash: Hash of the last good entry: anchor it outside the database.
-        first_bad_id: Id of the first entry that fails, None when ``ok``.
+        first_bad_id: Id of the first entry that fails (for a truncated chain: the first entry
+            missing after the head), None when ``ok`` or when the anchor itself fails.
         problem: What is wrong with it, None when ``ok``.
+        anchor: What the anchor check found, in words (None when no anchor was checked).
     """
 
     ok: bool
@@ -60,6 +64,7 @@ class AuditReport:
     head_hash: str | None
     first_bad_id: int | None = None
     problem: str | None = None
+    anchor: str | None = None
 
 
 def _utc_text(value: datetime) -> str:
@@ -160,15 +165,55 @@ def append_audit(
     entry.hash = _hash_of(entry)
     session.add(entry)
     session.flush()
+    note_appended(session, entry.id, entry.hash)
     return entry
 
 
-def verify_audit_chain(session: Session) -> AuditReport:
+def verify_audit_chain(session: Session, anchor: AuditAnchor | None = None) -> AuditReport:
     """Recompute the chain from the first entry and report the first entry that does not fit.
 
     Checks, entry by entry in id order: ids are 1, 2, 3, ... with no gap; ``prev_hash`` is the
-    previous entry's hash (64 zeros for the first); ``hash`` matches the entry's contents.
+    previous entry's hash (64 zeros for the first); ``hash`` matches the entry's contents. With
+    an ``anchor``, also that the chain still reaches the anchored entry with the anchored hash
+    (so that cutting off the newest entries is seen), and that a non-empty chain has an anchor.
     """
+    try:
+        anchored = anchor.read() if anchor is not None else None
+    except AnchorError as exc:
+        chain = _verify_chain(session, None)
+        return AuditReport(ok=False, entries=chain.entries, head_id=chain.head_id, head_hash=chain.head_hash,
+                           first_bad_id=chain.first_bad_id, problem=chain.problem or str(exc), anchor=str(exc))
+    report = _verify_chain(session, anchored)
+    if anchor is None or not report.ok:
+        return report
+    if anchored is None:
+        if report.head_id is None:
+            return _with_anchor(report, f"no anchor at {anchor.path} yet (the log is empty)")
+        note = (f"no anchor at {anchor.path}: truncation of the newest entries cannot be ruled out (the "
+                "anchor was deleted, or this log predates anchors: check the head, then run "
+                "`streetwatch audit anchor`)")
+        return AuditReport(ok=False, entries=report.entries, head_id=report.head_id, head_hash=report.head_hash,
+                           problem=note, anchor=note)
+    how = ("signed, signature checked" if anchored.signature_checked
+           else "signed, signature NOT checked: no audit_anchor_key" if anchored.signed else "hashed, not signed")
+    if report.head_id is None or report.head_id < anchored.head_id:
+        first_missing = 1 if report.head_id is None else report.head_id + 1
+        note = (f"entries {first_missing}..{anchored.head_id} are missing at the end of the log: the anchor "
+                f"{anchor.path} (written {anchored.written_at}) records entry {anchored.head_id} with hash "
+                f"{anchored.head_hash[:12]}...; the newest entries were removed (truncated)")
+        return AuditReport(ok=False, entries=report.entries, head_id=report.head_id, head_hash=report.head_hash,
+                           first_bad_id=first_missing, problem=note, anchor=note)
+    return _with_anchor(report, f"reaches the anchored entry {anchored.head_id} ({how}, written "
+                                f"{anchored.written_at}, {anchor.path})")
+
+
+def _with_anchor(report: AuditReport, note: str) -> AuditReport:
+    return AuditReport(ok=report.ok, entries=report.entries, head_id=report.head_id, head_hash=report.head_hash,
+                       first_bad_id=report.first_bad_id, problem=report.problem, anchor=note)
+
+
+def _verify_chain(session: Session, anchored: AnchorRecord | None) -> AuditReport:
+    """The chain walk of :func:`verify_audit_chain`; the anchored entry's hash is compared on the way."""
     checked = 0
     expected_id = 1
     prev_hash = GENESIS_HASH
@@ -193,6 +238,10 @@ def verify_audit_chain(session: Session) -> AuditReport:
                               else "the chain's start"))
             elif _hash_of(entry) != entry.hash:
                 problem = "its hash does not match its contents (the entry was changed after it was written)"
+            elif anchored is not None and entry.id == anchored.head_id and entry.hash != anchored.head_hash:
+                problem = (f"its hash differs from the anchored hash {anchored.head_hash[:12]}... (written "
+                           f"{anchored.written_at}): the chain was rewritten from here on, or this is another "
+                           "database's log")
             if problem is not None:
                 return AuditReport(ok=False, entries=checked, head_id=head_id,
                                    head_hash=None if head_id is None else prev_hash,

@@ -7,7 +7,7 @@ busy timeout so concurrent writers wait instead of failing. PostgreSQL is used b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
@@ -15,6 +15,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from streetwatch.store.audit_anchor import AuditAnchor
 
 __all__ = ["DatabaseError", "Session", "SessionFactory"]  # the types the other rooms name, without importing sqlalchemy
 
@@ -31,21 +34,30 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine with the settings streetwatch relies on for each backend."""
+def make_engine(url: str, *, busy_timeout_s: float | None = None, **kwargs: Any) -> Engine:
+    """Create an engine with the settings streetwatch relies on for each backend.
+
+    Args:
+        url: The database URL.
+        busy_timeout_s: SQLite only: how long a write waits for another connection's lock before
+            failing with "database is locked" (default ``SQLITE_BUSY_TIMEOUT_MS``; settings:
+            ``db_busy_timeout_s``).
+        **kwargs: Passed to ``create_engine``.
+    """
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        busy_ms = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_s is None else max(1, round(busy_timeout_s * 1000))
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
@@ -54,8 +66,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> SessionFactory:
-    return sessionmaker(engine, expire_on_commit=False)
+def is_lock_timeout(error: BaseException) -> bool:
+    """Whether a database error is a wait for another connection's lock that ran out.
+
+    SQLite: "database is locked" / "database is busy" after the busy timeout; PostgreSQL: a lock
+    or statement timeout (SQLSTATE 55P03, 57014) or a deadlock (40P01).
+    """
+    original = getattr(error, "orig", None) or error
+    message = str(original).lower()
+    if "database is locked" in message or "database is busy" in message or "database table is locked" in message:
+        return True
+    return getattr(original, "sqlstate", None) in ("55P03", "57014", "40P01")
+
+
+def make_session_factory(engine: Engine, audit_anchor: AuditAnchor | bool | None = True) -> SessionFactory:
+    """Sessions on ``engine``.
+
+    Args:
+        engine: The engine.
+        audit_anchor: Where commits that append to the audit log anchor its head
+            (``streetwatch.store.audit_anchor``): an anchor, None for none, or True for the default
+            (beside a SQLite database file).
+    """
+    if audit_anchor is True:
+        return sessionmaker(engine, expire_on_commit=False)
+    from streetwatch.store.audit_anchor import ANCHOR_INFO_KEY
+
+    return sessionmaker(engine, expire_on_commit=False, info={ANCHOR_INFO_KEY: audit_anchor or None})
 
 
 def alembic_config(url: str) -> Config:

@@ -4,29 +4,87 @@ A file's name is its hash, so writing the same image twice is harmless, two work
 write it at the same time, and a file never changes once written. Files are written to a
 temporary name in the target folder and renamed into place, so a reader never sees half
 a file, even when a worker dies mid-write.
+
+A file that does change afterwards (a flipped bit on disk, someone editing an image) no
+longer hashes to its name, and everything that relies on it checks: :meth:`EvidenceStore.read_verified`
+(the API serves only verified bytes), :meth:`EvidenceStore.check` (dispatch refuses a case whose
+evidence fails), :meth:`EvidenceStore.put` (writing an image again repairs a damaged copy) and
+:meth:`EvidenceStore.scan` (``streetwatch audit verify`` hashes every file).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
-from streetwatch.core.errors import ProcessingError
+from streetwatch.core.errors import ConflictError, ProcessingError
 from streetwatch.core.types import EvidenceImage
+from streetwatch.core.vocab import EvidenceFault
 
 JPEG_MEDIA_TYPE = "image/jpeg"
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+_HASH_CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 class EvidenceIntegrityError(ProcessingError, ValueError):
     """The bytes of an evidence image do not hash to the sha256 it claims."""
+
+
+class EvidenceMismatchError(ConflictError, ValueError):
+    """A stored evidence file no longer hashes to its name: it was damaged or tampered with (HTTP 409).
+
+    Attributes:
+        sha256: The hash the file is stored (and recorded) under.
+        actual_sha256: What its bytes hash to now.
+        path: The file.
+    """
+
+    def __init__(self, sha256: str, actual_sha256: str, path: Path) -> None:
+        self.sha256, self.actual_sha256, self.path = sha256, actual_sha256, path
+        super().__init__(f"evidence {sha256} failed its integrity check: the stored file now hashes to "
+                         f"{actual_sha256} (damaged or tampered with); it cannot be used as evidence")
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceProblem:
+    """One evidence file that cannot be stood behind.
+
+    Attributes:
+        sha256: The hash it is recorded (or named) under.
+        fault: ``missing`` or ``mismatch`` (see :class:`~streetwatch.core.vocab.EvidenceFault`).
+        path: Where the file is (or should be).
+        actual_sha256: What the file hashes to, for a mismatch.
+    """
+
+    sha256: str
+    fault: EvidenceFault
+    path: Path
+    actual_sha256: str | None = None
+
+    def describe(self) -> str:
+        """The problem in words, e.g. ``"evidence 3f2a... is missing (looked for /ev/3f/2a/...jpg)"``."""
+        if self.fault == EvidenceFault.MISSING:
+            return f"evidence {self.sha256} is missing (looked for {self.path})"
+        return f"evidence {self.sha256} is damaged or tampered with: {self.path} hashes to {self.actual_sha256}"
+
+
+def file_sha256(path: Path) -> str:
+    """The lowercase hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -48,6 +106,8 @@ def encode_jpeg(image: npt.NDArray[np.uint8], quality: int = 90) -> EvidenceImag
         ValueError: If the array is not an 8-bit image, the quality is out of range, or
             OpenCV cannot encode it.
     """
+    import cv2  # here, not at import: the API and the checks read evidence without OpenCV
+
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be within [1, 100], got {quality}")
     if image.dtype != np.uint8:
@@ -109,9 +169,14 @@ class EvidenceStore:
             raise EvidenceIntegrityError(
                 f"evidence bytes hash to {actual}, but the image claims sha256 {image.sha256}"
             )
-        # A file of the right size under its own hash is the same file: content addressing.
-        if target.is_file() and target.stat().st_size == len(image.data):
-            return target
+        # A file under its own hash that still hashes to it is the same file: content addressing.
+        # Its hash, not just its size, is checked, so writing an image again repairs a damaged copy.
+        if target.is_file():
+            found = file_sha256(target)
+            if found == image.sha256:
+                return target
+            log.warning("evidence %s was damaged or tampered with (its file hashed to %s); rewriting it",
+                        image.sha256, found)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{image.sha256[:16]}.", suffix=".tmp")
         try:
@@ -139,3 +204,61 @@ class EvidenceStore:
             raise FileNotFoundError(
                 f"no evidence image {sha256} under {self.root} (looked for {path})"
             ) from None
+
+    def read_verified(self, sha256: str) -> bytes:
+        """The bytes of a stored image, after checking that they still hash to ``sha256``.
+
+        Raises:
+            FileNotFoundError: If no image with this sha256 is stored.
+            EvidenceMismatchError: If the file's bytes hash to something else.
+        """
+        data = self.open(sha256)
+        actual = sha256_hex(data)
+        if actual != sha256:
+            raise EvidenceMismatchError(sha256, actual, self.path_for(sha256))
+        return data
+
+    def check(self, sha256: str) -> EvidenceProblem | None:
+        """What is wrong with the stored image of this sha256, or None when it is present and intact."""
+        path = self.path_for(sha256)
+        try:
+            actual = file_sha256(path)
+        except FileNotFoundError:
+            return EvidenceProblem(sha256, EvidenceFault.MISSING, path)
+        if actual != sha256:
+            return EvidenceProblem(sha256, EvidenceFault.MISMATCH, path, actual)
+        return None
+
+    def files(self) -> Iterator[tuple[str, Path]]:
+        """Every evidence file under the root as ``(name's sha256, path)``, in sorted order.
+
+        Only files at the place their name gives (``ab/cd/abcd....jpg``) are evidence; temporary
+        files of writes in progress (``.*.tmp``) and anything else are left out.
+        """
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob("??/??/*.jpg")):
+            if _SHA256_PATTERN.fullmatch(path.stem) and path == self.path_for(path.stem):
+                yield path.stem, path
+
+    def scan(self, recorded: Iterator[str] | list[str]) -> list[EvidenceProblem]:
+        """Check every recorded image and every file on disk.
+
+        Args:
+            recorded: The sha256 of every evidence row in the database.
+
+        Returns:
+            The problems, sorted by sha256: recorded images without a file (``missing``), and any
+            file, recorded or not, whose bytes do not hash to its name (``mismatch``).
+        """
+        problems: dict[str, EvidenceProblem] = {}
+        on_disk: set[str] = set()
+        for name, path in self.files():
+            on_disk.add(name)
+            actual = file_sha256(path)
+            if actual != name:
+                problems[name] = EvidenceProblem(name, EvidenceFault.MISMATCH, path, actual)
+        for sha in recorded:
+            if sha not in on_disk and sha not in problems:
+                problems[sha] = EvidenceProblem(sha, EvidenceFault.MISSING, self.path_for(sha))
+        return [problems[sha] for sha in sorted(problems)]

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -85,6 +87,10 @@ class Video(Base):
     mount_height_m: Mapped[float | None] = mapped_column(Float)
     mount_height_sigma_m: Mapped[float | None] = mapped_column(Float)
     camera_note: Mapped[str | None] = mapped_column(Text)
+    # The file ends before the footage its container declares (cut off): only part was analysed.
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    analysed_s: Mapped[float | None] = mapped_column(Float)     # seconds of footage decoded and analysed
+    decode_note: Mapped[str | None] = mapped_column(Text)       # a truncation or decoding trouble, in words
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 

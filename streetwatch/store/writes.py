@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Update, delete, insert, select, update
@@ -41,7 +41,7 @@ from streetwatch.store.cases import (
     attach_violations,
     lock_case_areas,
 )
-from streetwatch.store.column_types import require_aware
+from streetwatch.store.column_types import as_utc, require_aware
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.models import Evidence, Observation, Video, Violation, utcnow
 from streetwatch.store.shadow import ShadowRun, insert_shadow_run
@@ -85,10 +85,22 @@ class AlreadyProcessed:
 
 @dataclass(frozen=True, slots=True)
 class InProgressElsewhere:
-    """Another worker holds a fresh claim on the video."""
+    """Another worker holds a fresh claim on the video.
+
+    Attributes:
+        video_id: The video.
+        worker: Who holds it (``host:pid:random`` for our workers).
+        heartbeat_at: Its last heartbeat (aware UTC).
+        stale_at: When the claim goes stale if no heartbeat comes: from then on, any run takes the
+            video over.
+
+    Two results are equal when they name the same video and worker (the times move on).
+    """
 
     video_id: int
     worker: str | None
+    heartbeat_at: datetime | None = field(default=None, compare=False)
+    stale_at: datetime | None = field(default=None, compare=False)
 
 
 ClaimResult = Claimed | AlreadyProcessed | InProgressElsewhere
@@ -105,6 +117,9 @@ class VideoResults:
         camera: The camera the video was located with and where its values came from; None: unrecorded.
         shadow: A shadow model's detections beside the active model's (``process --shadow-model``), stored
             apart; None without one.
+        truncated: The file ends before the footage its container declares: only part was analysed.
+        analysed_s: Seconds of footage decoded and analysed (None: not measured).
+        decode_note: A truncation or decoding trouble, in words.
     """
 
     frames_sampled: int
@@ -120,6 +135,9 @@ class VideoResults:
     gps_kind: str | None = None
     camera: CameraChoice | None = None
     shadow: ShadowRun | None = None
+    truncated: bool = False
+    analysed_s: float | None = None
+    decode_note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +229,10 @@ def claim_video(
         last_beat = heartbeat_at
         fresh = last_beat is not None and (utcnow() - last_beat).total_seconds() < stale_after_s
         if status == VideoStatus.PROCESSING and fresh and owner != worker:
-            return InProgressElsewhere(video_id=video_id, worker=owner)
+            assert last_beat is not None  # fresh
+            beat = as_utc(last_beat)
+            return InProgressElsewhere(video_id=video_id, worker=owner, heartbeat_at=beat,
+                                       stale_at=beat + timedelta(seconds=stale_after_s))
         # Compare-and-set: matches only the exact state we read, so one taker wins.
         take_over = (
             update(Video)
@@ -481,6 +502,8 @@ def commit_video_results(
                     gps_offset_s=float(results.gps_offset_s), start_utc=results.start_utc,
                     model_name=results.model_name, gps_dropped=dict(results.gps_dropped),
                     time_status=results.time_status, gps_kind=results.gps_kind, **_camera_columns(results.camera),
+                    truncated=bool(results.truncated), decode_note=results.decode_note,
+                    analysed_s=None if results.analysed_s is None else float(results.analysed_s),
                 ))
         except IntegrityError as exc:
             raise ResultsRejectedError(

@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,22 +36,23 @@ class Api:
     client: TestClient
     users: dict[str, TestUser]
     store: SeededStore
+    evidence_dir: Path
 
     def call(self, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, path, headers=self.users[who].headers(), **kwargs)
 
 
 @pytest.fixture
-def api(write_store: SeededStore, seeded_template: tuple[Path, object]) -> Iterator[Api]:
+def api(write_store: SeededStore, seeded_template: tuple[Path, object], tmp_path: Path) -> Iterator[Api]:
     with write_store.session_factory.begin() as session:  # as ingest does: located violations join cases
         located = session.scalars(select(Violation).where(Violation.lat.is_not(None))).all()
         lock_case_areas(session, located, 10.0)
         attach_violations(session, located)
     users = add_users_at(write_store.url, STANDARD_USERS)
-    template = seeded_template[0]
-    settings = Settings(db_url=write_store.url, evidence_dir=template / "evidence", auth_secret=TEST_AUTH_SECRET)
+    evidence = Path(shutil.copytree(seeded_template[0] / "evidence", tmp_path / "evidence"))  # tests may add some
+    settings = Settings(db_url=write_store.url, evidence_dir=evidence, auth_secret=TEST_AUTH_SECRET)
     with TestClient(create_app(settings)) as client:
-        yield Api(client, users, write_store)
+        yield Api(client, users, write_store, evidence)
 
 
 def pending_located(api: Api) -> list[int]:
@@ -241,7 +243,7 @@ def _export_ids(api: Api, **params: Any) -> set[int]:
 
 def test_a_reopened_case_is_overdue_nowhere(api: Api) -> None:
     factory = api.store.session_factory
-    (vid,) = add_violations(factory, [BASE], name="first")
+    (vid,) = add_violations(factory, [BASE], name="first", evidence_dir=api.evidence_dir)
     case_id = int(api.call("supervisor", "POST", f"/violations/{vid}/decision", json={"action": "approve"})
                   .json()["case_id"])
     _step(api, "supervisor", case_id, {"action": "dispatch", "unit": UNIT_A})

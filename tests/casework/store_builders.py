@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +14,7 @@ from streetwatch.casework.config import WorkflowConfig
 from streetwatch.casework.deadlines import load_deadlines
 from streetwatch.casework.routing import load_units
 from streetwatch.store.cases import DEFAULT_CASE_RADIUS_M, attach_violations, lock_case_areas
+from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.models import Evidence, Observation, Video, Violation
 from streetwatch.store.models_outbox import OutboxEvent
 
@@ -28,10 +30,20 @@ def _sha(text: str) -> str:
 
 def add_violations(
     factory: sessionmaker[Session], positions: Sequence[tuple[float, float] | None], *, family: str = "parking",
-    name: str = "v",
+    name: str = "v", evidence_dir: Path | None = None,
 ) -> list[int]:
-    """Insert one video with a pending violation per position (None: unlocated), attached to cases."""
+    """Insert one video with a pending violation per position (None: unlocated), attached to cases.
+
+    The evidence rows name stand-in images; with ``evidence_dir`` their files are written there too
+    (bytes that hash to their names), so that a dispatch's evidence check finds them intact.
+    """
     class_name, code, name_zh = _CLASSES[family]
+    if evidence_dir is not None:
+        for part in ("frame", "crop"):
+            data = f"{name}-{part}".encode()
+            path = EvidenceStore(evidence_dir).path_for(_sha(f"{name}-{part}"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
     with factory.begin() as session:
         video = Video(sha256=_sha(name), filename=f"{name}.mp4", size_bytes=1, container="mp4", codec="h264",
                       width=640, height=480, duration_s=10.0, status="done")

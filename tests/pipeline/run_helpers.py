@@ -11,7 +11,8 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -165,3 +166,21 @@ def start_cli(*args: str, **env: str) -> subprocess.Popen[str]:
 def one_line(text_: str) -> str:
     """Output with all whitespace runs collapsed, so wrapped console lines still match."""
     return " ".join(text_.split())
+
+
+def wait_for_processing_row(db_url: str, poll: Callable[[], int | None], timeout_s: float = 180.0) -> None:
+    """Poll until the video row exists in status 'processing'; fail if the process ends first."""
+    engine = make_engine(db_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                status = conn.execute(select(Video.status)).scalar_one_or_none()
+            if status == "processing":
+                return
+            assert status is None, f"expected the video to be 'processing' when first seen, found {status!r}"
+            assert poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"no video row in status 'processing' after {timeout_s} s")

@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,13 +18,13 @@ from sqlalchemy import select
 
 from streetwatch.core.geo import haversine_m
 from streetwatch.pipeline.run import (
+    Held,
     Processed,
     Rejected,
     Skipped,
     VideoProcessor,
     process_videos,
 )
-from streetwatch.store.db import make_engine
 from streetwatch.store.models import Observation, Video, Violation
 from tests.pipeline.run_helpers import (
     TRACK_START_UTC,
@@ -39,6 +38,7 @@ from tests.pipeline.run_helpers import (
     start_cli,
     table_counts,
     track_point,
+    wait_for_processing_row,
     write_gpx_fixes,
     write_straight_gpx,
 )
@@ -232,24 +232,6 @@ def test_a_gps_sidecar_is_used_without_being_named(street_clip: Path, tmp_path: 
 
 # --- a run killed mid-video ----------------------------------------------------------------------
 
-def wait_for_processing_row(db_url: str, poll: Callable[[], int | None], timeout_s: float = 180.0) -> None:
-    """Poll until the video row exists in status 'processing'; fail if the process ends first."""
-    engine = make_engine(db_url)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                status = conn.execute(select(Video.status)).scalar_one_or_none()
-            if status == "processing":
-                return
-            assert status is None, f"expected the video to be 'processing' when first seen, found {status!r}"
-            assert poll() is None, "the run ended before it could be killed"
-            time.sleep(0.05)
-    finally:
-        engine.dispose()
-    raise AssertionError(f"no video row in status 'processing' after {timeout_s} s")
-
-
 def test_a_killed_run_leaves_no_results_and_a_rerun_takes_over(
     db_url: str, street_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -268,11 +250,14 @@ def test_a_killed_run_leaves_no_results_and_a_rerun_takes_over(
     (killed,) = fetch_rows(db_url, select(Video.id, Video.status, Video.worker))
     assert killed["status"] == "processing" and str(proc.pid) in killed["worker"]
 
-    # While the dead worker's heartbeat is fresh, a re-run leaves the video alone.
+    # While the dead worker's claim is fresh, a re-run leaves the video alone, but says that its
+    # worker stopped and when the video will be taken over (the batch counts as not done).
     fresh = process_videos([street_clip], run_settings(db_url, tmp_path), progress=False,
                            detector=shared_detector())
     (outcome,) = fresh.outcomes
-    assert isinstance(outcome, Skipped) and "being processed" in outcome.message, outcome
+    assert isinstance(outcome, Held) and fresh.held, outcome
+    assert f"held by a stale worker {killed['worker']}" in outcome.message
+    assert f"its process {proc.pid} is no longer running" in outcome.message and "taken over at" in outcome.message
     assert table_counts(db_url)["observations"] == 0
 
     # Once the heartbeat is stale, the re-run takes the video over and finishes it.

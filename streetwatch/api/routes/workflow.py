@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser, Role, require_roles
-from streetwatch.api.deps import SessionDep, TaxonomyDep
+from streetwatch.api.deps import EvidenceStoreDep, SessionDep, TaxonomyDep
 from streetwatch.api.schemas import CasePublic, ErrorPublic
 from streetwatch.api.schemas.workflow import (
     CaseEventPublic,
@@ -25,7 +25,13 @@ from streetwatch.api.schemas.workflow import (
     KpiRowPublic,
     KpisPublic,
 )
-from streetwatch.casework.case_workflow import case_events, kpi_events, transition_case
+from streetwatch.casework.case_workflow import (
+    EvidenceRefusedError,
+    case_events,
+    kpi_events,
+    record_dispatch_refusal,
+    transition_case,
+)
 from streetwatch.casework.config import WorkflowConfig, load_workflow_config
 from streetwatch.casework.deadlines import TimeLimit
 from streetwatch.casework.kpis import compute_kpis
@@ -73,24 +79,33 @@ CaseId = Annotated[int, Path(ge=1, description="The case's id.")]
     response_model=CaseTransitionPublic,
     responses={403: {"model": ErrorPublic, "description": "Your role may not do this, or not for this unit."},
                404: {"model": ErrorPublic, "description": "No case has this id."},
-               409: {"model": ErrorPublic, "description": "The case's state does not allow the action."}},
+               409: {"model": ErrorPublic, "description": "The case's state does not allow the action, or (dispatch) "
+                                                          "its evidence is missing or fails its sha256 check."}},
 )
 def transition(
-    session: SessionDep, taxonomy: TaxonomyDep, config: WorkflowConfigDep, case_id: CaseId,
+    session: SessionDep, taxonomy: TaxonomyDep, config: WorkflowConfigDep, store: EvidenceStoreDep, case_id: CaseId,
     body: CaseTransitionCreate, user: Annotated[AuthenticatedUser, Depends(require_roles(*WORKFLOW_ROLES))],
 ) -> CaseTransitionPublic:
     """Apply one action: `dispatch` starts the SLA clock (deadlines from `models/workflow/deadlines.yaml`),
     `return` sends it back for re-dispatch, `handle` / `check` / `rework` record the unit's work and the
-    on-site check, `extend` adds working time to the deadlines, `close` closes it."""
+    on-site check, `extend` adds working time to the deadlines, `close` closes it. A dispatch first checks
+    every evidence image of the case against its sha256 and is refused (409, recorded in the audit log) when
+    one is missing or damaged."""
     _case_for(session, user, case_id)
     if body.unit is not None and not user.sees_all_units:
         raise HTTPException(403, "only a supervisor or admin may send a case to another unit")
     # Not permitted 403, illegal from this state 409, no such case 404, bad input 422: the app's
     # StreetwatchError handler answers each with its class's status.
-    event = transition_case(
-        session, case_id, body.action, actor=user.username, roles=user.roles, config=config, note=body.note,
-        unit=body.unit, extend_by=TimeLimit.parse(body.extend_by) if body.extend_by else None,
-    )
+    try:
+        event = transition_case(
+            session, case_id, body.action, actor=user.username, roles=user.roles, config=config, note=body.note,
+            unit=body.unit, extend_by=TimeLimit.parse(body.extend_by) if body.extend_by else None, evidence=store,
+        )
+    except EvidenceRefusedError as refusal:
+        session.rollback()  # nothing of the refused transition stays; its refusal is recorded on its own
+        record_dispatch_refusal(session, refusal, actor=user.username)
+        session.commit()
+        raise
     session.commit()
     case = queries.find_case(session, case_id)
     assert case is not None  # just moved it

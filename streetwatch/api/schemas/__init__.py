@@ -299,6 +299,10 @@ class VideoPublic(_Out):
     mount_height_m: float | None = Field(None, description="Camera height the video was located with.")
     mount_height_sigma_m: float | None = Field(None, description="Its uncertainty (one sigma), when estimated.")
     camera_note: str | None = Field(None, description="What was estimated from how much footage, and what not.")
+    truncated: bool = Field(False, description="The file ends before the footage its container declares (cut "
+                                               "off): only analysed_s seconds were analysed.")
+    analysed_s: float | None = Field(None, description="Seconds of footage decoded and analysed.")
+    decode_note: str | None = Field(None, description="A truncation or decoding trouble, in words.")
     worker: str | None
     heartbeat_at: UtcDatetime | None
     created_at: UtcDatetime

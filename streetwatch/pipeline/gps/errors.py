@@ -8,6 +8,7 @@ records it had to drop (a corrupt NMEA line, a void fix). A file that cannot be 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,12 +76,20 @@ class ParseReport:
         skipped: How many records were dropped, per reason (reasons with no drops are absent).
         examples: The first few drops with their line numbers, for error messages and logs,
             e.g. ``"line 12: bad NMEA checksum (expected 4A, got 4B)"``.
+        dated_skips: UTC epoch times of dropped records that still carried a time (a void fix:
+            the receiver was logging, but had no position yet), sorted. They say when the log
+            began even when its first records were unusable.
     """
 
     path: str
     fixes: tuple[GpsFix, ...]
     skipped: Mapping[SkipReason, int] = field(default_factory=dict)
     examples: tuple[str, ...] = ()
+    dated_skips: tuple[float, ...] = ()
+
+    def record_times(self) -> list[float]:
+        """The times of every record read, usable or not (fixes and dated skips), sorted."""
+        return sorted([fix.t for fix in self.fixes] + list(self.dated_skips))
 
     @property
     def skipped_total(self) -> int:
@@ -100,14 +109,18 @@ class SkipCounter:
     def __init__(self) -> None:
         self.counts: dict[SkipReason, int] = {}
         self.examples: list[str] = []
+        self.times: list[float] = []
 
-    def skip(self, reason: SkipReason, line: int | None, detail: str) -> None:
-        """Count one dropped record, keeping the first few details for messages."""
+    def skip(self, reason: SkipReason, line: int | None, detail: str, *, t: float | None = None) -> None:
+        """Count one dropped record, keeping the first few details for messages (and its time, if known)."""
         self.counts[reason] = self.counts.get(reason, 0) + 1
         if len(self.examples) < self.max_examples:
             self.examples.append(detail if line is None else f"line {line}: {detail}")
+        if t is not None and math.isfinite(t):
+            self.times.append(t)
 
     def report(self, path: str | os.PathLike[str], fixes: list[GpsFix]) -> ParseReport:
         """The report for ``fixes`` (sorted here by time) and the drops counted so far."""
         ordered = tuple(sorted(fixes, key=lambda fix: fix.t))
-        return ParseReport(os.fspath(path), ordered, dict(self.counts), tuple(self.examples))
+        return ParseReport(os.fspath(path), ordered, dict(self.counts), tuple(self.examples),
+                           tuple(sorted(self.times)))

@@ -68,7 +68,7 @@ def read_gpx(path: str | os.PathLike[str]) -> ParseReport:
                 path, f"{where} has no usable <time> (missing, or not ISO 8601); every point needs one"
             )
         if point.type_of_gpx_fix == "none":
-            skips.skip(SkipReason.VOID_FIX, None, f"{where}: <fix>none</fix>")
+            skips.skip(SkipReason.VOID_FIX, None, f"{where}: <fix>none</fix>", t=_utc_seconds(point.time))
             continue
         try:
             fixes.append(_fix(point))
@@ -93,10 +93,13 @@ def _points(document: gpxpy.gpx.GPX) -> Iterator[tuple[str, Any]]:
             yield f"waypoint {w}", waypoint
 
 
-def _fix(point: Any) -> GpsFix:
-    when: dt.datetime = point.time
+def _utc_seconds(when: dt.datetime) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)  # GPX times are UTC by the standard; a missing Z is sloppiness
+    return when.timestamp()
+
+
+def _fix(point: Any) -> GpsFix:
     speed = getattr(point, "speed", None)
     course = getattr(point, "course", None)
     if speed is None or course is None:
@@ -104,7 +107,7 @@ def _fix(point: Any) -> GpsFix:
         speed = extra_speed if speed is None else speed
         course = extra_course if course is None else course
     return GpsFix(
-        t=when.timestamp(),
+        t=_utc_seconds(point.time),
         lat=float(point.latitude),
         lon=float(point.longitude),
         alt=None if point.elevation is None else float(point.elevation),

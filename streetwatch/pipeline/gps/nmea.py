@@ -89,6 +89,7 @@ def read_nmea(path: str | os.PathLike[str]) -> ParseReport:
         if isinstance(record, _Rmc):
             if record.fix is None:
                 void_times.add(record.when)
+                skips.times.append(record.when.timestamp())  # logged without a position: dates the log's start
             else:
                 fixes_by_time.setdefault(record.when, record.fix)  # a repeated sentence: keep the first
 

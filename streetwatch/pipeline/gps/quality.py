@@ -16,9 +16,16 @@ A fix that does not report HDOP or a satellite count is not dropped for it: unkn
 The speed check drops the outlier, not its neighbours: a fix far from the last kept one waits;
 if the fixes after it come back near the kept track, it was a spike and is dropped; if
 ``confirm_fixes`` consecutive fixes agree with it instead, the receiver really is there and they
-are kept. Then a kept stretch shorter than that before them (a bad first fix, say) is dropped.
-Implied speeds subtract ``position_noise_m`` from the distance first, so the metre-level jitter
-of an 18 Hz GoPro track does not read as 100 m/s.
+are kept, as a new stretch. Implied speeds subtract ``position_noise_m`` from the distance first,
+so the metre-level jitter of an 18 Hz GoPro track does not read as 100 m/s.
+
+Then the stretches are judged together. A stretch of any length that is reached by an
+impossible jump and left by another, while the stretches either side of it fit each other, is a
+detour: the receiver's error (multipath in a street canyon, a bad relock), not the car's drive;
+two of three stretches agree, and it is dropped. After that, a first stretch shorter than
+``confirm_fixes`` before a jump (a bad first fix or two) is dropped. What remains may still hold an
+impossible jump (the receiver moved once and stayed): the track never interpolates across it
+(``GpsTrack`` with ``max_speed_mps``).
 """
 
 from __future__ import annotations
@@ -77,8 +84,43 @@ def gate_fixes(
         else:
             dropped[reason] += 1
     kept, speed_drops = _drop_speed_outliers(candidates, max_speed_mps, confirm_fixes, position_noise_m)
-    dropped["speed"] = speed_drops
+    kept, stretch_drops = _judge_stretches(kept, max_speed_mps, confirm_fixes, position_noise_m)
+    dropped["speed"] = speed_drops + stretch_drops
     return tuple(kept), dropped
+
+
+def plausible_step(a: GpsFix, b: GpsFix, max_speed_mps: float, noise_m: float) -> bool:
+    """Whether a vehicle could go from fix ``a`` to fix ``b`` (in time order) at most ``max_speed_mps``.
+
+    ``noise_m`` of the distance is receiver noise, not travel.
+    """
+    excess = max(0.0, haversine_m(a.lat, a.lon, b.lat, b.lon) - noise_m)
+    elapsed = b.t - a.t
+    return excess == 0.0 if elapsed <= 0 else excess / elapsed <= max_speed_mps
+
+
+def _judge_stretches(
+    fixes: list[GpsFix], max_speed: float, confirm: int, noise_m: float
+) -> tuple[list[GpsFix], int]:
+    """Drop detours (shortest first), then a too short first stretch (see the module docstring)."""
+    pieces: list[list[GpsFix]] = []
+    for fix in fixes:
+        if pieces and plausible_step(pieces[-1][-1], fix, max_speed, noise_m):
+            pieces[-1].append(fix)
+        else:
+            pieces.append([fix])
+    drops = 0
+    while len(pieces) >= 3:
+        detours = [k for k in range(1, len(pieces) - 1)
+                   if plausible_step(pieces[k - 1][-1], pieces[k + 1][0], max_speed, noise_m)]
+        if not detours:
+            break
+        k = min(detours, key=lambda i: len(pieces[i]))
+        drops += len(pieces[k])
+        pieces[k - 1 : k + 2] = [pieces[k - 1] + pieces[k + 1]]
+    if len(pieces) >= 2 and len(pieces[0]) < confirm:
+        drops += len(pieces.pop(0))
+    return [fix for piece in pieces for fix in piece], drops
 
 
 def _static_problem(fix: GpsFix, max_hdop: float, min_satellites: int) -> str | None:
@@ -95,13 +137,10 @@ def _drop_speed_outliers(
     fixes: list[GpsFix], max_speed: float, confirm: int, noise_m: float
 ) -> tuple[list[GpsFix], int]:
     def plausible(a: GpsFix, b: GpsFix) -> bool:
-        excess = max(0.0, haversine_m(a.lat, a.lon, b.lat, b.lon) - noise_m)
-        elapsed = b.t - a.t
-        return excess == 0.0 if elapsed <= 0 else excess / elapsed <= max_speed
+        return plausible_step(a, b, max_speed, noise_m)
 
     kept: list[GpsFix] = []
     pending: list[GpsFix] = []  # consecutive fixes that agree with each other, not with ``kept``
-    segment_start = 0  # where the last confirmed stretch of ``kept`` begins
     drops = 0
     for fix in fixes:
         if not kept or plausible(kept[-1], fix):
@@ -114,11 +153,7 @@ def _drop_speed_outliers(
         else:
             drops += len(pending)
             pending = [fix]
-        if len(pending) >= confirm:  # the receiver stays at the new place: the jump is real
-            if len(kept) - segment_start < confirm:  # what came before was too short to trust
-                drops += len(kept) - segment_start
-                del kept[segment_start:]
-            segment_start = len(kept)
+        if len(pending) >= confirm:  # the receiver stays at the new place: a new stretch (judged later)
             kept.extend(pending)
             pending = []
     return kept, drops + len(pending)

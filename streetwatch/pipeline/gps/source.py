@@ -15,11 +15,13 @@ raises ``GpsFormatError`` (the operator put it there; silently ignoring it would
 problem), while embedded data never raises: at worst it is reported with no usable fixes.
 
 ``load_video_gps`` does the whole job for the run: discovery, quality gating
-(``quality.gate_fixes``), the track, and the time alignment (``timing.estimate_offset``).
+(``quality.gate_fixes``), the track (no position across a gap or an impossible jump), and the
+time alignment (``timing.estimate_offset``, from the log's first record: ``timing.log_start``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -35,7 +37,13 @@ from streetwatch.pipeline.gps.loader import NMEA_SUFFIXES, read_gps_file, requir
 from streetwatch.pipeline.gps.media import VIDEO_SUFFIXES, creation_utc, open_media
 from streetwatch.pipeline.gps.quality import gate_fixes
 from streetwatch.pipeline.gps.srt import read_srt, read_srt_stream
-from streetwatch.pipeline.gps.timing import DEFAULT_LOCAL_TZ, GpsReading, TimeAlignment, estimate_offset
+from streetwatch.pipeline.gps.timing import (
+    DEFAULT_LOCAL_TZ,
+    GpsReading,
+    TimeAlignment,
+    estimate_offset,
+    log_start,
+)
 from streetwatch.pipeline.gps.track import GpsTrack
 
 logger = logging.getLogger(__name__)
@@ -221,11 +229,18 @@ def load_video_gps(
         discovery.report.fixes, options.max_hdop, options.min_satellites, options.max_speed_mps
     )
     dropped.update({str(reason): count for reason, count in discovery.report.skipped.items() if count})
-    track = GpsTrack(kept, max_gap_s=options.max_gap_s, source=discovery.label) if kept else None
+    track = (GpsTrack(kept, max_gap_s=options.max_gap_s, source=discovery.label, max_speed_mps=options.max_speed_mps)
+             if kept else None)
     anchors = discovery.reading.anchors
     alignment = None
     if anchors or track is not None:
-        alignment = estimate_offset(anchors, track.start if track else None, options.configured_offset_s)
+        # The log's first record, not its first good fix: bad fixes at the start must not move the video.
+        start = (log_start(discovery.report.record_times(), track.start, options.max_gap_s)
+                 if track is not None else None)
+        alignment = estimate_offset(anchors, start, options.configured_offset_s)
+        if track is not None and start is not None and start < track.start and not anchors:
+            alignment = dataclasses.replace(alignment, detail=f"{alignment.detail}; the log's first "
+                                            f"{track.start - start:.1f} s held no usable fix")
     if any(dropped.values()):
         logger.info("%s: GPS fixes dropped: %s", video_path, dropped)
     return VideoGps(discovery, track, dropped, alignment)

@@ -14,6 +14,11 @@ status           meaning
                  the first fix, which is a guess; such a video is flagged "time unverified".
 ===============  ================================================================================
 
+"The first fix" of a separate file is the first record of the log (:func:`log_start`), not the
+first fix the quality gate kept: a receiver still without a lock logs (0, 0), void fixes, huge
+HDOP or wandering positions for its first seconds (a cold start: 30-60 s), and starting the video
+at the first *good* fix instead would shift every object by that long times the car's speed.
+
 "Verified" is about the alignment of frames and fixes. Cameras that stamp their data with a
 local wall-clock time (Chinese dashcams, DJI, 70mai file names) need a UTC offset to turn it into
 UTC; that offset is configured (default UTC+08:00, China Standard Time) and a wrong one moves the
@@ -78,7 +83,7 @@ class TimeAlignment:
     Attributes:
         start_utc: UTC epoch seconds of video time 0; a frame at ``pts_s`` is at
             ``start_utc + pts_s``.
-        offset_s: ``start_utc`` minus the time of the first GPS fix (0.0 without fixes): how
+        offset_s: ``start_utc`` minus the time of the GPS log's first record (0.0 without fixes): how
             long after the GPS track the video starts.
         status: ``verified``, ``configured`` or ``unverified`` (see the module docstring).
         detail: How the alignment was obtained, in words, for logs and the video's record.
@@ -109,7 +114,8 @@ def estimate_offset(
 
     Args:
         anchors: Clock anchors from the source (``GpsReading.anchors``).
-        track_start: UTC epoch seconds of the first usable fix, or None when there is none.
+        track_start: UTC epoch seconds of the GPS log's start (:func:`log_start`: its first record,
+            usable or not), or None when there is none.
         configured_offset_s: Seconds from the first fix to the video's start, from settings;
             None when the operator configured nothing.
 
@@ -146,6 +152,30 @@ def estimate_offset(
     return TimeAlignment(
         track_start, 0.0, TimeStatus.UNVERIFIED, "assumed to start at the first GPS fix (time unverified)"
     )
+
+
+def log_start(record_times: Sequence[float], first_usable: float, max_step_s: float) -> float:
+    """When a GPS log began: its first record, even an unusable one, if the log ran on from it.
+
+    Walks back from the first usable fix over the earlier records (fixes the quality gate
+    dropped, void fixes with a time) as long as each is at most ``max_step_s`` before the next,
+    so a record with a wild time (a receiver's clock still at 1980, a stray line) is not taken
+    for the start.
+
+    Args:
+        record_times: UTC epoch seconds of every record read (``ParseReport.record_times``).
+        first_usable: Time of the first fix the track kept.
+        max_step_s: Longest spacing of records in one continuous log (the track's ``max_gap_s``).
+
+    Returns:
+        The log's start, at most ``first_usable``.
+    """
+    start = first_usable
+    for t in sorted((t for t in record_times if math.isfinite(t) and t < first_usable), reverse=True):
+        if start - t > max_step_s:
+            break
+        start = t
+    return start
 
 
 def anchored_reading(

@@ -6,12 +6,18 @@ search and a handful of float operations.
 
 Inside a gap (two consecutive fixes more than ``max_gap_s`` apart) there is no position:
 ``pose_at`` returns None rather than drawing a straight line through a tunnel or an outage.
+Across a jump no vehicle could make (with ``max_speed_mps``: 1 km in 1 s, a receiver that
+relocked elsewhere) there is no position either: a line between the two sides would put the
+camera hundreds of metres off the road. The two sides are *pieces* of the track that never
+mix: :meth:`GpsTrack.poses_at` places one object's sightings from one piece only.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +27,8 @@ from streetwatch.core.types import GpsFix, Pose
 
 # Below this distance between two fixes, their bearing is GPS noise, not the direction of travel.
 MIN_MOTION_M = 1.0
+# Distance between two fixes that is receiver noise, not travel, when judging a jump (as the quality gate).
+JUMP_NOISE_M = 10.0
 
 
 class GpsTrack:
@@ -32,10 +40,13 @@ class GpsTrack:
         max_gap_s: Two consecutive fixes further apart in time than this bound a gap, in which
             ``pose_at`` gives no position.
         source: Where the fixes came from (a file path), for messages.
+        max_speed_mps: Two consecutive fixes that a vehicle could only connect faster than this
+            (beyond ``JUMP_NOISE_M`` of receiver noise) bound a jump: no position between them, and
+            the track's pieces either side never mix (:meth:`poses_at`). None: no jump check.
 
     Raises:
-        ValueError: If there are no fixes, a fix time is not finite, or ``max_gap_s`` is not a
-            positive finite number.
+        ValueError: If there are no fixes, a fix time is not finite, or ``max_gap_s`` or
+            ``max_speed_mps`` is not a positive finite number.
     """
 
     __slots__ = (
@@ -43,6 +54,7 @@ class GpsTrack:
         "_fixes",
         "_heading",
         "_is_gap",
+        "_jump_times",
         "_lat",
         "_lon",
         "_seg_bearing",
@@ -51,12 +63,16 @@ class GpsTrack:
         "_t",
         "_t_array",
         "max_gap_s",
+        "max_speed_mps",
         "source",
     )
 
-    def __init__(self, fixes: Sequence[GpsFix], max_gap_s: float = 5.0, source: str = "") -> None:
+    def __init__(self, fixes: Sequence[GpsFix], max_gap_s: float = 5.0, source: str = "",
+                 max_speed_mps: float | None = None) -> None:
         if not (math.isfinite(max_gap_s) and max_gap_s > 0):
             raise ValueError(f"max_gap_s must be a positive finite number of seconds, got {max_gap_s}")
+        if max_speed_mps is not None and not (math.isfinite(max_speed_mps) and max_speed_mps > 0):
+            raise ValueError(f"max_speed_mps must be a positive finite number or None, got {max_speed_mps}")
         if len(fixes) == 0:
             raise ValueError(f"a GPS track needs at least one fix, got none{_from(source)}")
         for fix in fixes:
@@ -80,7 +96,15 @@ class GpsTrack:
         lengths, bearings = path_segments(self._lat, self._lon)
         self._seg_length: list[float] = lengths.tolist()
         self._seg_bearing: list[float] = bearings.tolist()
-        self._is_gap: list[bool] = (np.diff(self._t_array) > self.max_gap_s).tolist()
+        durations = np.diff(self._t_array)
+        is_gap = durations > self.max_gap_s
+        self.max_speed_mps = max_speed_mps
+        jumps = np.zeros_like(is_gap)
+        if max_speed_mps is not None and len(durations):
+            jumps = np.maximum(lengths - JUMP_NOISE_M, 0.0) > max_speed_mps * durations
+        self._is_gap: list[bool] = (is_gap | jumps).tolist()
+        # A jump splits the track into pieces; the time of each jump's later fix starts the next piece.
+        self._jump_times: list[float] = [self._t[i + 1] for i in np.flatnonzero(jumps)]
 
     @property
     def fixes(self) -> tuple[GpsFix, ...]:
@@ -133,6 +157,32 @@ class GpsTrack:
         weight = (t - times[earlier]) / (times[upper] - times[earlier])
         return self._interpolate(earlier, weight, t)
 
+    @property
+    def jump_times(self) -> tuple[float, ...]:
+        """Times of the first fix after each impossible jump (empty without ``max_speed_mps``)."""
+        return tuple(self._jump_times)
+
+    def piece_of(self, t: float) -> int:
+        """Which piece of the track (0, 1, ...: split at impossible jumps) time ``t`` falls in."""
+        return bisect.bisect_right(self._jump_times, t)
+
+    def poses_at(self, times: Sequence[float]) -> list[Pose | None]:
+        """The poses at several instants of one object, all from one piece of the track.
+
+        When the instants straddle an impossible jump, the two sides cannot both be right and
+        must not be combined into one position: only the piece with the most poses is kept
+        (on a tie, the earlier), and the other instants get None, as if GPS had none there.
+        """
+        poses = [self.pose_at(t) for t in times]
+        if not self._jump_times:
+            return poses
+        pieces = Counter(self.piece_of(t) for t, pose in zip(times, poses, strict=True) if pose is not None)
+        if len(pieces) <= 1:
+            return poses
+        keep = max(pieces, key=lambda piece: (pieces[piece], -piece))
+        return [pose if pose is not None and self.piece_of(t) == keep else None
+                for t, pose in zip(times, poses, strict=True)]
+
     def shifted(self, offset_s: float) -> GpsTrack:
         """The same track with every fix time moved by ``offset_s`` seconds.
 
@@ -141,7 +191,7 @@ class GpsTrack:
         if not math.isfinite(offset_s):
             raise ValueError(f"offset_s must be finite, got {offset_s}")
         moved = [dataclasses.replace(fix, t=fix.t + offset_s) for fix in self._fixes]
-        return GpsTrack(moved, max_gap_s=self.max_gap_s, source=self.source)
+        return GpsTrack(moved, max_gap_s=self.max_gap_s, source=self.source, max_speed_mps=self.max_speed_mps)
 
     def _pose_at_fix(self, index: int) -> Pose:
         """Pose exactly at a fix: its position, with heading and speed from a segment beside it."""

@@ -42,6 +42,7 @@ STEADY = (0, 10, 20, 30, 40, 50, 60)
         ((1000, 1010, 20, 30, 40, 50), [2, 3, 4, 5], dropped(speed=2)),  # two bad first fixes
         ((0, 10, 20, 30, 40, 50, 1000), [0, 1, 2, 3, 4, 5], dropped(speed=1)),  # bad last fix
         ((0, 10, 20, 30, 5000, 5010, 5020, 5030), [0, 1, 2, 3, 4, 5, 6, 7], dropped()),  # a real jump stays
+        ((0, 10, 1000, 1010, 1020, 50, 60, 70), [0, 1, 5, 6, 7], dropped(speed=3)),  # a detour of 3 fixes
         ((0, 10, 20, 99.9, 109.9), [0, 1, 2, 3, 4], dropped()),  # 79.9 m - 10 m noise: kept
         ((0, 10, 20, 100.5, 110.5), [0, 1, 2, 4], dropped(speed=1)),  # 80.5 m - 10 m: too fast
     ],
@@ -53,6 +54,7 @@ STEADY = (0, 10, 20, 30, 40, 50, 60)
         "two-bad-first",
         "bad-last",
         "confirmed-jump",
+        "long-detour",
         "under-limit",
         "over-limit",
     ],
