@@ -266,7 +266,7 @@ def test_promote_refuses_a_candidate_worse_on_a_family_and_records_a_forced_one(
     details = entry["details"]
     assert details["forced"] is True and details["reason"] == REASON and details["previous_version"] == 1
     assert any(r.startswith("stall ") for r in details["comparison"]["regressions"])
-    verify = invoke("audit", "verify", "--db", promoted.db_url)
+    verify = invoke("audit", "verify", "--db", promoted.db_url, "--evidence", str(promoted.evidence))
     assert verify.exit_code == 0 and "audit log intact" in verify.output, verify.output
 
 
@@ -312,6 +312,6 @@ def test_rollback_goes_back_to_the_version_promoted_over(shadowed: Loop) -> None
         select(AuditEntry.action, AuditEntry.details).where(AuditEntry.action.like("model.%")).order_by(AuditEntry.id))]
     assert [a for a, _ in audit] == ["model.register", "model.register", "model.register", "model.promote",
                                      "model.rollback"]
-    verify = invoke("audit", "verify", "--db", shadowed.db_url)
+    verify = invoke("audit", "verify", "--db", shadowed.db_url, "--evidence", str(shadowed.evidence))
     assert verify.exit_code == 0, verify.output
 
