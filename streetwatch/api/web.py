@@ -40,9 +40,10 @@ from streetwatch.api.auth import (
     require_roles,
 )
 from streetwatch.api.deps import SessionDep, SessionFactoryDep, SettingsDep, TaxonomyDep, get_taxonomy
+from streetwatch.api.errors import unprocessable
 from streetwatch.api.routes import workflow as workflow_routes
 from streetwatch.api.routes.workflow import WorkflowConfigDep
-from streetwatch.api.schemas import evidence_url
+from streetwatch.api.schemas import DbId, evidence_url
 from streetwatch.api.web_labels import PageEdits, label_context, save_page_edits
 from streetwatch.casework import review_queue
 from streetwatch.core.labels import LabelError
@@ -206,7 +207,7 @@ def _item_fragment(request: Request, session: Session, held: list[Violation], cu
 
 @router.get("/queue")
 def queue(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
-          id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+          id: Annotated[DbId | None, Query()] = None) -> HTMLResponse:
     _require(user, QUEUE_ROLES)
     held = _held(factory, session, user, top_up=True)
     current = _pick(held, id)
@@ -218,7 +219,7 @@ def queue(request: Request, factory: SessionFactoryDep, session: SessionDep, use
 
 @router.get("/queue/item")
 def queue_item(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
-               id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+               id: Annotated[DbId | None, Query()] = None) -> HTMLResponse:
     """One held item as a fragment (J/K); tops the lease batch up when nothing is held."""
     _require(user, QUEUE_ROLES)
     held = _held(factory, session, user, top_up=False) or _held(factory, session, user, top_up=True)
@@ -228,7 +229,7 @@ def queue_item(request: Request, factory: SessionFactoryDep, session: SessionDep
 @router.post("/queue/{violation_id}/decision")
 def queue_decide(
     request: Request, factory: SessionFactoryDep, session: SessionDep, config: WorkflowConfigDep,
-    taxonomy: TaxonomyDep, violation_id: int,
+    taxonomy: TaxonomyDep, violation_id: DbId,
     user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
     action: Annotated[Literal[DecisionAction.APPROVE, DecisionAction.REJECT], Form()],
     reason_code: Annotated[str | None, Form(max_length=32)] = None,
@@ -260,7 +261,7 @@ def queue_decide(
 @router.post("/queue/{violation_id}/labels")
 def queue_labels(
     request: Request, factory: SessionFactoryDep, session: SessionDep, config: WorkflowConfigDep,
-    taxonomy: TaxonomyDep, violation_id: int,
+    taxonomy: TaxonomyDep, violation_id: DbId,
     user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
     box: Annotated[str | None, Form(max_length=200)] = None,
     class_name: Annotated[str | None, Form(max_length=64)] = None,
@@ -304,7 +305,7 @@ def cases(
         rows, next_cursor = queries.list_cases(session, family=family, status=status, unit=scope or unit, grid=grid,
                                                overdue=overdue or None, now=now, limit=CASES_PAGE, cursor=cursor)
     except queries.QueryError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(str(exc), "query") from None
     filters = {"family": family, "status": status, "unit": unit, "grid": grid, "overdue": overdue}
     next_query = None if next_cursor is None else urlencode(
         {**{k: v for k, v in filters.items() if v}, "cursor": next_cursor})

@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from streetwatch.api.auth import CurrentUser, create_access_token
 from streetwatch.api.deps import SessionDep, SettingsDep
+from streetwatch.api.errors import BAD_BODY
 from streetwatch.api.schemas import ErrorPublic
 from streetwatch.api.schemas.auth import MePublic, TokenPublic
 from streetwatch.store import users as user_store
@@ -23,6 +24,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     responses={
         401: {"model": ErrorPublic, "description": "Wrong username or password."},
         403: {"model": ErrorPublic, "description": "The account is deactivated."},
+        **BAD_BODY,
     },
 )
 def login(
