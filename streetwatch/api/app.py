@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from streetwatch.api.auth import resolve_auth_secret
 from streetwatch.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES, install_error_handlers
+from streetwatch.api.middleware import BodySizeLimit
 from streetwatch.api.routes import (
     auth,
     cases,
@@ -107,6 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
     # Refuses a missing or default secret here, so `serve` never starts with one.
     app.state.auth_secret = resolve_auth_secret(settings)
 
+    # Outermost but for Starlette's own error handler: a body over the limit is refused before it is read.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     install_error_handlers(app)  # 422 in one shape, errors of ours with their status, a right Allow on 405
 
     app.include_router(auth.router, responses=COMMON_RESPONSES)

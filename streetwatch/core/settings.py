@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token.")
     auth_dev_mode: bool = Field(False, description="Development only: without auth_secret, sign tokens with "
                                 "a random key that dies with the process.")
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3, description="The API answers 413 to a "
+                                    "request body larger than this, before reading it (it takes no uploads).")
     # Sections with environment variables of their own (see the module docstring); each is read
     # once, when these settings are built.
     web: WebSettings = Field(default_factory=WebSettings, description="The review page.")
