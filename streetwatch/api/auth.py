@@ -198,7 +198,7 @@ def get_current_user(
         if key is None:
             raise _unauthorized("invalid or revoked API key")
         found = AuthenticatedUser.from_user(key.user, api_key_id=key.id)
-        session.commit()  # keeps last_used_at; nothing else has happened in this request yet
+        session.commit()  # keeps last_used_at, and gives the connection back (see below)
         return found
     if not token and (token := request.cookies.get(SESSION_COOKIE)):
         if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "true":
@@ -211,7 +211,13 @@ def get_current_user(
     user = user_store.get_user_by_id(session, user_id)
     if user is None or not user.active:
         raise _unauthorized("the token's user no longer exists or is deactivated")
-    return AuthenticatedUser.from_user(user)
+    found = AuthenticatedUser.from_user(user)
+    # End the sign-in's read now: its connection goes back to the pool. Routes that work in their own
+    # transactions (the review queue's claim and release, the page's top-up, exports) take another; held
+    # across theirs, fifty concurrent claimers on a pool of fifteen each waited for a second connection
+    # that never came, and failed after the pool's timeout.
+    session.commit()
+    return found
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]
