@@ -33,7 +33,7 @@ from streetwatch.api.routes import open311 as open311_routes
 from streetwatch.api.web import mount_web
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import load_taxonomy
-from streetwatch.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.db import DbTimeouts, make_engine, make_session_factory, upgrade
 
 DESCRIPTION = """\
 Geolocated city-management violations found in patrol-car dashcam footage, for review.
@@ -87,7 +87,9 @@ def create_app(settings: Settings) -> FastAPI:
         from streetwatch.store.evidence import EvidenceStore  # pulls in OpenCV: only when the app starts
 
         app.state.evidence_store = EvidenceStore(settings.evidence_dir)
-        engine = make_engine(settings.db_url)
+        engine = make_engine(settings.db_url, timeouts=DbTimeouts(
+            connect_s=settings.db_connect_timeout_s, statement_s=settings.db_statement_timeout_s,
+            pool_s=settings.db_pool_timeout_s))  # no unbounded wait on a database that is down or frozen
         app.state.session_factory = make_session_factory(engine)
         try:
             yield

@@ -6,6 +6,8 @@
   status is 422). A client parses one shape.
 * Other errors of ours: ``{"detail": "<message>"}`` with the status their class names.
 * 405: ``Allow`` lists every method of the path (Starlette names only the first route's).
+* 503 with ``Retry-After``: the database cannot be reached or did not answer in time
+  (``streetwatch.store.db.UNAVAILABLE_ERRORS``); the cause is logged, not sent.
 
 The statuses any route may answer besides its own are documented once here (:data:`COMMON_RESPONSES`,
 :data:`SIGNED_IN_RESPONSES`, :data:`BAD_BODY`) and added to the routers where the app includes them.
@@ -13,8 +15,9 @@ The statuses any route may answer besides its own are documented once here (:dat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 import fastapi.routing
 from fastapi import FastAPI, Request
@@ -26,12 +29,20 @@ from starlette.routing import compile_path, get_route_path
 
 from streetwatch.api.schemas import ErrorPublic
 from streetwatch.core.errors import StreetwatchError
+from streetwatch.store.db import UNAVAILABLE_ERRORS
+
+log = logging.getLogger(__name__)
 
 Responses = dict[int | str, dict[str, Any]]
-# Any route: a body over the limit (api/middleware.py), checked before routing.
+# Seconds a client is told to wait before it tries again when the database is unavailable.
+RETRY_AFTER_S: Final = 5
+# Any route: a body over the limit (api/middleware.py), checked before routing; the database away.
 COMMON_RESPONSES: Responses = {
     413: {"model": ErrorPublic, "description": "The request body is larger than the limit "
                                                "(`STREETWATCH_API_MAX_BODY_BYTES`, 1 MiB by default)."},
+    503: {"model": ErrorPublic, "description": "The database is unavailable (down, frozen, or every connection "
+                                               "busy): try again after `Retry-After` seconds.",
+          "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}},
 }
 # Routes that need a login token or an API key.
 SIGNED_IN_RESPONSES: Responses = {
@@ -101,7 +112,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+def database_unavailable() -> JSONResponse:
+    """The 503 of a database that cannot be reached or did not answer in time."""
+    return JSONResponse({"detail": f"the database is unavailable: try again in {RETRY_AFTER_S} s"},
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Logged here with its cause (the driver's message names hosts and statements: not for clients).
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return database_unavailable()
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer errors as the module docstring says."""
     app.add_exception_handler(StreetwatchError, _streetwatch_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _database_error)
