@@ -30,6 +30,7 @@ from streetwatch.api.routes import (
     workflow,
 )
 from streetwatch.api.routes import open311 as open311_routes
+from streetwatch.api.sign_in import make_throttle
 from streetwatch.api.web import mount_web
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import load_taxonomy
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     # Refuses a missing or default secret here, so `serve` never starts with one.
     app.state.auth_secret = resolve_auth_secret(settings)
+    app.state.sign_in_throttle = make_throttle(settings)  # failed sign-ins per user and address, in this process
 
     # Outermost but for Starlette's own error handler: a body over the limit is refused before it is read.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)

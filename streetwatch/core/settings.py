@@ -143,6 +143,14 @@ class Settings(BaseSettings):
     auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token.")
     auth_dev_mode: bool = Field(False, description="Development only: without auth_secret, sign tokens with "
                                 "a random key that dies with the process.")
+    auth_max_failures_per_user: int = Field(10, ge=1, le=10_000, description="Failed sign-ins allowed for one "
+                                            "username within auth_failure_window_s; more answer 429 (this process "
+                                            "counts its own).")
+    auth_max_failures_per_address: int = Field(20, ge=1, le=100_000, description="Failed sign-ins allowed from one "
+                                               "client address within the window (behind a proxy, forward the "
+                                               "client's address: see streetwatch.api.throttle).")
+    auth_failure_window_s: float = Field(900.0, gt=0, le=86_400, description="The window failed sign-ins are "
+                                         "counted in, seconds.")
     db_connect_timeout_s: float = Field(5.0, gt=0, le=300, description="The API gives up connecting to "
                                         "PostgreSQL after this (and on the ping of a pooled connection); it "
                                         "answers 503 with Retry-After.")
