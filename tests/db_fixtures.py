@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 
 __all__ = ["PostgresServer", "db_session_factory", "db_url", "find_postgres_bin", "postgres_server"]
+# Also for tests that need a server of their own: start_postgres, stop_postgres, stop_server, start_server.
 
 PG_BIN_ENV = "STREETWATCH_PG_BIN"   # a folder holding initdb, pg_ctl, postgres; overrides the search
 _SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
@@ -150,15 +151,7 @@ def start_postgres(bin_dir: Path) -> PostgresServer:
         last_error = ""
         for _ in range(_START_ATTEMPTS):
             port = _free_port()
-            options = " ".join(
-                [f"-p {port}", "-c listen_addresses=127.0.0.1", f"-k {base}"]
-                + [f"-c {key}={value}" for key, value in _SERVER_SETTINGS.items()]
-            )
-            started = subprocess.run(
-                _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                                 "-o", options, "start"]),
-                capture_output=True, text=True, timeout=120, check=False,
-            )
+            started = _pg_ctl_start(bin_dir, base, port)
             if started.returncode == 0:
                 return PostgresServer(host="127.0.0.1", port=port, user=_SYSTEM_USER, base_dir=base,
                                       bin_dir=bin_dir)
@@ -168,6 +161,34 @@ def start_postgres(bin_dir: Path) -> PostgresServer:
     except BaseException:
         shutil.rmtree(base, ignore_errors=True)
         raise
+
+
+def _pg_ctl_start(bin_dir: Path, base: Path, port: int) -> subprocess.CompletedProcess[str]:
+    options = " ".join([f"-p {port}", "-c listen_addresses=127.0.0.1", f"-k {base}"]
+                       + [f"-c {key}={value}" for key, value in _SERVER_SETTINGS.items()])
+    return subprocess.run(
+        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "postgres.log"),
+                         "-w", "-t", "60", "-o", options, "start"]),
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def stop_server(server: PostgresServer) -> None:
+    """Stop the server, keeping its data (for tests of a database that goes away)."""
+    _run([str(server.bin_dir / "pg_ctl"), "-D", str(server.base_dir / "data"), "-m", "fast", "-w", "stop"],
+         "pg_ctl stop")
+
+
+def start_server(server: PostgresServer) -> None:
+    """Start a server that :func:`stop_server` stopped, on the same port.
+
+    Raises:
+        RuntimeError: If it does not start, with the server log's tail.
+    """
+    started = _pg_ctl_start(server.bin_dir, server.base_dir, server.port)
+    if started.returncode != 0:
+        raise RuntimeError(f"pg_ctl start on port {server.port} exited {started.returncode}: "
+                           f"{started.stderr.strip()}\n{_log_tail(server.base_dir / 'postgres.log')}")
 
 
 def stop_postgres(server: PostgresServer) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from streetwatch.api.auth import resolve_auth_secret
+from streetwatch.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES, install_error_handlers
+from streetwatch.api.middleware import BodySizeLimit
 from streetwatch.api.routes import (
     auth,
     cases,
@@ -28,12 +30,12 @@ from streetwatch.api.routes import (
     workflow,
 )
 from streetwatch.api.routes import open311 as open311_routes
+from streetwatch.api.sign_in import make_throttle
 from streetwatch.api.web import mount_web
-from streetwatch.core.errors import StreetwatchError
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import load_taxonomy
 from streetwatch.store.audit_anchor import anchor_from_settings
-from streetwatch.store.db import make_engine, make_session_factory, upgrade
+from streetwatch.store.db import DbTimeouts, make_engine, make_session_factory, upgrade
 
 DESCRIPTION = """\
 Geolocated city-management violations found in patrol-car dashcam footage, for review.
@@ -87,7 +89,9 @@ def create_app(settings: Settings) -> FastAPI:
         from streetwatch.store.evidence import EvidenceStore
 
         app.state.evidence_store = EvidenceStore(settings.evidence_dir)
-        engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
+        engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s, timeouts=DbTimeouts(
+            connect_s=settings.db_connect_timeout_s, statement_s=settings.db_statement_timeout_s,
+            pool_s=settings.db_pool_timeout_s))  # no unbounded wait on a database that is down or frozen
         app.state.session_factory = make_session_factory(engine, audit_anchor=anchor_from_settings(settings))
         try:
             yield
@@ -107,17 +111,54 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     # Refuses a missing or default secret here, so `serve` never starts with one.
     app.state.auth_secret = resolve_auth_secret(settings)
+    app.state.sign_in_throttle = make_throttle(settings)  # failed sign-ins per user and address, in this process
 
-    @app.exception_handler(StreetwatchError)
-    async def _streetwatch_error(_request: Request, exc: StreetwatchError) -> JSONResponse:
-        # Every error of ours says its own status (streetwatch.core.errors): a bad cursor or filter
-        # 400, a malformed decision 422, an unknown id 404, a lost race 409, a refused role 403.
-        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
+    # Outermost but for Starlette's own error handler: a body over the limit is refused before it is read.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    install_error_handlers(app)  # 422 in one shape, errors of ours with their status, a right Allow on 405
 
-    for module in (auth, violations, cases, observations, labels, videos, evidence, health):
-        app.include_router(module.router)
-    app.include_router(open311_routes.router)
+    app.include_router(auth.router, responses=COMMON_RESPONSES)
+    for module in (violations, cases, observations, labels, videos, evidence):
+        app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
+    app.include_router(health.router)
+    app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
     for workflow_module in (review, workflow, exports):
-        app.include_router(workflow_module.router)
+        app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
     mount_web(app)  # the review page under /ui/
+    _document_vocabulary(app)
     return app
+
+
+def _document_vocabulary(app: FastAPI) -> None:
+    """List the taxonomy's families and event codes as enums in the OpenAPI document.
+
+    They come from the taxonomy the app loaded at startup (a city may add its own), so the routes
+    check them rather than a Literal; the document still says which ones this server knows: every
+    ``family`` query parameter, Open311's ``service_code`` in a path and in the POST's form.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        taxonomy = getattr(app.state, "taxonomy", None)
+        if taxonomy is None:  # not started yet: build it again once the taxonomy is loaded
+            app.openapi_schema = None
+            return schema
+        families, codes = sorted(taxonomy.families), sorted(taxonomy.events)
+        for path, item in schema.get("paths", {}).items():
+            for operation in item.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "family" and parameter["in"] == "query":
+                        parameter["schema"] = {"type": "string", "enum": families, "title": "Family"}
+                    elif parameter["name"] == "service_code" and parameter["in"] == "path":
+                        parameter["schema"] = {"type": "string", "enum": codes, "title": "Service Code"}
+                form = (operation.get("requestBody", {}).get("content", {})
+                        .get("application/x-www-form-urlencoded", {}).get("schema", {}))
+                if path.startswith("/open311/") and "service_code" in form.get("properties", {}):
+                    properties = form["properties"] = dict(form["properties"])  # not the route's own dict
+                    properties["service_code"] = {**properties["service_code"], "enum": codes}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

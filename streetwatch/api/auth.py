@@ -15,7 +15,9 @@ for one object and :attr:`AuthenticatedUser.unit_scope` to filter lists. Violati
 case, or cases with no unit yet, are visible only to the city-wide roles.
 
 The user is re-read from the database on every request: deactivating a user or changing
-their roles takes effect at once, even for tokens already issued.
+their roles takes effect at once, even for tokens already issued. A login token also carries
+the user's ``token_version`` (``ver``): signing out (``POST /auth/logout``, the page's sign-out)
+and deactivation raise it, so every token issued before is refused from then on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from streetwatch.api.deps import SessionDep
 from streetwatch.core.errors import ConfigurationError
 from streetwatch.core.settings import Settings
 from streetwatch.store import users as user_store
+from streetwatch.store.models import parse_row_id
 from streetwatch.store.models_auth import ALL_UNITS_ROLES, Role, User
 
 __all__ = [
@@ -156,12 +159,17 @@ def resolve_auth_secret(settings: Settings) -> str:
 
 
 def create_access_token(
-    secret: str, user_id: int, username: str, *, minutes: int, now: datetime | None = None
+    secret: str, user_id: int, username: str, *, minutes: int, version: int = 0, now: datetime | None = None
 ) -> tuple[str, datetime]:
-    """A signed HS256 JWT for the user, and when it expires."""
+    """A signed HS256 JWT for the user, and when it expires.
+
+    Args:
+        version: The user's ``token_version`` now: the token stops working when it changes.
+    """
     issued = now or datetime.now(UTC)
     expires = issued + timedelta(minutes=minutes)
-    claims = {"sub": str(user_id), "name": username, "iat": issued, "exp": expires, "typ": "access"}
+    claims = {"sub": str(user_id), "name": username, "iat": issued, "exp": expires, "typ": "access",
+              "ver": version}
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM), expires
 
 
@@ -169,16 +177,19 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _user_id_from_token(token: str, secret: str) -> int:
+def _claims_of(token: str, secret: str) -> tuple[int, int | None]:
+    """The user id and token version a login token names."""
     try:
         claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("login token expired: sign in again") from None
     except jwt.InvalidTokenError as exc:
         raise _unauthorized(f"invalid login token: {exc}") from None
-    if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
+    user_id = parse_row_id(str(claims["sub"]))
+    if claims.get("typ") != "access" or user_id is None:
         raise _unauthorized("invalid login token: not an access token")
-    return int(claims["sub"])
+    version = claims.get("ver")
+    return user_id, version if isinstance(version, int) and not isinstance(version, bool) else None
 
 
 def get_current_user(
@@ -198,7 +209,7 @@ def get_current_user(
         if key is None:
             raise _unauthorized("invalid or revoked API key")
         found = AuthenticatedUser.from_user(key.user, api_key_id=key.id)
-        session.commit()  # keeps last_used_at; nothing else has happened in this request yet
+        session.commit()  # keeps last_used_at, and gives the connection back (see below)
         return found
     if not token and (token := request.cookies.get(SESSION_COOKIE)):
         if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "true":
@@ -207,11 +218,19 @@ def get_current_user(
     if not token:
         raise _unauthorized("not authenticated: send `Authorization: Bearer <token>` from POST /auth/token "
                             "or `X-API-Key: <key>`")
-    user_id = _user_id_from_token(token, request.app.state.auth_secret)
+    user_id, version = _claims_of(token, request.app.state.auth_secret)
     user = user_store.get_user_by_id(session, user_id)
     if user is None or not user.active:
         raise _unauthorized("the token's user no longer exists or is deactivated")
-    return AuthenticatedUser.from_user(user)
+    if version != user.token_version:
+        raise _unauthorized("login token revoked (signed out, or the account was deactivated): sign in again")
+    found = AuthenticatedUser.from_user(user)
+    # End the sign-in's read now: its connection goes back to the pool. Routes that work in their own
+    # transactions (the review queue's claim and release, the page's top-up, exports) take another; held
+    # across theirs, fifty concurrent claimers on a pool of fifteen each waited for a second connection
+    # that never came, and failed after the pool's timeout.
+    session.commit()
+    return found
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]

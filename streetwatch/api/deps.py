@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
+from streetwatch.api.errors import unprocessable
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.store.db import Session, SessionFactory
@@ -62,4 +63,5 @@ EvidenceStoreDep = Annotated["EvidenceStore", Depends(get_evidence_store)]
 def check_family(taxonomy: Taxonomy, family: str | None) -> None:
     """Answer 422 for a family the taxonomy does not know (a typo would otherwise list nothing)."""
     if family is not None and family not in taxonomy.families:
-        raise HTTPException(422, f"unknown family {family!r}; known: {', '.join(sorted(taxonomy.families))}")
+        raise unprocessable(f"unknown family {family!r}; known: {', '.join(sorted(taxonomy.families))}",
+                            "query", "family", value=family)

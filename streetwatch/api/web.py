@@ -2,6 +2,9 @@
 
 * ``/ui/login``: a form; a good password sets the login token (the same JWT as ``POST
   /auth/token``) in an HttpOnly, SameSite=Strict cookie that :mod:`streetwatch.api.auth` accepts.
+  The sign-in and sign-out forms carry a CSRF token (:mod:`streetwatch.api.csrf`); signing in is
+  throttled and audited as ``POST /auth/token`` is (:mod:`streetwatch.api.sign_in`), and signing out
+  revokes the user's login tokens.
 * ``/ui/queue``: claims the next items for the reviewer and shows one: evidence frame with
   its box, crop, the track as a strip, the rule's reason, a small map. Keys (``review.js``):
   A approve, R then 1-4 reject with a reason, J/K next/previous. A decision is an htmx POST
@@ -35,21 +38,22 @@ from streetwatch.api.auth import (
     SESSION_COOKIE,
     AuthenticatedUser,
     Role,
-    create_access_token,
     get_current_user,
     require_roles,
 )
+from streetwatch.api.csrf import csrf_matches, page_csrf_token, set_csrf_cookie
 from streetwatch.api.deps import SessionDep, SessionFactoryDep, SettingsDep, TaxonomyDep, get_taxonomy
+from streetwatch.api.errors import unprocessable
 from streetwatch.api.routes import workflow as workflow_routes
 from streetwatch.api.routes.workflow import WorkflowConfigDep
-from streetwatch.api.schemas import evidence_url
+from streetwatch.api.schemas import DbId, evidence_url
+from streetwatch.api.sign_in import SignInRefused, sign_in, sign_out
 from streetwatch.api.web_labels import PageEdits, label_context, save_page_edits
 from streetwatch.casework import review_queue
 from streetwatch.core.labels import LabelError
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, DecisionAction, RejectReason, ViolationStatus
 from streetwatch.store import queries
-from streetwatch.store import users as user_store
 from streetwatch.store.db import Session, SessionFactory
 from streetwatch.store.models import Violation, utcnow
 
@@ -97,10 +101,15 @@ def _require(user: AuthenticatedUser, roles: tuple[Role, ...]) -> None:
                                  f"{', '.join(sorted(user.roles)) or 'none'}")
 
 
-def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200,
+            headers: dict[str, str] | None = None) -> HTMLResponse:
     web = request.app.state.settings.web  # the settings create_app was given (settings.web)
-    base = {"tile_url": web.tile_url or "", "tile_attribution": web.tile_attribution}
-    return templates.TemplateResponse(request, name, base | context, status_code=status_code)
+    csrf_token, new = page_csrf_token(request)  # the sign-in and sign-out forms carry it
+    base = {"tile_url": web.tile_url or "", "tile_attribution": web.tile_attribution, "csrf_token": csrf_token}
+    response = templates.TemplateResponse(request, name, base | context, status_code=status_code, headers=headers)
+    if new:
+        set_csrf_cookie(request, response, csrf_token)
+    return response
 
 
 @router.get("/login")
@@ -112,23 +121,36 @@ def login_form(request: Request) -> HTMLResponse:
 def login(
     request: Request, session: SessionDep, settings: SettingsDep,
     username: Annotated[str, Form(max_length=255)], password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str | None, Form(max_length=256)] = None,
 ) -> Response:
-    user = user_store.verify_password(session, username, password)
-    session.commit()  # keeps a rehashed password
-    if user is None or not user.active:
-        error = "incorrect username or password" if user is None else f"user {username!r} is deactivated"
-        return _render(request, "login.html", {"error": error, "user": None}, status_code=401)
-    token, _ = create_access_token(request.app.state.auth_secret, user.id, user.username,
-                                   minutes=settings.auth_token_minutes)
-    target = "/ui/queue" if AuthenticatedUser.from_user(user).has_any_role(*QUEUE_ROLES) else "/ui/cases"
+    if not csrf_matches(request, csrf_token):
+        return _render(request, "login.html", {"error": "the sign-in form expired or came from another site: "
+                                                        "sign in again here", "user": None}, status_code=403)
+    try:
+        signed_in = sign_in(request, session, username, password, via="page")
+    except SignInRefused as exc:
+        headers = None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+        return _render(request, "login.html", {"error": str(exc), "user": None}, status_code=exc.status,
+                       headers=headers)
+    target = "/ui/queue" if AuthenticatedUser.from_user(signed_in.user).has_any_role(*QUEUE_ROLES) else "/ui/cases"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, max_age=settings.auth_token_minutes * 60, httponly=True,
+    response.set_cookie(SESSION_COOKIE, signed_in.token, max_age=settings.auth_token_minutes * 60, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
     return response
 
 
 @router.post("/logout")
-def logout(user: Annotated[AuthenticatedUser, Depends(get_current_user)]) -> Response:
+def logout(
+    request: Request, session: SessionDep, user: Annotated[AuthenticatedUser, Depends(get_current_user)],
+    csrf_token: Annotated[str | None, Form(max_length=256)] = None,
+) -> Response:
+    """Sign out: the session's token (and every other login token of the user) stops working."""
+    if not csrf_matches(request, csrf_token):
+        raise HTTPException(403, "sign-out needs the page's CSRF token (csrf_token): reload the page")
+    try:
+        sign_out(request, session, user, via="page")
+    except SignInRefused as exc:  # an API key: nothing to sign out of
+        raise HTTPException(exc.status, str(exc)) from None
     response = Response(status_code=204, headers={"HX-Redirect": "/ui/login"})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -206,7 +228,7 @@ def _item_fragment(request: Request, session: Session, held: list[Violation], cu
 
 @router.get("/queue")
 def queue(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
-          id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+          id: Annotated[DbId | None, Query()] = None) -> HTMLResponse:
     _require(user, QUEUE_ROLES)
     held = _held(factory, session, user, top_up=True)
     current = _pick(held, id)
@@ -218,7 +240,7 @@ def queue(request: Request, factory: SessionFactoryDep, session: SessionDep, use
 
 @router.get("/queue/item")
 def queue_item(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
-               id: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
+               id: Annotated[DbId | None, Query()] = None) -> HTMLResponse:
     """One held item as a fragment (J/K); tops the lease batch up when nothing is held."""
     _require(user, QUEUE_ROLES)
     held = _held(factory, session, user, top_up=False) or _held(factory, session, user, top_up=True)
@@ -228,7 +250,7 @@ def queue_item(request: Request, factory: SessionFactoryDep, session: SessionDep
 @router.post("/queue/{violation_id}/decision")
 def queue_decide(
     request: Request, factory: SessionFactoryDep, session: SessionDep, config: WorkflowConfigDep,
-    taxonomy: TaxonomyDep, violation_id: int,
+    taxonomy: TaxonomyDep, violation_id: DbId,
     user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
     action: Annotated[Literal[DecisionAction.APPROVE, DecisionAction.REJECT], Form()],
     reason_code: Annotated[str | None, Form(max_length=32)] = None,
@@ -260,7 +282,7 @@ def queue_decide(
 @router.post("/queue/{violation_id}/labels")
 def queue_labels(
     request: Request, factory: SessionFactoryDep, session: SessionDep, config: WorkflowConfigDep,
-    taxonomy: TaxonomyDep, violation_id: int,
+    taxonomy: TaxonomyDep, violation_id: DbId,
     user: Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))],
     box: Annotated[str | None, Form(max_length=200)] = None,
     class_name: Annotated[str | None, Form(max_length=64)] = None,
@@ -304,7 +326,7 @@ def cases(
         rows, next_cursor = queries.list_cases(session, family=family, status=status, unit=scope or unit, grid=grid,
                                                overdue=overdue or None, now=now, limit=CASES_PAGE, cursor=cursor)
     except queries.QueryError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(str(exc), "query") from None
     filters = {"family": family, "status": status, "unit": unit, "grid": grid, "overdue": overdue}
     next_query = None if next_cursor is None else urlencode(
         {**{k: v for k, v in filters.items() if v}, "cursor": next_cursor})

@@ -14,6 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from streetwatch.casework.kpis import COUNT_NAMES, RATE_NAMES, KpiRow
+from streetwatch.store.column_types import MAX_SUPPORTED_TIME, MIN_SUPPORTED_TIME
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 COLUMNS_ZH = {
@@ -51,6 +52,9 @@ def month_bounds(month: str, timezone: ZoneInfo) -> tuple[datetime, datetime]:
     if match is None or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"month must look like 2026-11 (YYYY-MM), got {month!r}")
     year, number = int(match.group(1)), int(match.group(2))
+    first, last = MIN_SUPPORTED_TIME.year, MAX_SUPPORTED_TIME.year - 1
+    if not first <= year <= last:
+        raise ValueError(f"month must be within {first}-01 and {last}-12, got {month!r}")
     since = datetime(year, number, 1, tzinfo=timezone)
     until = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=timezone)
     return since, until

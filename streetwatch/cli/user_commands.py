@@ -105,14 +105,14 @@ def list_users(db: DbOption = None) -> None:
 
 @users_app.command("deactivate")
 def deactivate(username: Annotated[str, typer.Argument()], db: DbOption = None) -> None:
-    """Stop a user from signing in; their tokens and API keys stop working at once."""
-    from streetwatch.store.users import get_user
+    """Stop a user from signing in; their login tokens are revoked and their API keys stop working at once."""
+    from streetwatch.store.users import deactivate_user, get_user
 
     with _session(db) as session:
         user = get_user(session, username)
         if user is None:
             raise _fail(f"no user {username!r}")
-        user.active = False
+        deactivate_user(session, user)
     console.print(f"deactivated {username!r}")
 
 

@@ -165,6 +165,23 @@ class Settings(BaseSettings):
     auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 30, description="Lifetime of a login token.")
     auth_dev_mode: bool = Field(False, description="Development only: without auth_secret, sign tokens with "
                                 "a random key that dies with the process.")
+    auth_max_failures_per_user: int = Field(10, ge=1, le=10_000, description="Failed sign-ins allowed for one "
+                                            "username within auth_failure_window_s; more answer 429 (this process "
+                                            "counts its own).")
+    auth_max_failures_per_address: int = Field(20, ge=1, le=100_000, description="Failed sign-ins allowed from one "
+                                               "client address within the window (behind a proxy, forward the "
+                                               "client's address: see streetwatch.api.throttle).")
+    auth_failure_window_s: float = Field(900.0, gt=0, le=86_400, description="The window failed sign-ins are "
+                                         "counted in, seconds.")
+    db_connect_timeout_s: float = Field(5.0, gt=0, le=300, description="The API gives up connecting to "
+                                        "PostgreSQL after this (and on the ping of a pooled connection); it "
+                                        "answers 503 with Retry-After.")
+    db_statement_timeout_s: float = Field(30.0, gt=0, le=3600, description="PostgreSQL's statement_timeout "
+                                          "for the API; a statement of a frozen server is cut a little later.")
+    db_pool_timeout_s: float = Field(10.0, gt=0, le=300, description="How long an API request waits for a free "
+                                     "database connection before it answers 503.")
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3, description="The API answers 413 to a "
+                                    "request body larger than this, before reading it (it takes no uploads).")
     # Sections with environment variables of their own (see the module docstring); each is read
     # once, when these settings are built.
     web: WebSettings = Field(default_factory=WebSettings, description="The review page.")

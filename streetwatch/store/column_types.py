@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import DateTime, Dialect, String
 from sqlalchemy.types import TypeDecorator
@@ -43,6 +43,29 @@ class UtcDateTime(TypeDecorator[datetime]):
 def as_utc(value: datetime) -> datetime:
     """``value`` as an aware UTC datetime; a naive one is taken to be UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# The times a query or a period may name: any footage, deadline or report fits, and converting a
+# time between zones or adding a period to it stays inside Python's years 1..9999 (at the ends of
+# that range a zone's offset alone overflows; PostgreSQL and SQLite would then disagree anyway).
+MIN_SUPPORTED_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_SUPPORTED_TIME: Final = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def check_time_range(value: datetime) -> datetime:
+    """``value`` unchanged (naive stays naive) if it lies in the supported range, taken as UTC when naive.
+
+    Raises:
+        ValueError: ``value`` is before ``MIN_SUPPORTED_TIME`` or not before ``MAX_SUPPORTED_TIME``.
+    """
+    try:
+        in_range = MIN_SUPPORTED_TIME <= as_utc(value) < MAX_SUPPORTED_TIME
+    except OverflowError:  # year 1 at +05:00 is before year 1 in UTC, year 9999 at -05:00 after 9999
+        in_range = False
+    if not in_range:
+        raise ValueError(f"{value.isoformat()} is outside the supported times: from "
+                         f"{MIN_SUPPORTED_TIME:%Y-%m-%d} up to {MAX_SUPPORTED_TIME:%Y-%m-%d} (UTC)")
+    return value
 
 
 def require_aware(value: datetime, what: str = "times") -> datetime:

@@ -2,6 +2,11 @@
 
 SQLite is the default: one file, WAL journal so the API can read while a job writes, and a
 busy timeout so concurrent writers wait instead of failing. PostgreSQL is used by URL.
+
+The API's engine is made with :class:`DbTimeouts` (``streetwatch.store.db_timeouts``): on
+PostgreSQL no wait is unbounded, so a database that is down or frozen gives one of
+:data:`UNAVAILABLE_ERRORS` within seconds (the API answers them 503), and the pool recovers by
+itself when the database is back.
 """
 
 from __future__ import annotations
@@ -13,15 +18,24 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+
+from streetwatch.store.db_timeouts import DbTimeouts, bound_waits
 
 if TYPE_CHECKING:
     from streetwatch.store.audit_anchor import AuditAnchor
 
-__all__ = ["DatabaseError", "Session", "SessionFactory"]  # the types the other rooms name, without importing sqlalchemy
+# The types the other rooms name, without importing sqlalchemy.
+__all__ = ["UNAVAILABLE_ERRORS", "DatabaseError", "DbTimeouts", "Session", "SessionFactory"]
 
 SessionFactory = sessionmaker[Session]
+# The database cannot be reached or did not answer in time (refused, reset, frozen, locked, no free
+# connection in the pool): worth trying again later. Other errors of the database are bugs.
+UNAVAILABLE_ERRORS: tuple[type[DatabaseError], ...] = (OperationalError, InterfaceError, DisconnectionError,
+                                                       PoolTimeoutError)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -34,7 +48,8 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, busy_timeout_s: float | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, busy_timeout_s: float | None = None, timeouts: DbTimeouts | None = None,
+                **kwargs: Any) -> Engine:
     """Create an engine with the settings streetwatch relies on for each backend.
 
     Args:
@@ -42,10 +57,14 @@ def make_engine(url: str, *, busy_timeout_s: float | None = None, **kwargs: Any)
         busy_timeout_s: SQLite only: how long a write waits for another connection's lock before
             failing with "database is locked" (default ``SQLITE_BUSY_TIMEOUT_MS``; settings:
             ``db_busy_timeout_s``).
-        **kwargs: Passed to ``create_engine``.
+        timeouts: Bound every wait on the database (the API's engine); None: libpq's and the pool's
+            defaults (batch jobs and commands, whose statements may rightly take long).
+        **kwargs: More arguments for :func:`sqlalchemy.create_engine`.
     """
     url = normalise_url(url)
     parsed = make_url(url)
+    if timeouts is not None:
+        kwargs.setdefault("pool_timeout", timeouts.pool_s)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
@@ -63,7 +82,12 @@ def make_engine(url: str, *, busy_timeout_s: float | None = None, **kwargs: Any)
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    if timeouts is None:
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = {**timeouts.connect_args(), **kwargs.pop("connect_args", {})}
+    engine = create_engine(url, pool_pre_ping=False, connect_args=connect_args, **kwargs)
+    bound_waits(engine, timeouts)  # a watched ping on checkout instead of pool_pre_ping
+    return engine
 
 
 def is_lock_timeout(error: BaseException) -> bool:

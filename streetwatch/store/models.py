@@ -8,7 +8,7 @@ Times are stored as timezone-aware UTC datetimes; positions as WGS84 lat/lon flo
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
@@ -37,9 +37,26 @@ from streetwatch.core.vocab import (
 )
 from streetwatch.store.column_types import StrEnumType, UtcDateTime
 
+# Every table's id is an SQL INTEGER: 32 bits on PostgreSQL (SQLite's go to 2^63 - 1, but the
+# schema is one for both). No row can have an id outside 1..MAX_ROW_ID, and an id beyond it is
+# refused before it reaches a query (PostgreSQL and SQLite answer it with different errors).
+MAX_ROW_ID: Final = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def parse_row_id(text: str) -> int | None:
+    """The id ``text`` names (ASCII digits, within ``1..MAX_ROW_ID``), or None if it names none.
+
+    ``str.isdigit`` alone lets through superscripts and other scripts' digits (``"²"``), which
+    ``int`` then refuses.
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None
 
 
 class Base(DeclarativeBase):

@@ -36,6 +36,9 @@ class User(Base):
     unit: Mapped[str | None] = mapped_column(String(255), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Every login token carries the version it was issued under; signing out and deactivation raise
+    # it, which revokes every token issued before (migration 0010).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     api_keys: Mapped[list[ApiKey]] = relationship(back_populates="user", order_by="ApiKey.id")
 

@@ -43,6 +43,7 @@ from streetwatch.store.models import (
     Observation,
     Video,
     Violation,
+    parse_row_id,
     utcnow,
 )
 
@@ -114,10 +115,10 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidCursorError(f"invalid cursor {cursor!r}: not a cursor returned by this API") from None
-    digits = raw.removeprefix(_CURSOR_PREFIX)
-    if not raw.startswith(_CURSOR_PREFIX) or not digits.isdigit() or not digits.isascii():
+    last_id = parse_row_id(raw.removeprefix(_CURSOR_PREFIX)) if raw.startswith(_CURSOR_PREFIX) else None
+    if last_id is None:  # also an id no row can have: it would reach the query and fail there
         raise InvalidCursorError(f"invalid cursor {cursor!r}: not a cursor returned by this API")
-    return int(digits)
+    return last_id
 
 
 def _page(

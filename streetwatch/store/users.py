@@ -1,7 +1,13 @@
-"""Users and API keys: create them, check passwords and keys.
+"""Users and API keys: create them, check passwords and keys, revoke login tokens, audit sign-ins.
 
 Functions add and flush but never commit: the caller owns the transaction (the CLI commits,
 an API request commits what it did).
+
+Passwords: at least ``MIN_PASSWORD_LENGTH`` characters, of at least two kinds (lowercase,
+uppercase, digits, anything else); checked when a password is set, not when it is used.
+Login tokens carry the user's ``token_version``; :func:`revoke_tokens` raises it (signing out,
+deactivation), which ends every token issued before. Sign-ins, failed sign-ins and sign-outs are
+entries of the audit log (:func:`audit_sign_in`).
 """
 
 from __future__ import annotations
@@ -9,20 +15,28 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from streetwatch.core.errors import BadInputError
+from streetwatch.store.audit import append_audit
 from streetwatch.store.models import utcnow
 from streetwatch.store.models_auth import ALL_UNITS_ROLES, UNIT_SCOPED_ROLES, ApiKey, Role, User
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = 12
+# The kinds of character a password mixes; it needs two of them at least.
+PASSWORD_KINDS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("lowercase letters", str.islower), ("uppercase letters", str.isupper), ("digits", str.isdigit),
+    ("other characters", lambda c: not (c.islower() or c.isupper() or c.isdigit())),
+)
+# Audit actions of signing in and out (entity_type "user").
+SIGN_IN, SIGN_IN_FAILED, SIGN_OUT = "user.sign_in", "user.sign_in_failed", "user.sign_out"
 API_KEY_PREFIX = "sw_"
 # Writing last_used_at on every request would make each read a write; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -76,14 +90,28 @@ def check_unit(roles: frozenset[Role], unit: str | None) -> str | None:
     return unit
 
 
+def check_password(password: str) -> None:
+    """Refuse a password that is too short or of one kind of character only.
+
+    Raises:
+        UserError: Saying which rule it breaks.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters, got {len(password)}")
+    kinds = [name for name, is_kind in PASSWORD_KINDS if any(is_kind(c) for c in password)]
+    if len(kinds) < 2:
+        raise UserError(f"a password needs two kinds of character at least ({', '.join(n for n, _ in PASSWORD_KINDS)});"
+                        f" this one has {kinds[0] if kinds else 'none'} only: mix in a letter, a digit, a capital "
+                        "or a space")
+
+
 def hash_password(password: str) -> str:
     """An argon2id hash of ``password``.
 
     Raises:
-        UserError: If the password is shorter than ``MIN_PASSWORD_LENGTH``.
+        UserError: If the password breaks the rules (:func:`check_password`).
     """
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters, got {len(password)}")
+    check_password(password)
     return _hasher.hash(password)
 
 
@@ -133,17 +161,26 @@ def list_users(session: Session) -> Sequence[User]:
     return session.scalars(select(User).order_by(User.username)).all()
 
 
+def password_matches(user: User | None, password: str) -> tuple[bool, str | None]:
+    """Whether ``password`` is the user's, and a new hash if theirs was made with older parameters.
+
+    Touches no database (argon2 takes tens of milliseconds of CPU: a caller can give its connection
+    back first). For no user, a dummy hash is verified, so a miss costs as long as a wrong password.
+    """
+    if user is None:
+        _hasher.verify(password, _DUMMY_HASH)
+        return False, None
+    return _hasher.verify_and_update(password, user.password_hash)
+
+
 def verify_password(session: Session, username: str, password: str) -> User | None:
     """The user if ``password`` is theirs, else None. Active or not: the caller decides.
 
     A hash made with older parameters is upgraded in place (flushed, not committed).
     """
     user = get_user(session, username)
-    if user is None:
-        _hasher.verify(password, _DUMMY_HASH)
-        return None
-    valid, new_hash = _hasher.verify_and_update(password, user.password_hash)
-    if not valid:
+    valid, new_hash = password_matches(user, password)
+    if not valid or user is None:
         return None
     if new_hash is not None:
         user.password_hash = new_hash
@@ -211,3 +248,56 @@ def revoke_api_key(session: Session, key: ApiKey, *, now: datetime | None = None
     if key.revoked_at is None:
         key.revoked_at = now or utcnow()
         session.flush()
+
+
+# --- login tokens and sign-ins ------------------------------------------------------------------------
+
+def revoke_tokens(session: Session, user_id: int) -> int:
+    """End every login token of the user issued so far (raises ``token_version``; flushed, not committed).
+
+    Returns:
+        The new version, which tokens issued from now on carry.
+    """
+    session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1),
+                    execution_options={"synchronize_session": False})
+    version = session.scalar(select(User.token_version).where(User.id == user_id).execution_options(
+        populate_existing=True))
+    if version is None:
+        raise UserError(f"no user with id {user_id}")
+    return version
+
+
+def deactivate_user(session: Session, user: User) -> None:
+    """Stop the user from signing in and end their login tokens (their API keys stop with them)."""
+    user.active = False
+    session.flush()
+    revoke_tokens(session, user.id)
+
+
+def audit_sign_in(
+    session: Session, action: str, *, username: str, user: User | None, via: str, address: str | None,
+    reason: str | None = None,
+) -> None:
+    """Append a sign-in, failed sign-in or sign-out (``SIGN_IN``, ``SIGN_IN_FAILED``, ``SIGN_OUT``) to the audit
+    log, in the caller's transaction (flushed, not committed).
+
+    Args:
+        session: Start it with this (on SQLite the audit's writer lock must be the transaction's first act).
+        action: One of the three.
+        username: The name given (for a failed sign-in, possibly no user's; cut to 64 characters).
+        user: The user it names, if any.
+        via: ``token`` (POST /auth/token) or ``page`` (the review page's form).
+        address: The client's address.
+        reason: Why a sign-in failed: ``wrong password``, ``unknown user``, ``deactivated``.
+    """
+    if action not in (SIGN_IN, SIGN_IN_FAILED, SIGN_OUT):
+        raise ValueError(f"not a sign-in action: {action!r}")
+    details: dict[str, str] = {"via": via, "address": address or "unknown"}
+    if reason is not None:
+        details["reason"] = reason
+    name = username[:64]
+    # A failed sign-in is nobody's act yet: whoever tried did not prove to be the user.
+    actor = user.username if user is not None and action != SIGN_IN_FAILED else "anonymous"
+    append_audit(session, actor=actor, action=action, entity_type="user",
+                 entity_id=user.id if user is not None else name,
+                 details=details | ({} if user is not None else {"username": name}))

@@ -7,6 +7,7 @@ about logging in needs no password round trip.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -88,6 +89,16 @@ def login(client: TestClient | httpx.Client, username: str, password: str = TEST
     response = client.post("/auth/token", data={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def page_login(client: TestClient | httpx.Client, username: str, password: str = TEST_PASSWORD) -> httpx.Response:
+    """Sign in through the review page's form as a browser does: GET the form (its CSRF cookie and hidden
+    token), then POST it. The client keeps the cookies; redirects are not followed."""
+    form = client.get("/ui/login")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert found, f"no CSRF token in the sign-in form: {form.text[:300]}"
+    return client.post("/ui/login", data={"username": username, "password": password, "csrf_token": found.group(1)},
+                       follow_redirects=False)
 
 
 def by_role(users: Mapping[str, TestUser]) -> dict[str, TestUser]:

@@ -47,7 +47,8 @@ def stored_users(db: str) -> dict[str, User]:
         (["add", "li", "--role", "reviewer"], f"{PASSWORD}\nsomething else\n", 1, "do not match"),
         (["add", "li", "--role", "dispatcher", "--password-stdin"], PASSWORD + "\n", 2, "works for one unit"),
         (["add", "li", "--role", "janitor", "--password-stdin"], PASSWORD + "\n", 2, "unknown role 'janitor'"),
-        (["add", "li", "--role", "reviewer", "--password-stdin"], "short\n", 2, "at least 8 characters"),
+        (["add", "li", "--role", "reviewer", "--password-stdin"], "short\n", 2, "at least 12 characters"),
+        (["add", "li", "--role", "reviewer", "--password-stdin"], "onlylowercase\n", 2, "two kinds of character"),
         (["add", "li", "--role", "reviewer", "--password-stdin"], "\n", 2, "no password"),
         (["add", "bad name", "--role", "reviewer", "--password-stdin"], PASSWORD + "\n", 2, "username"),
         (["add", "li", "--password-stdin"], PASSWORD + "\n", 2, "--role"),
@@ -112,6 +113,7 @@ def test_api_key_life_cycle(db: str) -> None:
         assert invoke(db, "api-key", "create", "nobody", "k")[0] == 2
         assert invoke(db, "deactivate", "bridge")[0] == 0
         assert stored_users(db)["bridge"].active is False
+        assert stored_users(db)["bridge"].token_version == 1  # its login tokens are revoked too
     finally:
         engine.dispose()
 

@@ -108,6 +108,11 @@ BAD_TOKENS = [
     ("not-access", lambda u: _forged({"sub": str(u.id), "exp": _in(5), "typ": "refresh"}), "not an access"),
     ("sub-not-id", lambda u: _forged({"sub": "admin", "exp": _in(5), "typ": "access"}), "not an access"),
     ("unknown-user", lambda u: _forged({"sub": "999999", "exp": _in(5), "typ": "access"}), "no longer exists"),
+    ("huge-sub", lambda u: _forged({"sub": str(2**63), "exp": _in(5), "typ": "access"}), "not an access"),
+    # Issued before tokens carried the user's token version, or under an older one: revoked.
+    ("no-version", lambda u: _forged({"sub": str(u.id), "exp": _in(5), "typ": "access"}), "revoked"),
+    ("old-version", lambda u: _forged({"sub": str(u.id), "exp": _in(5), "typ": "access", "ver": 7}), "revoked"),
+    ("bool-version", lambda u: _forged({"sub": str(u.id), "exp": _in(5), "typ": "access", "ver": False}), "revoked"),
 ]
 
 

@@ -13,8 +13,9 @@ crosses units).
 
 The review pages (``/ui``, api/web.py) are in the same table. Their callers sign in as a browser
 does: the login token in the session cookie, and ``HX-Request: true`` on POSTs (what htmx sends;
-the cookie's CSRF rule, api/auth.py). Redirects are not followed: an anonymous page visit answers
-303 to the sign-in form.
+the cookie's CSRF rule, api/auth.py), and the page's CSRF cookie and token on the sign-in and
+sign-out forms (api/csrf.py). Redirects are not followed: an anonymous page visit answers 303 to the
+sign-in form. Signing out revokes the caller's login tokens; the cell puts them back for the next.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.api.app import create_app
 from streetwatch.api.auth import CSRF_HEADER, SESSION_COOKIE
+from streetwatch.api.csrf import CSRF_COOKIE, CSRF_FIELD, new_csrf_token
 from streetwatch.core.settings import Settings
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.models import Case, Observation, Violation
+from streetwatch.store.models_auth import User
 from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UNIT_A, UNIT_B, TestUser
 from tests.api.seed import SeedData
 
@@ -128,6 +131,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Signing in needs no credentials; /auth/me needs some.
     ("POST", "/auth/token"): Entry(EVERYONE, form={"username": "reviewer", "password": TEST_PASSWORD}),
     ("GET", "/auth/me"): Entry(SIGNED_IN),
+    ("POST", "/auth/logout"): Entry({**SIGNED_IN, **dict.fromkeys(CALLERS[1:], 204)}),  # revokes: see _restore
     ("GET", "/violations"): Entry(SIGNED_IN),
     ("GET", "/violations/{violation_id}"): Entry(UNIT_SCOPED_READ, target="violation"),
     ("POST", "/violations/{violation_id}/decision"): Entry(
@@ -309,10 +313,23 @@ def world(
 def _headers(caller: str, users: dict[str, TestUser], entry: Entry, method: str) -> dict[str, str]:
     if not entry.page:
         return {} if caller == ANON else users[caller].headers()
-    # As a browser on the page: the cookie (sent by hand, so no cookie jar carries one caller's
-    # session into the next cell) and htmx's header on state-changing requests.
+    # As a browser on the page: the cookies (sent by hand, so no cookie jar carries one caller's
+    # session into the next cell), htmx's header on state-changing requests, the page's CSRF cookie.
     headers = {CSRF_HEADER: "true"} if method == "POST" else {}
-    return headers if caller == ANON else headers | {"Cookie": f"{SESSION_COOKIE}={users[caller].token()}"}
+    cookies = [f"{CSRF_COOKIE}={PAGE_CSRF}"] + ([] if caller == ANON else [f"{SESSION_COOKIE}={users[caller].token()}"])
+    return headers | {"Cookie": "; ".join(cookies)}
+
+
+PAGE_CSRF = new_csrf_token(TEST_AUTH_SECRET)  # the page's forms carry it (api/csrf.py)
+CSRF_FORMS = frozenset({"/ui/login", "/ui/logout"})
+
+
+def _restore_tokens(world: World, path: str, caller: str) -> None:
+    """Signing out revoked the caller's tokens: put their version back so the next cells' tokens work."""
+    if path in ("/auth/logout", "/ui/logout") and caller != ANON:
+        with world.session_factory() as session:
+            session.execute(update(User).where(User.username == caller).values(token_version=0))
+            session.commit()
 
 
 def _violation_status(world: World, violation_id: str) -> str:
@@ -374,10 +391,13 @@ def test_matrix(
     url = entry.probe or path.format(**values)
     form = None if entry.form is None else {
         key: value.format(service_code=world.objects["service"][OWN]) for key, value in entry.form.items()}
+    if path in CSRF_FORMS:
+        form = (form or {}) | {CSRF_FIELD: PAGE_CSRF}
     world.client.cookies.clear()  # a sign-in cell's cookie must not sign in the next caller
     response = world.client.request("GET" if method == "*" else method, url, json=entry.json, data=form,
                                     headers=_headers(caller, users, entry, method), follow_redirects=False)
     world.client.cookies.clear()
+    _restore_tokens(world, path, caller)
     assert response.status_code == expected, f"{caller} {method} {url} ({scope}): {response.text[:300]}"
     if expected == 401 and entry.challenge:
         assert response.headers.get("www-authenticate") == "Bearer"

@@ -18,6 +18,8 @@ from tests.api.seed import SeedData
 EXTRA_FIELDS_ALLOWED = {
     ("/auth/token", "post"): "the OAuth2 password form: its fields are fixed by the standard and "
                              "anything else in the form is never read",
+    ("/open311/v2/requests.{fmt}", "post"): "the GeoReport v2 form: the spec lets a 311 system send "
+                                            "attribute[<code>] fields of any name, kept as the request's attributes",
 }
 
 

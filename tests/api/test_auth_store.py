@@ -40,7 +40,14 @@ PASSWORD = "a long enough password"
         ("-dash", PASSWORD, ["reviewer"], None, "username"),
         ("has space", PASSWORD, ["reviewer"], None, "username"),
         ("x" * 65, PASSWORD, ["reviewer"], None, "username"),
-        ("li", "short", ["reviewer"], None, "at least 8 characters"),
+        ("li", "short", ["reviewer"], None, "at least 12 characters"),
+        ("li", "elevenchars", ["reviewer"], None, "at least 12 characters"),
+        ("li", "alllowercaseletters", ["reviewer"], None, "lowercase letters only"),
+        ("li", "ALLUPPERCASELETTERS", ["reviewer"], None, "uppercase letters only"),
+        ("li", "123456789012", ["reviewer"], None, "digits only"),
+        ("li", "城市管理执法队伍巡查车辆", ["reviewer"], None, "other characters only"),
+        ("li", "twelve chars", ["reviewer"], None, None),           # letters and a space
+        ("li", "Twelvechars1", ["reviewer"], None, None),
         ("li", PASSWORD, ["janitor"], None, "unknown role 'janitor'"),
         ("li", PASSWORD, [], None, "at least one role"),
         ("li", PASSWORD, ["field_inspector"], None, "works for one unit"),
@@ -139,7 +146,7 @@ def test_migration_0003_down_and_up_keeps_older_tables(db_url: str) -> None:
         command.downgrade(alembic_config(db_url), "0002")
         tables = set(inspect(engine).get_table_names())
         assert not {"users", "api_keys"} & tables and {"violations", "cases"} <= tables
-        upgrade(db_url, "0003")
+        upgrade(db_url)  # 0003 and what came after it (0010 adds a column to users: the model needs it)
         with Session(engine) as session:
             assert session.scalars(select(User)).all() == []
             user = create_user(session, "li", PASSWORD, ["reviewer"])

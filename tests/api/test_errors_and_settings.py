@@ -43,7 +43,55 @@ def test_each_error_is_answered_with_its_own_status(settings: Settings, error: S
     with TestClient(app) as client:
         response = client.get("/boom")
     assert response.status_code == status
-    assert response.json() == {"detail": str(error)}
+    if status == 422:  # every 422 in FastAPI's list shape, ours included
+        assert response.json() == {"detail": [{"type": "value_error", "loc": ["query"], "msg": str(error),
+                                               "input": None}]}
+    else:
+        assert response.json() == {"detail": str(error)}
+
+
+@pytest.mark.parametrize(
+    ("path", "loc", "words"),
+    [
+        ("/violations?family=spaceships", ["query", "family"], "unknown family 'spaceships'"),
+        ("/kpis?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", ["query", "since"], "must be before"),
+        ("/reports/monthly?month=2026-13", ["query", "month"], "YYYY-MM"),
+        ("/reports/monthly?month=0001-01", ["query", "month"], "1900-01"),
+        ("/violations?status=maybe", ["query", "status"], "pending"),
+    ],
+)
+def test_every_422_has_fastapis_list_shape(client: TestClient, path: str, loc: list[str], words: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 422, response.text
+    (item,) = response.json()["detail"]
+    assert item["loc"] == loc and words in item["msg"], item
+
+
+def test_a_decision_refused_after_validation_is_a_list_shaped_422(client: TestClient) -> None:
+    # A relabel to a class the taxonomy does not know: refused by the store, not by the schema.
+    claimed = client.post("/review/claim", json={"n": 1})
+    violation_id = claimed.json()["items"][0]["id"]
+    response = client.post(f"/violations/{violation_id}/decision", json={"action": "relabel", "class_name": "unicorn"})
+    assert response.status_code == 422, response.text
+    (item,) = response.json()["detail"]
+    assert item["loc"] == ["body"] and "unicorn" in item["msg"], item
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/open311/v2/requests.json", "GET, POST"),  # a GET route and a POST route
+        ("PUT", "/ui/login", "GET, POST"),
+        ("DELETE", "/violations/1", "GET"),
+        ("HEAD", "/violations", "GET"),  # FastAPI answers HEAD only where a route says so
+        ("GET", "/review/claim", "POST"),
+        ("PATCH", "/cases/1/transition", "POST"),
+    ],
+)
+def test_405_allows_every_method_of_the_path(client: TestClient, method: str, path: str, allow: str) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
 
 
 def test_an_unknown_status_in_a_request_is_a_clear_422(client: TestClient) -> None:

@@ -29,6 +29,7 @@ EXPECTED_OPERATIONS = {
     ("/health", "get"),
     ("/auth/token", "post"),
     ("/auth/me", "get"),
+    ("/auth/logout", "post"),
     ("/review/claim", "post"),
     ("/open311/v2/services.{fmt}", "get"),
     ("/open311/v2/services/{service_code}.{fmt}", "get"),

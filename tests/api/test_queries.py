@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from streetwatch.store import queries
+from streetwatch.store.models import MAX_ROW_ID
 from tests.api.cases import (
     OBSERVATION_CASES,
     T_SINCE,
@@ -96,9 +97,15 @@ def test_video_status_filter_and_counts(session: Session, seed: SeedData, status
         assert row.violations == sum(v.video_id == row.video.id for v in seed.violations)
 
 
-@pytest.mark.parametrize("last_id", [0, 1, 9, 10**12])
+@pytest.mark.parametrize("last_id", [1, 9, MAX_ROW_ID])
 def test_cursor_round_trip(last_id: int) -> None:
     assert queries.decode_cursor(queries.encode_cursor(last_id)) == last_id
+
+
+@pytest.mark.parametrize("last_id", [0, MAX_ROW_ID + 1, 2**63])
+def test_cursors_of_ids_no_row_can_have_are_rejected(last_id: int) -> None:
+    with pytest.raises(queries.InvalidCursorError, match="not a cursor returned by this API"):
+        queries.decode_cursor(queries.encode_cursor(last_id))
 
 
 @pytest.mark.parametrize(

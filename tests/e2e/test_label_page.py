@@ -23,7 +23,7 @@ from streetwatch.core.settings import DEFAULT_TAXONOMY, Settings
 from streetwatch.core.taxonomy import load_taxonomy
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.models_labels import ReviewLabel
-from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UserSpec, add_users_at, login
+from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UserSpec, add_users_at, login, page_login
 from tests.api.seed import seed_database
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from tests.live_server import serve_on_loopback
@@ -183,7 +183,7 @@ def test_the_label_form_checks_its_input(live: tuple[str, str], form: dict[str, 
                                          text: str) -> None:
     url, db_url = live
     with httpx.Client(base_url=url, timeout=10) as http:
-        assert http.post("/ui/login", data={"username": FORMS_REVIEWER, "password": TEST_PASSWORD}).status_code == 303
+        assert page_login(http, FORMS_REVIEWER).status_code == 303
         held = http.post("/review/claim", json={"n": 1}, headers={"HX-Request": "true"}).json()["items"]
         violation_id = held[0]["id"]
         before = _labels(db_url)

@@ -27,7 +27,7 @@ from streetwatch.core.taxonomy import load_taxonomy
 from streetwatch.store.cases import attach_violations
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.models import ReviewDecision, Violation
-from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UserSpec, add_users_at, login
+from tests.api.auth_support import TEST_AUTH_SECRET, TEST_PASSWORD, UserSpec, add_users_at, login, page_login
 from tests.api.seed import seed_database
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 from tests.live_server import serve_on_loopback
@@ -81,7 +81,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
 
 def _cookie_for(app: LiveApp, username: str) -> str:
     with httpx.Client(base_url=app.url, timeout=10) as http:
-        response = http.post("/ui/login", data={"username": username, "password": TEST_PASSWORD})
+        response = page_login(http, username)
     assert response.status_code == 303 and response.headers["location"] == "/ui/queue", response.text
     set_cookie = response.headers["set-cookie"]
     assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie, set_cookie
@@ -128,7 +128,7 @@ def test_cookie_auth_and_csrf(
 
 def test_login_rejects_a_wrong_password(live_app: LiveApp) -> None:
     with httpx.Client(base_url=live_app.url, timeout=10) as http:
-        response = http.post("/ui/login", data={"username": REVIEWER, "password": "wrong"})
+        response = page_login(http, REVIEWER, "wrong")
     assert response.status_code == 401 and "incorrect username or password" in response.text
     assert SESSION_COOKIE not in response.cookies
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 
 from streetwatch.api.auth import CurrentUser
 from streetwatch.api.deps import SessionDep, TaxonomyDep, check_family
-from streetwatch.api.schemas import CaseDetailPublic, CasePublic, CasesPage, CasesQuery, ErrorPublic
+from streetwatch.api.schemas import CaseDetailPublic, CasePublic, CasesPage, CasesQuery, DbId, ErrorPublic
 from streetwatch.store import queries
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -47,7 +47,7 @@ def list_cases(
 )
 def get_case(
     session: SessionDep, taxonomy: TaxonomyDep, user: CurrentUser,
-    case_id: Annotated[int, Path(ge=1, description="The case's id.")],
+    case_id: Annotated[DbId, Path(description="The case's id.")],
 ) -> CaseDetailPublic:
     """A case with its violations counted by review status and its newest violations."""
     detail = queries.get_case(session, case_id)

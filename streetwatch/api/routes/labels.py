@@ -13,14 +13,15 @@ from fastapi import APIRouter, Depends, Path
 
 from streetwatch.api.auth import ALL_UNITS_ROLES, DECIDER_ROLES, AuthenticatedUser, require_roles
 from streetwatch.api.deps import SessionDep, TaxonomyDep
+from streetwatch.api.errors import BAD_BODY
 from streetwatch.api.routes.evidence import SHA256_PATTERN
-from streetwatch.api.schemas import ErrorPublic
+from streetwatch.api.schemas import DbId, ErrorPublic
 from streetwatch.api.schemas.labels import FrameLabelsPublic, LabelCreate, LabelPublic
 from streetwatch.store import labels
 
 router = APIRouter(tags=["labels"])
 
-ObservationId = Annotated[int, Path(ge=1, description="The observation whose evidence frame is labelled.")]
+ObservationId = Annotated[DbId, Path(description="The observation whose evidence frame is labelled.")]
 Labeller = Annotated[AuthenticatedUser, Depends(require_roles(*DECIDER_ROLES))]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorPublic, "description": "No observation has this id."}}
 
@@ -33,6 +34,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorPublic, "descr
     responses={
         403: {"model": ErrorPublic, "description": "Not a reviewer, supervisor or admin."},
         **NOT_FOUND,
+        **BAD_BODY,
         422: {"description": "Fields that do not fit the kind, an unknown class, a relabel to the class the object "
                              "has, a box outside the frame, a target that is not a drawn object of this frame."},
     },

@@ -37,6 +37,7 @@ from streetwatch.casework.dispatch import open311
 from streetwatch.casework.dispatch.open311 import Open311Error
 from streetwatch.store import queries
 from streetwatch.store import users as user_store
+from streetwatch.store.models import parse_row_id
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -47,13 +48,41 @@ MAX_DESCRIPTION: Final = 4000  # the spec's limit on description
 _XML_ITEMS: Final = {"services": "service", "service_requests": "request", "attributes": "attribute",
                      "values": "value", "errors": "error"}
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
-Format = Annotated[str, Path(description="The response format: `json` or `xml`.")]
-ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"description": "Bad arguments, in the spec's error format."},
-    401: {"description": "No valid credentials."},
-    403: {"description": "The user lacks the role."},
-    404: {"description": "Unknown format, service or request."},
-}
+# Listed as an enum in the schema; any other value is answered with the spec's 404 (in JSON).
+Format = Annotated[str, Path(description="The response format: `json` or `xml`.",
+                             json_schema_extra={"enum": list(FORMATS)})]
+# Every answer comes in the format the path asks for: JSON (application/json) or XML (text/xml).
+_EITHER: Final[dict[str, dict[str, Any]]] = {"application/json": {}, "text/xml": {}}
+
+
+def _responses(success: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        success: {"description": "The resource in the format asked for.", "content": _EITHER},
+        400: {"description": "Bad arguments, in the spec's error format.", "content": _EITHER},
+        401: {"description": "No valid credentials.", "content": _EITHER},
+        403: {"description": "The user lacks the role.", "content": _EITHER},
+        404: {"description": "Unknown format, service or request.", "content": _EITHER},
+    }
+
+
+ERROR_RESPONSES: Final = _responses(200)
+# The POST's form, as the spec has it (read by hand in _form: the spec's names are not Python's).
+REQUEST_FORM: Final[dict[str, Any]] = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["service_code", "lat", "long"],
+        "additionalProperties": {"type": "string"},  # attribute[<code>] fields, as the spec has them
+        "properties": {
+            "service_code": {"type": "string", "description": "A service of GET services (an event code)."},
+            "lat": {"type": "number", "minimum": -90, "maximum": 90, "description": "WGS84 latitude."},
+            "long": {"type": "number", "minimum": -180, "maximum": 180, "description": "WGS84 longitude."},
+            "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+            "media_url": {"type": "string"},
+            "address_string": {"type": "string"},
+            "jurisdiction_id": {"type": "string", "description": "Accepted and ignored: one jurisdiction."},
+            "api_key": {"type": "string", "description": "An API key, as the spec has it (or send X-API-Key)."},
+        },
+    }},
+}}}
 
 
 def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
@@ -176,7 +205,8 @@ def get_request(request: Request, service_request_id: str, fmt: Format, session:
     """One case as a service request (a list of one, as the spec has it)."""
     def produce() -> Response:
         user = _authenticate(request, session, token)
-        case = queries.find_case(session, int(service_request_id)) if service_request_id.isdigit() else None
+        case_id = parse_row_id(service_request_id)  # "²" or 2^63 names no case: 404 like any unknown id
+        case = None if case_id is None else queries.find_case(session, case_id)
         # A case of another unit is "not found": its existence is not the caller's business.
         if case is None or not user.can_see_unit(case.unit):
             raise Open311Error(404, f"service_request_id {service_request_id!r} not found")
@@ -186,7 +216,9 @@ def get_request(request: Request, service_request_id: str, fmt: Format, session:
 
 
 @router.post("/requests.{fmt}", summary="Create a service request (from a 311 system)", status_code=201,
-             responses=ERROR_RESPONSES)
+             responses={**_responses(201), 400: {"description": "Bad arguments, in the spec's error format; or a "
+                                                 "malformed form (JSON).", "content": _EITHER}},
+             openapi_extra=REQUEST_FORM)
 def create_request(request: Request, fmt: Format, session: SessionDep, taxonomy: TaxonomyDep,
                    form: Annotated[dict[str, str], Depends(_form)],
                    token: Annotated[str | None, Depends(_bearer)]) -> Response:

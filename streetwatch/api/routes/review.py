@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 
 from streetwatch.api.auth import AuthenticatedUser, Role, require_roles
 from streetwatch.api.deps import SessionDep, SessionFactoryDep
+from streetwatch.api.errors import BAD_BODY
 from streetwatch.api.schemas.review import (
     ClaimCreate,
     ReleaseCreate,
@@ -30,7 +31,8 @@ QUEUE_ROLES = (Role.REVIEWER, Role.SUPERVISOR)
 Reviewer = Annotated[AuthenticatedUser, Depends(require_roles(*QUEUE_ROLES))]
 
 
-@router.post("/claim", summary="Lease the next pending violations", response_model=ReviewItemsPublic)
+@router.post("/claim", summary="Lease the next pending violations", response_model=ReviewItemsPublic,
+             responses=BAD_BODY)
 def claim_items(factory: SessionFactoryDep, body: ClaimCreate, user: Reviewer) -> ReviewItemsPublic:
     """Lease up to `n` pending violations (oldest first) for `lease_minutes`.
 
@@ -41,7 +43,7 @@ def claim_items(factory: SessionFactoryDep, body: ClaimCreate, user: Reviewer) -
     return ReviewItemsPublic(items=[ReviewItemPublic.from_leased(v) for v in rows])
 
 
-@router.post("/release", summary="Give leases back", response_model=ReleasedPublic)
+@router.post("/release", summary="Give leases back", response_model=ReleasedPublic, responses=BAD_BODY)
 def release_items(factory: SessionFactoryDep, body: ReleaseCreate, user: Reviewer) -> ReleasedPublic:
     """Return your leased items to the queue (all of them, or those listed)."""
     return ReleasedPublic(released=release(factory, user.username, body.violation_ids))

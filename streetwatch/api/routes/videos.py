@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from streetwatch.api.auth import ALL_UNITS_ROLES, require_roles
 from streetwatch.api.deps import SessionDep
-from streetwatch.api.schemas import ErrorPublic, VideoPublic, VideosPage, VideosQuery
+from streetwatch.api.schemas import DbId, ErrorPublic, VideoPublic, VideosPage, VideosQuery
 from streetwatch.store import queries
 
 router = APIRouter(prefix="/videos", tags=["videos"], dependencies=[Depends(require_roles(*ALL_UNITS_ROLES))])
@@ -38,7 +38,7 @@ def list_videos(session: SessionDep, query: Annotated[VideosQuery, Query()]) -> 
     response_model=VideoPublic,
     responses={404: {"model": ErrorPublic, "description": "No video has this id."}},
 )
-def get_video(session: SessionDep, video_id: Annotated[int, Path(ge=1)]) -> VideoPublic:
+def get_video(session: SessionDep, video_id: Annotated[DbId, Path(description="The video's id.")]) -> VideoPublic:
     """One video with its processing status, counts and error."""
     row = queries.get_video(session, video_id)
     if row is None:

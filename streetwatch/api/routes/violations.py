@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from streetwatch.api.auth import DECIDER_ROLES, AuthenticatedUser, CurrentUser, Role, require_roles
 from streetwatch.api.deps import SessionDep, TaxonomyDep, check_family
+from streetwatch.api.errors import BAD_BODY
 from streetwatch.api.routes.workflow import WorkflowConfigDep
 from streetwatch.api.schemas import (
+    DbId,
     DecisionCreate,
     ErrorPublic,
     ViolationDetail,
@@ -28,7 +30,7 @@ from streetwatch.store.models import Violation
 
 router = APIRouter(prefix="/violations", tags=["violations"])
 
-ViolationId = Annotated[int, Path(ge=1, description="The violation's id.")]
+ViolationId = Annotated[DbId, Path(description="The violation's id.")]
 
 
 @router.get(
@@ -85,6 +87,7 @@ def check_violation_access(user: AuthenticatedUser, violation: Violation) -> Non
                                                   "names someone else."},
         404: {"model": ErrorPublic, "description": "No violation has this id."},
         409: {"model": ErrorPublic, "description": "Already decided, or you hold no live lease on it."},
+        **BAD_BODY,
         422: {"description": "A reject without reason, a relabel to an unknown class, an unknown field."},
     },
 )

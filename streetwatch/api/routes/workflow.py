@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from streetwatch.api.auth import AuthenticatedUser, CurrentUser, Role, require_roles
 from streetwatch.api.deps import EvidenceStoreDep, SessionDep, TaxonomyDep
-from streetwatch.api.schemas import CasePublic, ErrorPublic
+from streetwatch.api.errors import BAD_BODY, unprocessable
+from streetwatch.api.schemas import CasePublic, DbId, ErrorPublic, QueryTime
 from streetwatch.api.schemas.workflow import (
     CaseEventPublic,
     CaseTransitionCreate,
@@ -70,7 +71,7 @@ def _case_for(session: SessionDep, user: AuthenticatedUser, case_id: int) -> Cas
     return case
 
 
-CaseId = Annotated[int, Path(ge=1, description="The case's id.")]
+CaseId = Annotated[DbId, Path(description="The case's id.")]
 
 
 @router.post(
@@ -80,7 +81,8 @@ CaseId = Annotated[int, Path(ge=1, description="The case's id.")]
     responses={403: {"model": ErrorPublic, "description": "Your role may not do this, or not for this unit."},
                404: {"model": ErrorPublic, "description": "No case has this id."},
                409: {"model": ErrorPublic, "description": "The case's state does not allow the action, or (dispatch) "
-                                                          "its evidence is missing or fails its sha256 check."}},
+                                                          "its evidence is missing or fails its sha256 check."},
+               **BAD_BODY},
 )
 def transition(
     session: SessionDep, taxonomy: TaxonomyDep, config: WorkflowConfigDep, store: EvidenceStoreDep, case_id: CaseId,
@@ -147,9 +149,10 @@ def kpis(
     user: Annotated[AuthenticatedUser, Depends(require_roles(*KPI_ROLES))],
     unit: Annotated[str | None, Query(max_length=255, description="Only this responsible unit.")] = None,
     grid: Annotated[str | None, Query(max_length=64, description="Only this grid.")] = None,
-    since: Annotated[datetime | None, Query(description="Period start (default: 30 days before until); "
-                                                        "naive times are in the calendar's time zone.")] = None,
-    until: Annotated[datetime | None, Query(description="Period end, exclusive (default: now).")] = None,
+    since: Annotated[QueryTime | None, Query(description="Period start (default: 30 days before until); "
+                                                         "naive times are in the calendar's time zone; "
+                                                         "1900 to 2999.")] = None,
+    until: Annotated[QueryTime | None, Query(description="Period end, exclusive (default: now).")] = None,
 ) -> KpisPublic:
     """处置率, 按期处置率, 结案率, 按期结案率, 返工率, 延期率 and average handling time, per unit and grid.
 
@@ -159,7 +162,8 @@ def kpis(
     end = _aware(until, utcnow(), config)
     start = _aware(since, end - timedelta(days=30), config)
     if start >= end:
-        raise HTTPException(422, f"since ({start.isoformat()}) must be before until ({end.isoformat()})")
+        raise unprocessable(f"since ({start.isoformat()}) must be before until ({end.isoformat()})", "query",
+                            "since" if since is not None else "until")
     events = kpi_events(session, start, end)
     common: dict[str, Any] = {"since": start, "until": end, "unit": unit, "grid_id": grid,
                               "calendar": config.deadlines.calendar}
@@ -174,8 +178,9 @@ def kpis(
 @router.get(
     "/reports/monthly",
     summary="Monthly report (通报)",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/markdown": {}, "text/csv": {}}}},
+    # Errors are JSON like everywhere else: the report's own media types are listed for 200 only.
+    response_class=Response,
+    responses={200: {"content": {"text/markdown": {}, "text/csv": {}}, "description": "The report."}},
 )
 def monthly_report(
     session: SessionDep, config: WorkflowConfigDep,
@@ -190,7 +195,7 @@ def monthly_report(
     try:
         since, until = month_bounds(month, config.deadlines.calendar.timezone)
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise unprocessable(str(exc), "query", "month", value=month) from None
     events = kpi_events(session, since, until)
     common: dict[str, Any] = {"since": since, "until": until, "calendar": config.deadlines.calendar}
     report = MonthlyReport(

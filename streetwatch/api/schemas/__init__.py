@@ -7,14 +7,20 @@ in and the exports' in ``schemas.workflow``, ``schemas.review``, ``schemas.auth`
 
 Request models forbid unknown fields, so a client cannot smuggle ``status`` or ``sha256``
 into a request and believe it was applied. Times are always returned as UTC with an offset.
+
+Input types shared by every route: :data:`DbId` for a row's id (in a path, a body or a query; the
+database's INTEGER range, so an id no row can have is a 422, not a failed query) and
+:data:`QueryTime` / :data:`UtcQueryTime` for times in filters and periods (1900 to 2999).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+import annotated_types
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import (
@@ -26,13 +32,31 @@ from streetwatch.core.vocab import (
     VideoStatus,
     ViolationStatus,
 )
-from streetwatch.store.column_types import as_utc
+from streetwatch.store.column_types import as_utc, check_time_range
 from streetwatch.store.filters import BBox, QueryError
-from streetwatch.store.models import Case, Observation, Violation
+from streetwatch.store.models import MAX_ROW_ID, Case, Observation, Violation
 from streetwatch.store.queries import CaseDetail, VideoCounts
 
 # A time in UTC with its offset; a naive time in a request means UTC (the store returns aware ones).
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+# A time a client filters by or names a period with: within 1900..2999 (``check_time_range``), so
+# year 1 or 9999 in a far zone is a 422 rather than an overflow. QueryTime keeps a naive time naive
+# (a route that reads it in another zone, as /kpis does); UtcQueryTime reads it as UTC.
+_DATE_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_time_text(value: Any) -> Any:
+    # pydantic would also take "0.5" (a Unix time) or a bare date; the schema says date-time.
+    if isinstance(value, str) and not _DATE_TIME_TEXT.match(value.strip()):
+        raise ValueError(f"times are ISO 8601 date-times like 2026-05-01T08:00:00+08:00, got {value!r}")
+    return value
+
+
+QueryTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(check_time_range)]
+UtcQueryTime = Annotated[datetime, BeforeValidator(_date_time_text), AfterValidator(check_time_range),
+                         AfterValidator(as_utc)]
+# A row's id, in a path, a body or a query: 1 to the database's INTEGER maximum (MAX_ROW_ID).
+DbId = Annotated[int, annotated_types.Ge(1), annotated_types.Le(MAX_ROW_ID)]
 # Families come from the taxonomy (a city may add its own), so routes check them, not a Literal.
 Family = Annotated[str, Field(min_length=1, max_length=32, description="A family of models/taxonomy.yaml.")]
 
@@ -396,8 +420,9 @@ class PlaceTimeFilter(_In):
     """Time and place filters, validated; shared by the paged lists and the exports."""
 
 
-    since: UtcDatetime | None = Field(None, description="Seen at or after (ISO 8601; naive means UTC).")
-    until: UtcDatetime | None = Field(None, description="Seen before (ISO 8601; naive means UTC).")
+    since: UtcQueryTime | None = Field(None, description="Seen at or after (ISO 8601; naive means UTC; "
+                                       "1900 to 2999).")
+    until: UtcQueryTime | None = Field(None, description="Seen before (ISO 8601; naive means UTC; 1900 to 2999).")
     bbox: str | None = Field(
         None, description="min_lon,min_lat,max_lon,max_lat (WGS84)", examples=["116.30,39.90,116.40,39.95"]
     )
@@ -444,7 +469,7 @@ class ObservationsQuery(_PlaceTimeQuery):
     family: Family | None = None
     class_name: str | None = Field(None, max_length=64, description="The detector's class.")
     location_status: LocationStatus | None = None
-    video_id: int | None = None
+    video_id: DbId | None = None
 
 
 class CasesQuery(_PlaceTimeQuery):

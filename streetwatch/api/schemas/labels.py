@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from streetwatch.api.schemas import UtcDatetime, evidence_url
+from streetwatch.api.schemas import DbId, UtcDatetime, evidence_url
 from streetwatch.core.labels import LabelledObject, check_kind_fields
 from streetwatch.core.vocab import LabelKind
 from streetwatch.store.labels import FrameRead, ReviewLabel
@@ -26,7 +26,7 @@ class LabelCreate(BaseModel):
     box: BoxField | None = Field(None, description="adjust_box, add_missed: " + _BOX_HELP)
     class_name: str | None = Field(None, min_length=1, max_length=64,
                                    description="relabel, add_missed: a class (or alias) of models/taxonomy.yaml.")
-    target_label_id: int | None = Field(None, ge=1, description="confirm, adjust_box, relabel of an object a "
+    target_label_id: DbId | None = Field(None, description="confirm, adjust_box, relabel of an object a "
                                         "reviewer drew: the id of its add_missed record (default: the "
                                         "observation's own detection).")
 

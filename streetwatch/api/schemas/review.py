@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streetwatch.api.schemas import UtcDatetime, ViolationPublic
+from streetwatch.api.schemas import DbId, UtcDatetime, ViolationPublic
 from streetwatch.casework.review_queue import MAX_CLAIM, MAX_LEASE_MINUTES
 from streetwatch.store.models import Violation
 
@@ -23,7 +23,7 @@ class ClaimCreate(_In):
 class ReleaseCreate(_In):
     """Which leases to give back; all of yours when ``violation_ids`` is null."""
 
-    violation_ids: list[int] | None = Field(None, max_length=1000)
+    violation_ids: list[DbId] | None = Field(None, max_length=1000)
 
 
 class ReviewItemPublic(ViolationPublic):

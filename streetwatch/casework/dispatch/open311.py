@@ -30,8 +30,8 @@ from streetwatch.core.errors import BadInputError
 from streetwatch.core.privacy import mask_plates_in
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, Open311Status, ViolationStatus
-from streetwatch.store.column_types import as_utc
-from streetwatch.store.models import Case, Observation, Violation
+from streetwatch.store.column_types import as_utc, check_time_range
+from streetwatch.store.models import MAX_ROW_ID, Case, Observation, Violation, parse_row_id
 from streetwatch.store.models_outbox import Open311Request
 
 DEFAULT_WINDOW: Final = timedelta(days=90)   # the spec's default span when no dates are given
@@ -106,7 +106,10 @@ def parse_w3c(name: str, text: str | None) -> datetime | None:
                                 f"got {text!r}") from None
     if value.tzinfo is None:
         raise Open311Error(400, f"{name} needs a timezone (Z or ±HH:MM), got {text!r}")
-    return value
+    try:
+        return check_time_range(value)
+    except ValueError as exc:
+        raise Open311Error(400, f"{name}: {exc}") from None
 
 
 def _csv(text: str | None) -> list[str]:
@@ -129,9 +132,10 @@ class RequestQuery:
         """Check the spec's query arguments (comma-separated lists allowed); 400 with the reason."""
         ids = []
         for part in _csv(service_request_id):
-            if not part.isdigit():
-                raise Open311Error(400, f"service_request_id must be case ids (integers), got {part!r}")
-            ids.append(int(part))
+            if (case_id := parse_row_id(part)) is None:
+                raise Open311Error(400, f"service_request_id must be case ids (integers from 1 to {MAX_ROW_ID}), "
+                                        f"got {part!r}")
+            ids.append(case_id)
         statuses = [s.lower() for s in _csv(status)]
         if bad := [s for s in statuses if s not in {known.value for known in Open311Status}]:
             raise Open311Error(400, f"status must be open and/or closed, got {', '.join(bad)}")
