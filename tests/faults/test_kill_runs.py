@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 
 from streetwatch.datasets import synthetic
 from streetwatch.datasets.demo import demo_image_path
-from streetwatch.pipeline.run import Processed, process_videos
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.evidence import EvidenceStore, file_sha256
 from streetwatch.store.evidence_checks import recorded_evidence
@@ -35,8 +34,6 @@ from tests.pipeline.run_helpers import (
     cli_env,
     fetch_rows,
     one_line,
-    run_settings,
-    shared_detector,
     sqlite_url,
     start_cli,
     write_straight_gpx,
@@ -88,6 +85,13 @@ def snapshot(url: str) -> dict[str, object]:
     return {"videos": per_video, "violations": violations, "tracks": tracks, "cases": cases, "evidence": evidence}
 
 
+def run_cli(args: tuple[str, ...]) -> tuple[int, str]:
+    done = subprocess.run(cli_command(*args), cwd=Path(__file__).resolve().parents[2],
+                          env=cli_env(STREETWATCH_CLAIM_STALE_AFTER_S=STALE_AFTER_S), capture_output=True,
+                          text=True, timeout=300, check=False)
+    return done.returncode, one_line(done.stdout + done.stderr)
+
+
 def wait_for_a_claim_by(url: str, proc: subprocess.Popen[str], timeout_s: float = 120.0) -> bool:
     """Wait until the run holds a video in ``processing``; False when it ended first (nothing left to do)."""
     engine = make_engine(url)
@@ -107,19 +111,21 @@ def wait_for_a_claim_by(url: str, proc: subprocess.Popen[str], timeout_s: float 
 
 @pytest.mark.slow
 def test_random_kills_then_a_clean_run_lose_nothing_and_duplicate_nothing(batch: list[Path], tmp_path: Path) -> None:
-    # What one uninterrupted run stores.
+    def process_args(url: str, evidence: Path) -> tuple[str, ...]:
+        return ("process", *map(str, batch), "--db", url, "--evidence", str(evidence), "--sample-fps", SAMPLE_FPS,
+                "--no-progress")
+
+    # What one uninterrupted run stores (a run like the others: same process set-up, same numbers).
     reference_url = sqlite_url(tmp_path / "reference.db")
-    summary = process_videos(batch, run_settings(reference_url, tmp_path / "reference", sample_fps=float(SAMPLE_FPS)),
-                             progress=False, detector=shared_detector())
-    assert all(isinstance(o, Processed) for o in summary.outcomes), summary.outcomes
+    code, output = run_cli(process_args(reference_url, tmp_path / "reference-evidence"))
+    assert code == 0, output
     expected = snapshot(reference_url)
     assert sum(r["observations"] for r in expected["videos"]) > 0  # type: ignore[attr-defined]
 
     url = sqlite_url(tmp_path / "city.db")
     upgrade(url)
     evidence = tmp_path / "evidence"
-    args = ("process", *map(str, batch), "--db", url, "--evidence", str(evidence), "--sample-fps", SAMPLE_FPS,
-            "--no-progress")
+    args = process_args(url, evidence)
     rng = random.Random(SEED)
     kills = []
     for _ in range(KILL_RUNS):
@@ -139,12 +145,9 @@ def test_random_kills_then_a_clean_run_lose_nothing_and_duplicate_nothing(batch:
         kills.append(("start" if early else "claim", round(delay, 2), proc.returncode))
         time.sleep(float(STALE_AFTER_S) + 0.2)  # the killed claim goes stale: the next run takes it over
 
-    done = subprocess.run(cli_command(*args), cwd=Path(__file__).resolve().parents[2],
-                          env=cli_env(STREETWATCH_CLAIM_STALE_AFTER_S=STALE_AFTER_S), capture_output=True,
-                          text=True, timeout=300, check=False)
-    output = one_line(done.stdout + done.stderr)
-    context = f"seed {SEED}, kills (delay s, exit) {kills}: {output}"
-    assert done.returncode == 0, context
+    code, output = run_cli(args)
+    context = f"seed {SEED}, kills (when, delay s, exit) {kills}: {output}"
+    assert code == 0, context
 
     found = snapshot(url)
     assert [r["status"] for r in found["videos"]] == ["done"] * len(batch), context  # type: ignore[attr-defined]
