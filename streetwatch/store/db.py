@@ -63,12 +63,12 @@ def make_engine(url: str, *, busy_timeout_s: float | None = None, timeouts: DbTi
     """
     url = normalise_url(url)
     parsed = make_url(url)
-    if timeouts is not None:
-        kwargs.setdefault("pool_timeout", timeouts.pool_s)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            if timeouts is not None:  # a file has a pool of connections (memory: one per thread, no pool)
+                kwargs.setdefault("pool_timeout", timeouts.pool_s)
         busy_ms = SQLITE_BUSY_TIMEOUT_MS if busy_timeout_s is None else max(1, round(busy_timeout_s * 1000))
         engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, **kwargs)
 
@@ -85,6 +85,7 @@ def make_engine(url: str, *, busy_timeout_s: float | None = None, timeouts: DbTi
     if timeouts is None:
         return create_engine(url, pool_pre_ping=True, **kwargs)
     connect_args = {**timeouts.connect_args(), **kwargs.pop("connect_args", {})}
+    kwargs.setdefault("pool_timeout", timeouts.pool_s)
     engine = create_engine(url, pool_pre_ping=False, connect_args=connect_args, **kwargs)
     bound_waits(engine, timeouts)  # a watched ping on checkout instead of pool_pre_ping
     return engine

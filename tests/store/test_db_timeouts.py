@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from streetwatch.store.db import make_engine
 from streetwatch.store.db_timeouts import ConnectionWatchdog, DbTimeouts
 
 
@@ -86,3 +88,16 @@ def test_timeouts_are_positive(field: str) -> None:
 def test_connect_args() -> None:
     assert DbTimeouts(connect_s=2.4, statement_s=1.5).connect_args() == {
         "connect_timeout": 2, "options": "-c statement_timeout=1500"}
+
+
+@pytest.mark.parametrize("database", ["file", ":memory:"])
+def test_sqlite_engines_take_the_timeouts_they_can(tmp_path: Path, database: str) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}" if database == "file" else "sqlite:///:memory:"
+    engine = make_engine(url, timeouts=DbTimeouts(pool_s=3))
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
+        if database == "file":
+            assert engine.pool.timeout() == 3  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
