@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from streetwatch.vision.backends.onnx_backend import PAD_VALUE, letterbox_geometry
+from streetwatch.vision.backends.onnx_backend import letterbox_into
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 HEAD_PREFIX = "/model.22/"   # YOLOv8's Detect module in Ultralytics' ONNX export
@@ -44,12 +44,11 @@ def calibration_images(folders: Sequence[Path], limit: int = 160, seed: int = 0)
 
 
 def letterboxed_blob(image: npt.NDArray[np.uint8], height: int, width: int) -> npt.NDArray[np.float32]:
-    """One BGR image as the detector feeds it: letterboxed, RGB, CHW, float in [0, 1], batch of 1."""
-    placement = letterbox_geometry(image.shape[0], image.shape[1], height, width)
-    canvas = np.full((height, width, 3), PAD_VALUE, dtype=np.uint8)
-    resized = cv2.resize(image, (placement.resized_w, placement.resized_h), interpolation=cv2.INTER_LINEAR)
-    canvas[placement.pad_y:placement.pad_y + placement.resized_h,
-           placement.pad_x:placement.pad_x + placement.resized_w] = resized
+    """One BGR image placed as the ONNX detector places it (its own letterbox), RGB, CHW, float in [0, 1],
+    batch of 1. (Divided by 255 rather than multiplied by 1/255 as the detector does: the shipped int8
+    model was calibrated so, and the card's command reproduces it byte for byte.)"""
+    canvas = np.empty((height, width, 3), dtype=np.uint8)
+    letterbox_into(canvas, image)
     blob = canvas[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
     return np.ascontiguousarray(blob)
 

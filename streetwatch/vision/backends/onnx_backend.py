@@ -58,6 +58,26 @@ def letterbox_geometry(height: int, width: int, input_h: int, input_w: int) -> L
     return Letterbox(gain, pad_x, pad_y, resized_w, resized_h)
 
 
+def letterbox_into(canvas: npt.NDArray[np.uint8], image: npt.NDArray[np.uint8]) -> Letterbox:
+    """Place a BGR image into ``canvas`` (the model's ``height x width x 3`` input, uint8) as the model
+    expects it: scaled to fit, centred, padded with grey; returns where it went."""
+    height, width = image.shape[:2]
+    placement = letterbox_geometry(height, width, canvas.shape[0], canvas.shape[1])
+    canvas.fill(PAD_VALUE)
+    resized: np.ndarray = image
+    if (placement.resized_w, placement.resized_h) != (width, height):
+        resized = cv2.resize(image, (placement.resized_w, placement.resized_h), interpolation=cv2.INTER_LINEAR)
+    top, left = placement.pad_y, placement.pad_x
+    np.copyto(canvas[top:top + placement.resized_h, left:left + placement.resized_w], resized)
+    return placement
+
+
+def fill_input(blob: npt.NDArray[np.floating], canvas: npt.NDArray[np.uint8]) -> None:
+    """Letterboxed BGR HWC uint8 canvases -> the model's RGB CHW input in [0, 1], written into ``blob``."""
+    np.copyto(blob, canvas[..., ::-1].transpose(0, 3, 1, 2), casting="unsafe")
+    np.multiply(blob, blob.dtype.type(1 / 255), out=blob)
+
+
 def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> npt.NDArray[np.intp]:
     """Greedy NMS in numpy; indices of the kept boxes, best score first. Boxes are ``(n, 4)`` xyxy."""
     order = np.argsort(-scores, kind="stable")
@@ -130,32 +150,18 @@ class OnnxDetector(WeightsDetector):
         results: list[sv.Detections] = []
         for start in range(0, len(images), self._chunk):
             chunk = images[start:start + self._chunk]
-            boxes = [self._letterbox_into(slot, image) for slot, image in enumerate(chunk)]
+            boxes = [letterbox_into(self._canvas[slot], image) for slot, image in enumerate(chunk)]
             # A fixed-batch model always gets a full batch; the unused slots are ignored.
             rows = self._chunk if self._fixed_batch else len(chunk)
             canvas = self._canvas[:rows]
             blob = self._blob[:rows]
             # BGR HWC uint8 -> RGB CHW float in [0, 1], written straight into the input tensor.
-            np.copyto(blob, canvas[..., ::-1].transpose(0, 3, 1, 2), casting="unsafe")
-            np.multiply(blob, self._input_dtype(1 / 255), out=blob)
+            fill_input(blob, canvas)
             (output,) = self._session.run(None, {self._input_name: blob})
             for slot, (image, placement) in enumerate(zip(chunk, boxes, strict=True)):
                 prediction = np.asarray(output[slot], dtype=np.float32)
                 results.append(self._decode(prediction, image.shape, placement))
         return results
-
-    def _letterbox_into(self, slot: int, image: npt.NDArray[np.uint8]) -> Letterbox:
-        height, width = image.shape[:2]
-        placement = letterbox_geometry(height, width, self._input_h, self._input_w)
-        canvas = self._canvas[slot]
-        canvas.fill(PAD_VALUE)
-        resized: np.ndarray = image
-        if (placement.resized_w, placement.resized_h) != (width, height):
-            resized = cv2.resize(image, (placement.resized_w, placement.resized_h),
-                                 interpolation=cv2.INTER_LINEAR)
-        top, left = placement.pad_y, placement.pad_x
-        np.copyto(canvas[top:top + placement.resized_h, left:left + placement.resized_w], resized)
-        return placement
 
     def _decode(self, prediction: FloatArray, shape: tuple[int, ...], placement: Letterbox) -> sv.Detections:
         """One image's ``(4 + classes, anchors)`` output -> detections in original pixels."""
