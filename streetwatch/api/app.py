@@ -13,6 +13,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
+from streetwatch.api import web_labelling
 from streetwatch.api.auth import resolve_auth_secret
 from streetwatch.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES, install_error_handlers
 from streetwatch.api.middleware import BodySizeLimit
@@ -22,6 +23,7 @@ from streetwatch.api.routes import (
     evidence,
     exports,
     health,
+    labelling,
     labels,
     observations,
     review,
@@ -64,6 +66,7 @@ TAGS = [
     {"name": "health", "description": "Liveness of the API and its database."},
     {"name": "auth", "description": "Sign in (a login token) and who am I; machines use an API key."},
     {"name": "review", "description": "The review queue: lease pending violations, release them."},
+    {"name": "labelling", "description": "The labelling queue: frames where a label teaches the detector most."},
     {"name": "workflow", "description": "Case workflow (dispatch, handle, check, close), KPIs, monthly report."},
     {"name": "exports", "description": "Violations and cases as GeoJSON or CSV."},
     {"name": "open311", "description": "Open311 GeoReport v2 (JSON and XML): services, requests, for 311 systems."},
@@ -122,9 +125,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(health.router)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
-    for workflow_module in (review, workflow, exports):
+    for workflow_module in (review, labelling, workflow, exports):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
     mount_web(app)  # the review page under /ui/
+    app.include_router(web_labelling.router)  # its labelling queue, /ui/labelling
     _document_vocabulary(app)
     return app
 

@@ -52,6 +52,21 @@ class WorkflowSettings(BaseSettings):
     units_path: Path = Field(WORKFLOW_DIR / "units.yaml", description="Default responsible unit per family (YAML).")
 
 
+class LabellingSettings(BaseSettings):
+    """The labelling queue (``streetwatch.store.labelling_queue``). Environment: ``STREETWATCH_LABELLING_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="STREETWATCH_LABELLING_", extra="forbid")
+
+    share: float = Field(0.1, ge=0, lt=1, description="The labelling items' share of what a video puts in the "
+                         "queues (0.1: one labelling item per nine violations); 0 turns the labelling queue off.")
+    min_per_video: int = Field(1, ge=0, le=100, description="At least this many labelling items from a video that "
+                               "has low-confidence or weak-class detections.")
+    max_confidence: float = Field(0.5, gt=0, le=1, description="Detections below this confidence are "
+                                  "low-confidence candidates for labelling.")
+    weak_map50: float = Field(0.5, ge=0, le=1, description="Classes whose mAP50 on the model card is below this "
+                              "are the model's weak classes (their detections are labelling candidates).")
+
+
 class DispatchSettings(BaseSettings):
     """How the dispatch worker retries and paces itself. Environment: ``STREETWATCH_DISPATCH_<NAME>``."""
 
@@ -187,6 +202,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings, description="The review page.")
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings, description="Workflow config files.")
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings, description="The dispatch worker.")
+    labelling: LabellingSettings = Field(default_factory=LabellingSettings, description="The labelling queue.")
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -115,6 +115,21 @@ class LabelKind(Vocabulary):
     EMPTY_FRAME = "empty_frame"  # nothing to find here: a hard negative
 
 
+class LabellingReason(Vocabulary):
+    """Why the labelling queue asks a reviewer to label a frame (``streetwatch.store.labelling_queue``)."""
+
+    LOW_CONFIDENCE = "low_confidence"  # the detector was unsure: the label teaches it most
+    WEAK_CLASS = "weak_class"          # a class the active model is weakest on (its card's mAP50)
+
+
+class LabellingStatus(Vocabulary):
+    """Where a labelling item stands. Labelling items never file cases."""
+
+    PENDING = "pending"    # waiting for a reviewer (leased or not)
+    LABELLED = "labelled"  # a reviewer labelled the frame
+    SKIPPED = "skipped"    # a reviewer could not tell, or the frame was not worth it
+
+
 class ModelAction(Vocabulary):
     """How a registered detector version became the active one (``model_activations``; audited ``model.<action>``)."""
 

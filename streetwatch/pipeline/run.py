@@ -60,6 +60,7 @@ from streetwatch.pipeline.gps.source import GpsOptions, VideoGps, load_video_gps
 from streetwatch.pipeline.gps.timing import parse_timezone
 from streetwatch.pipeline.gps.track import GpsTrack
 from streetwatch.pipeline.ingest import IngestError, VideoInfo, probe_video
+from streetwatch.pipeline.labelling import labelling_policy
 from streetwatch.pipeline.observe import Locator, ObservationBuilder
 from streetwatch.pipeline.outcomes import (
     Failed,
@@ -164,6 +165,7 @@ class VideoProcessor:
         self.permits: PermitRegistry | None = (load_permits(settings.permits_path, self.taxonomy)
                                                if settings.permits_path else None)
         self.evidence = EvidenceStore(settings.evidence_dir)
+        self.labelling = labelling_policy(settings)  # what the labelling queue takes from each video
         upgrade(settings.db_url)
         self.engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
         self.sessions = make_session_factory(self.engine)
@@ -203,7 +205,7 @@ class VideoProcessor:
         try:
             results = self._analyse(path, info, claim.video_id, gps)
             writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence,
-                                        case_radius_m=self.settings.case_radius_m)
+                                        case_radius_m=self.settings.case_radius_m, labelling=self.labelling)
         except Exception as exc:
             if isinstance(exc, DatabaseError):
                 message = (f"{self._database_trouble(exc, 'storing its results')}; nothing of its results was "

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Integer, String
+from sqlalchemy import Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from streetwatch.core.labels import Box
-from streetwatch.core.vocab import LabelKind
+from streetwatch.core.vocab import LabelKind, LabellingReason, LabellingStatus
 from streetwatch.store.column_types import StrEnumType, UtcDateTime
 from streetwatch.store.models import Base, utcnow
 
@@ -50,3 +50,29 @@ class ReviewLabel(Base):
         if self.x1 is None or self.y1 is None or self.x2 is None or self.y2 is None:
             return None
         return self.x1, self.y1, self.x2, self.y2
+
+
+class LabellingItem(Base):
+    """One frame the labelling queue asks a reviewer to label (``streetwatch.store.labelling_queue``).
+
+    Apart from the violations: an item is leased, labelled or skipped, and never files a case.
+    """
+
+    __tablename__ = "labelling_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The detection whose evidence frame is to be labelled (one item per observation).
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id", ondelete="CASCADE"), unique=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    frame_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), index=True)
+    reason: Mapped[LabellingReason] = mapped_column(StrEnumType(LabellingReason, 16))
+    # How much the label is expected to teach, 0..1 (higher first in the queue).
+    score: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text)  # the reason in words, e.g. "car at confidence 0.31"
+    status: Mapped[LabellingStatus] = mapped_column(StrEnumType(LabellingStatus, 16), default=LabellingStatus.PENDING,
+                                                    index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_by: Mapped[str | None] = mapped_column(String(255))
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)

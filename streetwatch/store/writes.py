@@ -43,6 +43,7 @@ from streetwatch.store.cases import (
 )
 from streetwatch.store.column_types import as_utc, require_aware
 from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.labelling_queue import LabellingPolicy, sample_for_video
 from streetwatch.store.models import Evidence, Observation, Video, Violation, utcnow
 from streetwatch.store.shadow import ShadowRun, insert_shadow_run
 from streetwatch.vision.calibration import CameraChoice
@@ -417,6 +418,7 @@ def commit_video_results(
     *,
     case_radius_m: float = DEFAULT_CASE_RADIUS_M,
     recurrence_gap_s: float = DEFAULT_RECURRENCE_GAP_S,
+    labelling: LabellingPolicy | None = None,
 ) -> CommitSummary:
     """Store a processed video's results all at once and mark it ``done``.
 
@@ -436,6 +438,8 @@ def commit_video_results(
         evidence: Where evidence images are written.
         case_radius_m: Violations of one family closer than this are sightings of one case.
         recurrence_gap_s: A sighting this long after its case's last one counts as a recurrence.
+        labelling: The labelling queue's policy: its items for the video are added in the same
+            transaction (``streetwatch.store.labelling_queue``); None adds none.
 
     Returns:
         The counts stored and what happened to cases.
@@ -495,6 +499,8 @@ def commit_video_results(
                 session.flush()
                 tally = attach_violations(session, violations, radius_m=case_radius_m,
                                           recurrence_gap_s=recurrence_gap_s)
+                if labelling is not None:
+                    sample_for_video(session, video_id, labelling)
                 _rowcount(session, update(Video).where(Video.id == video_id).values(
                     status=VideoStatus.DONE, processed_at=now, error=None,
                     frames_sampled=int(results.frames_sampled), detections=int(results.detections),

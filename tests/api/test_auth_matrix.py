@@ -167,6 +167,13 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/review/claim"): Entry(CITY_WIDE, json={"n": 1, "lease_minutes": 1}),
     ("POST", "/review/release"): Entry(CITY_WIDE, json={"violation_ids": []}),
     ("GET", "/review/leases"): Entry(CITY_WIDE),
+    # The labelling queue (api/routes/labelling.py): listed city-wide, worked by reviewers and supervisors.
+    # Finishing item 999999 (none such): those allowed get 404, the others 401/403 first.
+    ("GET", "/labelling"): Entry(CITY_WIDE),
+    ("POST", "/labelling/claim"): Entry(CITY_WIDE, json={"n": 1, "lease_minutes": 1}),
+    ("POST", "/labelling/{item_id}/finish"): Entry(
+        {**CITY_WIDE, "admin": 404, "reviewer": 404, "supervisor": 404}, params={"item_id": "999999"},
+        json={"outcome": "skipped"}),
     # Case workflow (api/routes/workflow.py). "handle" on an open case: a caller allowed to handle it gets
     # 409 (not from 'open'), so the table shows the role and unit checks without changing the case.
     ("POST", "/cases/{case_id}/transition"): Entry({
@@ -199,6 +206,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Labels drawn on the page's frame: saved by deciders, lease or not (the page answers with the item).
     ("POST", "/ui/queue/{violation_id}/labels"): Entry(
         {**DECIDE, "reviewer": per_object(200, 200, 200)}, target="violation", page=True, form={"box": "1,1,9,9"}),
+    # The labelling queue's page (api/web_labelling.py); an item that does not exist gets a flash, not an error.
+    ("GET", "/ui/labelling"): Entry(PAGE_QUEUE, page=True),
+    ("GET", "/ui/labelling/item"): Entry(PAGE_QUEUE, page=True),
+    ("POST", "/ui/labelling/{item_id}/labels"): Entry(CITY_WIDE, page=True, params={"item_id": "999999"},
+                                                     form={"box": "1,1,9,9"}),
+    ("POST", "/ui/labelling/{item_id}/skip"): Entry(CITY_WIDE, page=True, params={"item_id": "999999"}),
     ("GET", "/ui/cases"): Entry(PAGE_SIGNED_IN, page=True),  # unit-scoped roles: their unit's cases
     ("GET", "/ui/dashboard"): Entry(PAGE_SIGNED_IN, page=True),  # every role has KPIs
     ("*", "/ui/static"): Entry(EVERYONE, page=True, probe="/ui/static/vendor/htmx.min.js"),

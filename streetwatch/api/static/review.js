@@ -182,7 +182,7 @@
       event.preventDefault();
       return;
     }
-    if (hasStaged() && ["a", "r", "j", "k"].indexOf(key) >= 0) {  // never lose a reviewer's unsaved labels
+    if (hasStaged() && ["a", "r", "j", "k", "s"].indexOf(key) >= 0) {  // never lose a reviewer's unsaved labels
       renderStaged("save your label edits (Enter) or discard them (Esc) first");
       event.preventDefault();
       return;
@@ -194,6 +194,14 @@
       } else if (key === "escape" || key === "r") {
         setRejecting(false);
       }
+      event.preventDefault();
+      return;
+    }
+    if (el.dataset.kind === "labelling") {  // the labelling queue: no decisions, S skips the frame
+      if (key === "s") swapFrom("POST", el.dataset.skipUrl);
+      else if (key === "j") swapFrom("GET", el.dataset.nextUrl);
+      else if (key === "k") swapFrom("GET", el.dataset.prevUrl);
+      else return;
       event.preventDefault();
       return;
     }

@@ -1,0 +1,169 @@
+"""The labelling queue on the review page: ``/ui/labelling``.
+
+One frame at a time, with the same labelling tools as the review queue (``review.js``): drag to
+redraw the detection's box, C for its class, B then drag for an object the detector missed, E for
+"nothing here"; Enter saves the label records and ends the item as labelled, S skips it. Items are
+leased in batches like violations (``streetwatch.store.labelling_queue``) and never file cases.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse
+
+from streetwatch.api.auth import AuthenticatedUser, Role, require_roles
+from streetwatch.api.deps import SessionDep, SessionFactoryDep, TaxonomyDep, get_taxonomy
+from streetwatch.api.routes.labelling import LABELLER_ROLES
+from streetwatch.api.schemas import DbId, evidence_url
+from streetwatch.api.web import LEASE_MINUTES, BoxView, PageUser, _render, _require
+from streetwatch.api.web_labels import PageEdits, label_context
+from streetwatch.core.labels import LabelError
+from streetwatch.core.taxonomy import Taxonomy
+from streetwatch.core.vocab import LabelKind, LabellingStatus
+from streetwatch.store import labelling_queue, labels, queries
+from streetwatch.store.db import Session, SessionFactory
+from streetwatch.store.models import Observation
+from streetwatch.store.models_labels import LabellingItem
+
+router = APIRouter(prefix="/ui/labelling", include_in_schema=False)
+BATCH = 10
+Labeller = Annotated[AuthenticatedUser, Depends(require_roles(*LABELLER_ROLES))]
+
+
+def _held(factory: SessionFactory, session: Session, user: AuthenticatedUser, *, top_up: bool) -> list[LabellingItem]:
+    if top_up:
+        session.commit()  # end this session's read: claim works in its own transactions
+        labelling_queue.claim(factory, user.username, BATCH, LEASE_MINUTES)
+    return labelling_queue.leased_to(session, user.username)
+
+
+def _pick(held: list[LabellingItem], wanted: int | None) -> LabellingItem | None:
+    if not held:
+        return None
+    return next((item for item in held if item.id == wanted), held[0])
+
+
+def _context(session: Session, taxonomy: Taxonomy, item: LabellingItem, held: list[LabellingItem]) -> dict[str, Any]:
+    obs = session.get(Observation, item.observation_id)
+    if obs is None:
+        raise queries.NotFoundError(f"observation {item.observation_id} of labelling item {item.id} is gone")
+    frame = queries.get_evidence(session, obs.frame_sha256)
+    frame_w = frame.width if frame is not None and frame.width else int(max(obs.bbox[2], 1))
+    frame_h = frame.height if frame is not None and frame.height else int(max(obs.bbox[3], 1))
+    labelled = label_context(session, obs, taxonomy, frame_w, frame_h)
+    for other in labelled["other_objects"]:
+        other["view"] = BoxView.of(other["box"], frame_w, frame_h)
+    ids = [h.id for h in held]
+    pos = ids.index(item.id)
+    return labelled | {
+        "it": item, "obs": obs, "frame_url": evidence_url(obs.frame_sha256), "frame_w": frame_w, "frame_h": frame_h,
+        "box": BoxView.of(labelled["label_box"], frame_w, frame_h), "position": pos + 1, "held": len(ids),
+        "prev_id": ids[pos - 1] if pos > 0 else None, "next_id": ids[pos + 1] if pos + 1 < len(ids) else None,
+        "model_name": obs.video.model_name,
+    }
+
+
+def _fragment(request: Request, session: Session, held: list[LabellingItem], current: LabellingItem | None,
+              flash: str | None = None, status_code: int = 200) -> HTMLResponse:
+    context: dict[str, Any] = {"flash": flash, "empty": current is None}
+    if current is not None:
+        context |= _context(session, get_taxonomy(request), current, held)
+    return _render(request, "_label_item.html", context, status_code=status_code)
+
+
+@router.get("")
+def labelling_page(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
+                   id: Annotated[DbId | None, Query()] = None) -> HTMLResponse:
+    _require(user, LABELLER_ROLES)
+    held = _held(factory, session, user, top_up=True)
+    current = _pick(held, id)
+    context: dict[str, Any] = {"user": user, "flash": None, "empty": current is None, "page": "labelling"}
+    if current is not None:
+        context |= _context(session, get_taxonomy(request), current, held)
+    return _render(request, "labelling.html", context)
+
+
+@router.get("/item")
+def labelling_item(request: Request, factory: SessionFactoryDep, session: SessionDep, user: PageUser,
+                   id: Annotated[DbId | None, Query()] = None) -> HTMLResponse:
+    """One held item as a fragment (J/K); tops the batch up when nothing is held."""
+    _require(user, LABELLER_ROLES)
+    held = _held(factory, session, user, top_up=False) or _held(factory, session, user, top_up=True)
+    return _fragment(request, session, held, _pick(held, id))
+
+
+def save_item_labels(session: Session, item_id: int, edits: PageEdits, *, actor: str, may_override: bool,
+                     taxonomy: Taxonomy) -> str:
+    """Write the edits as label records on the item's frame and end the item labelled, in one transaction."""
+    item = session.get(LabellingItem, item_id)
+    if item is None:
+        raise queries.NotFoundError(f"labelling item {item_id} not found")
+    observation_id = item.observation_id
+    session.commit()  # end the read: on SQLite the writing transaction must start with its write (the lock)
+    done: list[str] = []
+
+    def write(request: labels.LabelRequest) -> None:
+        labels.record_label(session, observation_id, request, actor=actor, taxonomy=taxonomy)
+
+    try:
+        if edits.empty:
+            write(labels.LabelRequest(LabelKind.EMPTY_FRAME))
+            done.append("frame marked empty (nothing here)")
+        if edits.box is not None:
+            write(labels.LabelRequest(LabelKind.ADJUST_BOX, box=edits.box))
+            done.append("box adjusted")
+        if edits.class_name is not None:
+            write(labels.LabelRequest(LabelKind.RELABEL, class_name=edits.class_name))
+            done.append(f"labelled {edits.class_name}")
+        if edits.missed_box is not None:
+            write(labels.LabelRequest(LabelKind.ADD_MISSED, box=edits.missed_box, class_name=edits.missed_class))
+            done.append(f"missed {edits.missed_class} added")
+        labelling_queue.finish(session, item_id, LabellingStatus.LABELLED, actor=actor, may_override=may_override)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return f"label #{item_id} done: " + "; ".join(done)
+
+
+@router.post("/{item_id}/labels")
+def labelling_labels(
+    request: Request, factory: SessionFactoryDep, session: SessionDep, taxonomy: TaxonomyDep, item_id: DbId,
+    user: Labeller,
+    box: Annotated[str | None, Form(max_length=200)] = None,
+    class_name: Annotated[str | None, Form(max_length=64)] = None,
+    missed_box: Annotated[str | None, Form(max_length=200)] = None,
+    missed_class: Annotated[str | None, Form(max_length=64)] = None,
+    empty: Annotated[bool, Form()] = False,
+) -> HTMLResponse:
+    """Save the label edits and end the item; answer with the next held item (the same one on an error)."""
+    status_code, stay = 200, False
+    try:
+        edits = PageEdits.parse(box, class_name, missed_box, missed_class, empty)
+        flash = save_item_labels(session, item_id, edits, actor=user.username, taxonomy=taxonomy,
+                                 may_override=user.has_any_role(Role.SUPERVISOR))
+    except (LabelError, queries.InvalidDecisionError) as exc:
+        flash, status_code, stay = f"label #{item_id} not saved: {exc}", 422, True
+    except (queries.DecisionConflictError, queries.NotFoundError) as exc:
+        flash = f"label #{item_id} not saved: {exc}"
+    held = _held(factory, session, user, top_up=True)
+    return _fragment(request, session, held, _pick(held, item_id if stay else None), flash, status_code)
+
+
+@router.post("/{item_id}/skip")
+def labelling_skip(request: Request, factory: SessionFactoryDep, session: SessionDep, item_id: DbId,
+                   user: Labeller) -> HTMLResponse:
+    """End the item skipped; answer with the next held item."""
+    try:
+        session.commit()
+        labelling_queue.finish(session, item_id, LabellingStatus.SKIPPED, actor=user.username,
+                               may_override=user.has_any_role(Role.SUPERVISOR))
+        session.commit()
+        flash = f"label #{item_id} skipped"
+    except (queries.DecisionConflictError, queries.NotFoundError, queries.InvalidDecisionError) as exc:
+        session.rollback()
+        flash = f"label #{item_id} not skipped: {exc}"
+    held = _held(factory, session, user, top_up=True)
+    return _fragment(request, session, held, _pick(held, None), flash)
