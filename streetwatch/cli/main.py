@@ -74,7 +74,8 @@ def _settings(**overrides: object) -> Settings:
 
 @app.command()
 def process(
-    videos: Annotated[list[Path], typer.Argument(help="Video files (MP4, MOV, AVI, TS; H.264/H.265).")],
+    videos: Annotated[list[Path], typer.Argument(help="Video files (MP4, MOV, AVI, TS; H.264/H.265) and photos "
+                                                      "(JPEG, HEIC, PNG; EXIF GPS position, direction and time).")],
     gps: Annotated[Path | None, typer.Option(help="GPS file (GPX, NMEA, CSV, SRT) or another video with GPS. "
                                                   "Default: a sidecar with the video's name (.gpx/.nmea/.csv/.srt) "
                                                   "or GPS embedded in the video (GoPro GPMF, subtitles, 70mai).")]
@@ -109,6 +110,10 @@ def process(
     truncated. Exit code: 0 when all is well; 1 if any file was rejected or failed; 4 if a
     video is held by a worker that stopped (killed, crashed): it is taken over once that claim
     goes stale (STREETWATCH_CLAIM_STALE_AFTER_S, 120 s), and the message says when.
+
+    Photos (JPEG, HEIC, PNG) mix freely with videos: each is a one-frame item, placed by its EXIF
+    GPS (else --gps at its EXIF time, else location unknown). One photo never shows a vehicle
+    parked: see the README's "Photos".
 
     The detector is --model if given, else the model registry's active version (`models list`),
     else, while the registry is empty, the bundled model. Each video records which one ran.

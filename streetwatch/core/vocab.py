@@ -30,6 +30,13 @@ class VideoStatus(Vocabulary):
     FAILED = "failed"          # processing stopped with an error (see Video.error)
 
 
+class MediaKind(Vocabulary):
+    """What a footage item is: a video, or a photo (one frame, no motion)."""
+
+    VIDEO = "video"
+    PHOTO = "photo"
+
+
 class WatchOutcome(Vocabulary):
     """What the depot watcher did with a file (kept in its state file, so a restart does not redo it)."""
 

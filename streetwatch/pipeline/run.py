@@ -50,6 +50,7 @@ from streetwatch.core.types import (
     TrackPoint,
     Violation,
 )
+from streetwatch.core.vocab import MediaKind
 from streetwatch.core.zones import ZoneIndex, load_zones
 from streetwatch.pipeline.ad_scan import AdTextScanner, ad_text_observations
 from streetwatch.pipeline.bin_fill import judge_bins
@@ -73,6 +74,8 @@ from streetwatch.pipeline.outcomes import (
     footage_note,
     worker_is_gone,
 )
+from streetwatch.pipeline.photo_ingest import PhotoInfo, is_photo, probe_photo
+from streetwatch.pipeline.photo_run import analyse_photo, place_photo
 from streetwatch.pipeline.read_text import TextStage
 from streetwatch.pipeline.rules import RuleContext, default_rules, evaluate_rules
 from streetwatch.pipeline.shadow import ShadowModel, ShadowRecorder
@@ -181,20 +184,15 @@ class VideoProcessor:
         self.engine.dispose()
 
     def process(self, path: Path, gps_path: Path | None = None) -> Outcome:
+        """Process one footage file, a video or a photo (``photo_ingest.is_photo``); never raises for a bad one."""
         started = time.monotonic()
-        probed = probe_video(path)
-        if isinstance(probed, IngestError):
-            return Rejected(path, probed.reason, probed.message)
-        info: VideoInfo = probed
+        prepared = self._prepare_photo(path, gps_path) if is_photo(path) else self._prepare_video(path, gps_path)
+        if isinstance(prepared, Rejected):
+            return prepared
+        meta, analyse = prepared
         try:
-            gps = load_video_gps(path, gps_path, self.gps_options)
-        except (GpsFormatError, OSError) as exc:
-            return Rejected(path, "bad_gps", f"GPS: {exc}")
-        try:
-            claim = writes.claim_video(self.sessions, writes.VideoMeta(
-                sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
-                codec=info.codec, width=info.width, height=info.height, rotation=info.rotation,
-                duration_s=info.duration_s), worker=self.worker, stale_after_s=self.settings.claim_stale_after_s)
+            claim = writes.claim_video(self.sessions, meta, worker=self.worker,
+                                       stale_after_s=self.settings.claim_stale_after_s)
         except DatabaseError as exc:
             return Failed(path, f"{self._database_trouble(exc, 'claiming it')}; nothing was written for this "
                                 "video: run again once the database is free")
@@ -203,7 +201,7 @@ class VideoProcessor:
         if isinstance(claim, writes.InProgressElsewhere):
             return self._held_elsewhere(path, claim)
         try:
-            results = self._analyse(path, info, claim.video_id, gps)
+            results = analyse(claim.video_id)
             writes.commit_video_results(self.sessions, claim.video_id, self.worker, results, self.evidence,
                                         case_radius_m=self.settings.case_radius_m, labelling=self.labelling)
         except Exception as exc:
@@ -220,6 +218,39 @@ class VideoProcessor:
         return Processed(path, claim.video_id, results.frames_sampled, results.detections, len(results.items),
                          dict(families), time.monotonic() - started, resumed=claim.resumed,
                          truncated_note=results.decode_note if results.truncated else None)
+
+    def _prepare_video(self, path: Path, gps_path: Path | None
+                       ) -> tuple[writes.VideoMeta, Callable[[int], writes.VideoResults]] | Rejected:
+        """A video's record and its analysis, or why the file or its GPS cannot be used."""
+        probed = probe_video(path)
+        if isinstance(probed, IngestError):
+            return Rejected(path, probed.reason, probed.message)
+        info: VideoInfo = probed
+        try:
+            gps = load_video_gps(path, gps_path, self.gps_options)
+        except (GpsFormatError, OSError) as exc:
+            return Rejected(path, "bad_gps", f"GPS: {exc}")
+        meta = writes.VideoMeta(
+            sha256=info.sha256, filename=path.name, size_bytes=info.size_bytes, container=info.container,
+            codec=info.codec, width=info.width, height=info.height, rotation=info.rotation, duration_s=info.duration_s)
+        return meta, lambda video_id: self._analyse(path, info, video_id, gps)
+
+    def _prepare_photo(self, path: Path, gps_path: Path | None
+                       ) -> tuple[writes.VideoMeta, Callable[[int], writes.VideoResults]] | Rejected:
+        """A photo's record (a one-frame item) and its analysis, or why the file or its GPS cannot be used."""
+        probed = probe_photo(path, self.gps_options.tz)
+        if isinstance(probed, IngestError):
+            return Rejected(path, probed.reason, probed.message)
+        photo: PhotoInfo = probed
+        try:
+            place = place_photo(photo, gps_path, self.gps_options)
+        except (GpsFormatError, OSError) as exc:
+            return Rejected(path, "bad_gps", f"GPS: {exc}")
+        meta = writes.VideoMeta(
+            sha256=photo.sha256, filename=path.name, size_bytes=photo.size_bytes, container=photo.format,
+            codec=photo.format, width=photo.width, height=photo.height, rotation=photo.rotation, duration_s=0.0,
+            media=MediaKind.PHOTO)
+        return meta, lambda _video_id: analyse_photo(self, photo, place)
 
     def _database_trouble(self, error: DatabaseError, doing: str) -> str:
         """A database error that stopped a video, in words (a lock past the busy timeout said as such)."""

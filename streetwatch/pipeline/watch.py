@@ -1,5 +1,8 @@
 """Footage arrives by itself: watch a depot folder and process each video once its copy is complete.
 
+Photos (``.jpg``, ``.jpeg``, ``.heic``, ``.heif``, ``.png``) are footage too: picked up, made ready and
+remembered as videos are, and processed as ``streetwatch process`` processes a photo.
+
 Patrol cars offload at the depot onto a shared folder, often a network share (SMB, NFS) where
 file-change notifications do not arrive; the watcher therefore polls. A video (and any GPS
 sidecar with its name: ``.gpx``, ``.nmea``, ``.csv``, ``.srt``) is ready when its size and
@@ -30,10 +33,13 @@ from pathlib import Path
 from streetwatch.core.vocab import WatchOutcome
 from streetwatch.pipeline.gps.media import VIDEO_SUFFIXES
 from streetwatch.pipeline.gps.source import SIDECAR_SUFFIXES
+from streetwatch.pipeline.photo_ingest import PHOTO_SUFFIXES
 from streetwatch.pipeline.run import Failed, Outcome, Processed, Rejected, Skipped
 
 logger = logging.getLogger(__name__)
 
+# Footage the watcher picks up: videos, and photos (JPEG, HEIC, PNG), each processed once.
+FOOTAGE_SUFFIXES = frozenset(VIDEO_SUFFIXES) | PHOTO_SUFFIXES
 DEFAULT_STABLE_S = 30.0
 DEFAULT_POLL_S = 10.0
 STATE_VERSION = 1
@@ -155,11 +161,11 @@ class DepotWatcher:
         self._seen: dict[Path, tuple[Stamp, float]] = {}
 
     def videos(self) -> Iterator[Path]:
-        """Video files under the root, in name order (hidden files and folders skipped)."""
+        """Video and photo files under the root, in name order (hidden files and folders skipped)."""
         for folder, subfolders, files in os.walk(self.root):
             subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
             for name in sorted(files):
-                if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_SUFFIXES:
+                if not name.startswith(".") and Path(name).suffix.lower() in FOOTAGE_SUFFIXES:
                     yield Path(folder) / name
 
     def ready(self) -> list[Path]:

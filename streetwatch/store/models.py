@@ -30,6 +30,7 @@ from streetwatch.core.vocab import (
     CaseStatus,
     DecisionAction,
     LocationStatus,
+    MediaKind,
     RejectReason,
     TimeStatus,
     VideoStatus,
@@ -64,7 +65,8 @@ class Base(DeclarativeBase):
 
 
 class Video(Base):
-    """One video file, keyed by the sha256 of its content."""
+    """One footage file, keyed by the sha256 of its content: a video, or a photo (``media``), which is
+    a one-frame item: ``duration_s`` 0, ``container`` its image format (jpeg, png, heic)."""
 
     __tablename__ = "videos"
 
@@ -78,6 +80,8 @@ class Video(Base):
     height: Mapped[int] = mapped_column(Integer)
     rotation: Mapped[int] = mapped_column(Integer, default=0)
     duration_s: Mapped[float] = mapped_column(Float)
+    media: Mapped[MediaKind] = mapped_column(StrEnumType(MediaKind, 16), default=MediaKind.VIDEO,
+                                             server_default=MediaKind.VIDEO.value)
     status: Mapped[VideoStatus] = mapped_column(StrEnumType(VideoStatus, 16), default=VideoStatus.PROCESSING,
                                                 index=True)
     worker: Mapped[str | None] = mapped_column(String(255))

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.core import types
 from streetwatch.core.errors import ConflictError, ProcessingError
-from streetwatch.core.vocab import TimeStatus, VideoStatus, ViolationStatus
+from streetwatch.core.vocab import MediaKind, TimeStatus, VideoStatus, ViolationStatus
 from streetwatch.store.cases import (
     DEFAULT_CASE_RADIUS_M,
     DEFAULT_RECURRENCE_GAP_S,
@@ -67,6 +67,7 @@ class VideoMeta:
     height: int
     rotation: int
     duration_s: float
+    media: MediaKind = MediaKind.VIDEO
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,7 @@ def claim_video(
                 video = Video(
                     sha256=info.sha256, filename=info.filename, size_bytes=info.size_bytes,
                     container=info.container, codec=info.codec, width=info.width, height=info.height,
-                    rotation=info.rotation, duration_s=info.duration_s,
+                    rotation=info.rotation, duration_s=info.duration_s, media=info.media,
                     status=VideoStatus.PROCESSING, worker=worker, heartbeat_at=utcnow(),
                 )
                 session.add(video)

@@ -95,6 +95,14 @@ def test_old_files_are_taken_at_once_hidden_ones_never(tmp_path: Path) -> None:
     assert [v.name for v, _ in w.poll_once()] == ["c.mp4"]
 
 
+def test_photos_arriving_with_videos_are_footage_too(tmp_path: Path) -> None:
+    depot, clock, recorder = tmp_path / "depot", FakeClock(), Recorder()
+    for name in ("a.mp4", "inspector/b.JPG", "hotline/c.heic", "d.png", "e.jpeg", "notes.txt", "f.gpx"):
+        age(fresh(depot / name, b"z" * 10), 3600)
+    w = watcher(depot, tmp_path, recorder, clock)
+    assert sorted(v.name for v, _ in w.poll_once()) == ["a.mp4", "b.JPG", "c.heic", "d.png", "e.jpeg"]
+
+
 def test_failures_are_reported_once_and_retried_only_when_the_file_changes(tmp_path: Path,
                                                                            caplog: pytest.LogCaptureFixture) -> None:
     depot, clock, recorder = tmp_path / "depot", FakeClock(), Recorder()

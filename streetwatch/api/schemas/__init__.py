@@ -27,6 +27,7 @@ from streetwatch.core.vocab import (
     CaseStatus,
     DecisionAction,
     LocationStatus,
+    MediaKind,
     RejectReason,
     TimeStatus,
     VideoStatus,
@@ -301,6 +302,7 @@ class VideoPublic(_Out):
     height: int
     rotation: int
     duration_s: float
+    media: MediaKind = Field(MediaKind.VIDEO, description="video, or photo (one frame: no motion, duration 0).")
     frames_sampled: int
     detections: int
     observations: int = Field(description="Objects tracked and stored.")

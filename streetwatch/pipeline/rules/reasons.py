@@ -144,6 +144,8 @@ def judged(observation: Observation, context: RuleContext, spec: ClassSpec, even
 def describe_motion(motion: Motion, class_name: str, seconds: float) -> str:
     """``car parked at the kerb for 42 s (stationary against the background in 37 of 40 sightings,
     3.1 m right of the patrol car's path)``, as a person would say it."""
+    if motion.total_sightings <= 1:   # a photo: one sighting says nothing about motion or time
+        return f"{label(class_name)} seen once ({motion.reason})"
     side = ""
     if motion.lateral_offset_m is not None:
         offset = motion.lateral_offset_m
