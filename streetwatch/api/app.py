@@ -86,9 +86,9 @@ def create_app(settings: Settings) -> FastAPI:
         # Alembic and the YAML parser block: keep them off the event loop.
         await anyio.to_thread.run_sync(upgrade, settings.db_url)
         app.state.taxonomy = await anyio.to_thread.run_sync(load_taxonomy, settings.taxonomy_path)
-        from streetwatch.store.evidence import EvidenceStore
+        from streetwatch.store.evidence_backends import evidence_store_for
 
-        app.state.evidence_store = EvidenceStore(settings.evidence_dir)
+        app.state.evidence_store = evidence_store_for(settings)  # a folder or s3://bucket/prefix
         engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s, timeouts=DbTimeouts(
             connect_s=settings.db_connect_timeout_s, statement_s=settings.db_statement_timeout_s,
             pool_s=settings.db_pool_timeout_s))  # no unbounded wait on a database that is down or frozen
