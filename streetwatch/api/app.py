@@ -25,6 +25,7 @@ from streetwatch.api.routes import (
     labels,
     observations,
     review,
+    uploads,
     videos,
     violations,
     workflow,
@@ -61,6 +62,7 @@ TAGS = [
     {"name": "labels", "description": "Reviewers' corrections of the detector on evidence frames: training labels."},
     {"name": "videos", "description": "Processed footage and its processing status."},
     {"name": "evidence", "description": "Evidence images, addressed by content hash."},
+    {"name": "uploads", "description": "Cars send footage and GPS sidecars (uploader role): stored for the watcher."},
     {"name": "health", "description": "Liveness of the API and its database."},
     {"name": "auth", "description": "Sign in (a login token) and who am I; machines use an API key."},
     {"name": "review", "description": "The review queue: lease pending violations, release them."},
@@ -114,13 +116,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sign_in_throttle = make_throttle(settings)  # failed sign-ins per user and address, in this process
 
     # Outermost but for Starlette's own error handler: a body over the limit is refused before it is read.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    # POST /uploads streams to disk under its own, larger limit (upload_max_bytes): left to the route.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes, exempt_paths=frozenset({"/uploads"}))
     install_error_handlers(app)  # 422 in one shape, errors of ours with their status, a right Allow on 405
 
     app.include_router(auth.router, responses=COMMON_RESPONSES)
     for module in (violations, cases, observations, labels, videos, evidence):
         app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(health.router)
+    app.include_router(uploads.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
     for workflow_module in (review, workflow, exports):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
