@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 INCOMING = ".incoming"  # hidden: the watcher never sees a file being received
 LIMIT_SETTING = "STREETWATCH_UPLOAD_MAX_BYTES"
+_WRITE_BLOCK = 4 << 20  # bytes gathered before each write (and hash) in a worker thread
 
 
 def _kind_of(filename: str, video_sha256: str | None, sha256: str) -> tuple[UploadKind, str, str]:
@@ -78,16 +79,24 @@ def _kind_of(filename: str, video_sha256: str | None, sha256: str) -> tuple[Uplo
 
 async def _receive(request: Request, target: FilePath, declared: int, limit: int) -> tuple[str, int]:
     """Stream the body into ``target``; its sha256 and size. The caller removes it on failure."""
-    digest, size = hashlib.sha256(), 0
+    digest, size, pending = hashlib.sha256(), 0, bytearray()
     handle = await anyio.to_thread.run_sync(target.open, "wb")
+
+    def write(block: bytes) -> None:  # in a worker thread: hashing and writing release the GIL
+        digest.update(block)
+        handle.write(block)
+
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > min(declared, limit):  # the server holds the client to its length; this is a backstop
                 raise HTTPException(413, f"the upload is larger than its Content-Length or the limit of {limit} "
                                          f"bytes ({LIMIT_SETTING})")
-            digest.update(chunk)
-            await anyio.to_thread.run_sync(handle.write, chunk)
+            pending += chunk
+            if len(pending) >= _WRITE_BLOCK:  # a thread hop per server chunk (~64 KiB) would cost more
+                await anyio.to_thread.run_sync(write, bytes(pending))
+                pending.clear()
+        await anyio.to_thread.run_sync(write, bytes(pending))
         await anyio.to_thread.run_sync(handle.flush)
         await anyio.to_thread.run_sync(os.fsync, handle.fileno())
     finally:
