@@ -27,6 +27,7 @@ from streetwatch.api.routes import (
     labels,
     observations,
     review,
+    uploads,
     videos,
     violations,
     workflow,
@@ -63,6 +64,7 @@ TAGS = [
     {"name": "labels", "description": "Reviewers' corrections of the detector on evidence frames: training labels."},
     {"name": "videos", "description": "Processed footage and its processing status."},
     {"name": "evidence", "description": "Evidence images, addressed by content hash."},
+    {"name": "uploads", "description": "Cars send footage and GPS sidecars (uploader role): stored for the watcher."},
     {"name": "health", "description": "Liveness of the API and its database."},
     {"name": "auth", "description": "Sign in (a login token) and who am I; machines use an API key."},
     {"name": "review", "description": "The review queue: lease pending violations, release them."},
@@ -89,9 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
         # Alembic and the YAML parser block: keep them off the event loop.
         await anyio.to_thread.run_sync(upgrade, settings.db_url)
         app.state.taxonomy = await anyio.to_thread.run_sync(load_taxonomy, settings.taxonomy_path)
-        from streetwatch.store.evidence import EvidenceStore
+        from streetwatch.store.evidence_backends import evidence_store_for
 
-        app.state.evidence_store = EvidenceStore(settings.evidence_dir)
+        app.state.evidence_store = evidence_store_for(settings)  # a folder or s3://bucket/prefix
         engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s, timeouts=DbTimeouts(
             connect_s=settings.db_connect_timeout_s, statement_s=settings.db_statement_timeout_s,
             pool_s=settings.db_pool_timeout_s))  # no unbounded wait on a database that is down or frozen
@@ -117,13 +119,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sign_in_throttle = make_throttle(settings)  # failed sign-ins per user and address, in this process
 
     # Outermost but for Starlette's own error handler: a body over the limit is refused before it is read.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    # POST /uploads streams to disk under its own, larger limit (upload_max_bytes): left to the route.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes, exempt_paths=frozenset({"/uploads"}))
     install_error_handlers(app)  # 422 in one shape, errors of ours with their status, a right Allow on 405
 
     app.include_router(auth.router, responses=COMMON_RESPONSES)
     for module in (violations, cases, observations, labels, videos, evidence):
         app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(health.router)
+    app.include_router(uploads.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
     for workflow_module in (review, labelling, workflow, exports):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)

@@ -8,6 +8,10 @@ for machines, ``X-API-Key: <secret>``. Protect a route with
   none; admin passes every check). Use it as ``dependencies=[Depends(...)]`` or as
   ``user: Annotated[AuthenticatedUser, Depends(require_roles(...))]``.
 
+Uploaders (cars and depot machines, ``Role.UPLOADER``) may only send footage: ``UploaderUser``
+passes them (and admins) on ``POST /uploads``, and every other route refuses a user who holds
+no role but uploader (403), so a car's leaked API key reads nothing.
+
 Object access (责任单位): reviewers, supervisors and admins see every unit. A user whose roles
 are only dispatcher and/or field inspector sees the cases routed to their own unit
 (``Case.unit``) and the violations of those cases; use :meth:`AuthenticatedUser.can_see_unit`
@@ -47,6 +51,7 @@ __all__ = [
     "AuthenticatedUser",
     "CurrentUser",
     "Role",
+    "UploaderUser",
     "create_access_token",
     "get_current_user",
     "require_roles",
@@ -198,7 +203,44 @@ def get_current_user(
     token: Annotated[str | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> AuthenticatedUser:
-    """The user behind the request's bearer token or API key.
+    """The user behind the request's bearer token or API key; never an upload-only account.
+
+    Raises:
+        HTTPException: 401 as :func:`authenticate`; 403 for a user whose only role is uploader.
+    """
+    user = authenticate(request, session, token, api_key)
+    if user.roles == frozenset({Role.UPLOADER}):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"{user.username!r} is an uploader: it may only send footage (POST /uploads)")
+    return user
+
+
+def get_uploader(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> AuthenticatedUser:
+    """The user behind the request, who must hold the uploader role (or admin).
+
+    Raises:
+        HTTPException: 401 as :func:`authenticate`; 403 without the role.
+    """
+    user = authenticate(request, session, token, api_key)
+    if not user.has_any_role(Role.UPLOADER):
+        have = ", ".join(sorted(user.roles)) or "none"
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"needs role {Role.UPLOADER} (or admin) to upload; {user.username!r} has {have}")
+    return user
+
+
+def authenticate(
+    request: Request,
+    session: SessionDep,
+    token: str | None,
+    api_key: str | None,
+) -> AuthenticatedUser:
+    """The user behind the request's bearer token or API key, whatever their roles.
 
     Raises:
         HTTPException: 401 when credentials are missing, invalid, expired, revoked or belong
@@ -234,6 +276,7 @@ def get_current_user(
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]
+UploaderUser = Annotated[AuthenticatedUser, Depends(get_uploader)]
 
 
 def require_roles(*roles: Role) -> Callable[[AuthenticatedUser], AuthenticatedUser]:

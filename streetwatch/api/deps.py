@@ -18,7 +18,7 @@ from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.store.db import Session, SessionFactory
 
 if TYPE_CHECKING:
-    from streetwatch.store.evidence import EvidenceStore
+    from streetwatch.store.evidence import EvidenceBackend
 
 
 def get_settings(request: Request) -> Settings:
@@ -33,9 +33,9 @@ def get_taxonomy(request: Request) -> Taxonomy:
     return taxonomy
 
 
-def get_evidence_store(request: Request) -> EvidenceStore:
-    """The folder of evidence images (``settings.evidence_dir``)."""
-    store: EvidenceStore = request.app.state.evidence_store
+def get_evidence_store(request: Request) -> EvidenceBackend:
+    """The evidence store (``settings.evidence_dir``: a folder or an S3 bucket)."""
+    store: EvidenceBackend = request.app.state.evidence_store
     return store
 
 
@@ -57,7 +57,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 TaxonomyDep = Annotated[Taxonomy, Depends(get_taxonomy)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionFactoryDep = Annotated[SessionFactory, Depends(get_session_factory)]
-EvidenceStoreDep = Annotated["EvidenceStore", Depends(get_evidence_store)]
+EvidenceStoreDep = Annotated["EvidenceBackend", Depends(get_evidence_store)]
 
 
 def check_family(taxonomy: Taxonomy, family: str | None) -> None:

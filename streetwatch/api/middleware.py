@@ -3,8 +3,10 @@
 :class:`BodySizeLimit` answers 413 to a request whose body is larger than ``max_bytes``
 (``Settings.api_max_body_bytes``) before any of it is parsed: a declared ``Content-Length`` over
 the limit is refused without reading a byte, and a body of unknown length (chunked) is read into
-memory up to the limit, then refused or handed on whole. The API takes no uploads: its largest
-bodies (a decision's note, a list of 1000 ids, an Open311 description) are a few tens of kilobytes.
+memory up to the limit, then refused or handed on whole. Its largest JSON bodies (a decision's
+note, a list of 1000 ids, an Open311 description) are a few tens of kilobytes. Paths in
+``exempt_paths`` (``/uploads``, which streams footage to disk under a limit of its own) are
+handed on untouched.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ LIMIT_SETTING = "STREETWATCH_API_MAX_BODY_BYTES"
 class BodySizeLimit:
     """Refuse request bodies over ``max_bytes`` with a 413 and a JSON ``detail``."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt_paths = exempt_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -48,7 +48,7 @@ from streetwatch.store.models import Case, Violation, utcnow
 from streetwatch.store.models_workflow import CaseEvent
 
 if TYPE_CHECKING:
-    from streetwatch.store.evidence import EvidenceStore
+    from streetwatch.store.evidence import EvidenceBackend
 
 # Actions whose request must say why.
 NOTE_REQUIRED = frozenset({CaseAction.RETURN, CaseAction.REWORK, CaseAction.EXTEND})
@@ -166,7 +166,7 @@ def transition_case(
     unit: str | None = None,
     extend_by: TimeLimit | None = None,
     now: datetime | None = None,
-    evidence: EvidenceStore | None = None,
+    evidence: EvidenceBackend | None = None,
 ) -> CaseEvent:
     """Apply one action of the state machine to a case.
 

@@ -31,7 +31,8 @@ def _group() -> None:
     """Keeps ``verify`` a subcommand (typer would otherwise run a lone command directly)."""
 
 
-EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder (default: ./evidence).")]
+EvidenceOption = Annotated[Path | None, typer.Option(
+    "--evidence", help="Evidence folder, or s3://bucket/prefix (default: ./evidence).")]
 
 
 @audit_app.command()
@@ -60,7 +61,8 @@ def verify(
     from streetwatch.store.audit import verify_audit_chain
     from streetwatch.store.audit_anchor import anchor_from_settings
     from streetwatch.store.db import DatabaseError, make_engine, make_session_factory
-    from streetwatch.store.evidence import EvidenceProblem, EvidenceStore
+    from streetwatch.store.evidence import EvidenceProblem
+    from streetwatch.store.evidence_backends import evidence_store_for
     from streetwatch.store.evidence_checks import recorded_evidence
 
     settings = get_settings(db_url=db, evidence_dir=evidence)
@@ -71,7 +73,7 @@ def verify(
         with make_session_factory(engine)() as session:
             report = verify_audit_chain(session, anchor)
             if check_evidence:
-                problems = EvidenceStore(settings.evidence_dir).scan(recorded_evidence(session))
+                problems = evidence_store_for(settings).scan(recorded_evidence(session))
     except DatabaseError as exc:
         err.print(f"[bold red]error:[/] cannot read the audit log at {engine.url!r}: {exc.__class__.__name__}: "
                   f"{getattr(exc, 'orig', None) or exc}")

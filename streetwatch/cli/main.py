@@ -50,7 +50,9 @@ models_app.command("rollback")(registry_commands.rollback)
 
 console = Console(stderr=True, soft_wrap=True)
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: sqlite:///streetwatch.db).")]
-EvidenceOption = Annotated[Path | None, typer.Option("--evidence", help="Evidence folder (default: ./evidence).")]
+EvidenceOption = Annotated[Path | None, typer.Option(
+    "--evidence", help="Evidence folder, or s3://bucket/prefix (S3-compatible storage; STREETWATCH_S3_ENDPOINT_URL "
+    "for a server that is not AWS) (default: ./evidence).")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -260,7 +262,7 @@ def _shadow_detector(settings: Settings, shadow: object) -> ShadowModel | None:
     return ShadowModel(build_detector(config), shadow.version)
 
 
-def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path) -> None:
+def _print_summary(summary: object, missing: list[str], db_url: str, evidence_dir: Path | str) -> None:
     from streetwatch.pipeline.run import Failed, Held, Rejected, RunSummary, Skipped
 
     assert isinstance(summary, RunSummary)

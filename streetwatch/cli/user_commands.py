@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 users_app = streetwatch_typer(
     help="People and machines that may use the API: roles (reviewer, dispatcher, field_inspector, "
-         "supervisor, admin), units, passwords and API keys.",
+         "supervisor, admin; uploader for cars that send footage to POST /uploads), units, passwords and API keys.",
     no_args_is_help=True,
 )
 api_key_app = streetwatch_typer(help="API keys for machines (sent as the X-API-Key header).", no_args_is_help=True)

@@ -13,9 +13,9 @@ names they had before they were sections (``STREETWATCH_TILE_URL``, ``STREETWATC
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streetwatch.core.model_metrics import DEFAULT_GATE_SCORES
@@ -30,6 +30,22 @@ DEFAULT_TAXONOMY = MODELS_DIR / "taxonomy.yaml"
 DEFAULT_WEIGHTS_PT = MODELS_DIR / "streetwatch-v1" / "streetwatch-v1.pt"
 DEFAULT_MODEL = MODELS_DIR / "streetwatch-v1" / "streetwatch-v1-384x640-int8.onnx"
 WORKFLOW_DIR = MODELS_DIR / "workflow"
+
+
+def _evidence_location(value: object) -> object:
+    """An ``s3://`` URL stays a string; anything else is a folder.
+
+    A command's ``--evidence`` arrives as a Path, and ``Path("s3://bucket/p")`` is ``s3:/bucket/p``:
+    that is read as the URL it was (no one keeps evidence in a folder named ``s3:``).
+    """
+    text = str(value) if isinstance(value, str | Path) else None
+    if text is not None and text.startswith("s3:/"):
+        return "s3://" + text.removeprefix("s3:/").lstrip("/")
+    return Path(text) if text is not None else value
+
+
+# Where evidence goes: a folder (Path) or an s3://bucket/prefix URL (str).
+EvidenceLocation = Annotated[Path | str, BeforeValidator(_evidence_location)]
 
 
 class WebSettings(BaseSettings):
@@ -118,7 +134,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STREETWATCH_", env_nested_delimiter="__", extra="forbid")
 
     db_url: str = Field("sqlite:///streetwatch.db", description="SQLAlchemy URL of the database.")
-    evidence_dir: Path = Field(Path("evidence"), description="Folder for evidence images.")
+    evidence_dir: EvidenceLocation = Field(Path("evidence"), description="Where evidence images go: a folder, or "
+                                           "s3://bucket/prefix for S3-compatible object storage.")
+    s3_endpoint_url: str | None = Field(None, description="The S3 server's URL when it is not AWS (MinIO, Ceph, "
+                                        "moto), for an s3:// evidence_dir; credentials come from the standard "
+                                        "AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).")
+    s3_region: str | None = Field(None, description="The S3 region (default: AWS_DEFAULT_REGION or the profile's).")
     model_path: Path = Field(DEFAULT_MODEL, description="Detector weights (.pt or .onnx). Unset, `process` runs the "
                              "model registry's active version, or the bundled model while the registry is empty.")
     model_label: str | None = Field(None, description="The detector's name stored with each video (videos.model_name); "
@@ -195,8 +216,14 @@ class Settings(BaseSettings):
                                           "for the API; a statement of a frozen server is cut a little later.")
     db_pool_timeout_s: float = Field(10.0, gt=0, le=300, description="How long an API request waits for a free "
                                      "database connection before it answers 503.")
+    uploads_dir: Path = Field(Path("uploads"), description="Where POST /uploads puts the footage and GPS "
+                              "sidecars cars send (point `streetwatch watch` at it, or at a depot folder "
+                              "holding it).")
+    upload_max_bytes: int = Field(8 * 1024**3, ge=1024, le=1024**4, description="POST /uploads answers 413 to a "
+                                  "file larger than this (the API's other requests keep api_max_body_bytes).")
     api_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3, description="The API answers 413 to a "
-                                    "request body larger than this, before reading it (it takes no uploads).")
+                                    "request body larger than this, before reading it (POST /uploads: "
+                                    "upload_max_bytes).")
     # Sections with environment variables of their own (see the module docstring); each is read
     # once, when these settings are built.
     web: WebSettings = Field(default_factory=WebSettings, description="The review page.")

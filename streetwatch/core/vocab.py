@@ -177,6 +177,13 @@ class EvidenceFault(Vocabulary):
     MISMATCH = "mismatch"  # the file's bytes no longer hash to its name: damaged or tampered with
 
 
+class UploadKind(Vocabulary):
+    """What a file sent to ``POST /uploads`` is."""
+
+    VIDEO = "video"  # footage, processed by `streetwatch watch`
+    GPS = "gps"      # a GPS sidecar (.gpx, .nmea, .csv, .srt) of a video, placed beside it
+
+
 class Open311Status(Vocabulary):
     """A service request's status as Open311 GeoReport v2 spells it (two values only)."""
 
@@ -192,6 +199,7 @@ class Role(Vocabulary):
     FIELD_INSPECTOR = "field_inspector"  # 核查: checks on site that a case was handled
     SUPERVISOR = "supervisor"            # oversees every unit, reads KPIs
     ADMIN = "admin"                      # manages users; passes every role check
+    UPLOADER = "uploader"                # a car or depot machine: may only send footage (POST /uploads)
 
 
 def values_of(vocabulary: type[StrEnum]) -> tuple[str, ...]:

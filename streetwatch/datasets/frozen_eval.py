@@ -30,7 +30,7 @@ from supervision.metrics.core import AveragingMethod
 from streetwatch.core.model_metrics import AgreementReport, AgreementScore, EvalReport, Score
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.datasets.yolo_layout import DatasetError
-from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.evidence import EvidenceBackend
 from streetwatch.store.labels import LabelledFrame
 from streetwatch.store.shadow import ShadowFrame
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
@@ -54,7 +54,7 @@ def eval_set_fingerprint(frames: Iterable[LabelledFrame]) -> str:
     return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
-def evaluate_detector(detector: Detector, frames: Sequence[LabelledFrame], evidence: EvidenceStore,
+def evaluate_detector(detector: Detector, frames: Sequence[LabelledFrame], evidence: EvidenceBackend,
                       taxonomy: Taxonomy, *, conf: float) -> EvalReport:
     """Score ``detector`` (built with :func:`eval_detector`) on the labelled ``frames``.
 
@@ -112,9 +112,13 @@ def shadow_agreement(rows: Sequence[ShadowFrame], shadow_model: str) -> Agreemen
                            videos=len({r.video_id for r in rows}), frames=len(rows), classes=classes, overall=overall)
 
 
-def _read_image(evidence: EvidenceStore, sha256: str) -> npt.NDArray[np.uint8]:
-    path = evidence.path_for(sha256)
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+def _read_image(evidence: EvidenceBackend, sha256: str) -> npt.NDArray[np.uint8]:
+    path = evidence.where(sha256)  # a folder's file or an S3 object
+    try:
+        data = evidence.open(sha256)
+    except FileNotFoundError:
+        data = b""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise DatasetError(f"the evidence image of frozen frame {sha256} is missing or unreadable at {path}: is "
                            "--evidence the folder the footage was processed into?")

@@ -30,7 +30,7 @@ from streetwatch.store import registry as rows
 from streetwatch.store.audit import take_writer_lock
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 from streetwatch.store.eval_set import frozen_frames
-from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.evidence_backends import evidence_store_for
 from streetwatch.store.labels import LabelledFrame
 from streetwatch.store.model_files import ModelFiles, sha256_file
 from streetwatch.store.shadow import shadow_frames
@@ -196,7 +196,7 @@ class Registry:
                                          f"({known.label})")
         frames = self.frozen_frames()
         detector = eval_detector(source.runtime_path, source.name)
-        report = (evaluate_detector(detector, frames, EvidenceStore(self.settings.evidence_dir), self.taxonomy,
+        report = (evaluate_detector(detector, frames, evidence_store_for(self.settings), self.taxonomy,
                                     conf=self.settings.conf_threshold) if frames else None)
         with self._sessions() as session, session.begin():
             take_writer_lock(session)  # the version number is taken, and its folder filled, under the lock
@@ -251,7 +251,7 @@ class Registry:
         fingerprint = eval_set_fingerprint(frames)
         if stored is not None and stored.eval_set_sha256 == fingerprint and stored.conf == self.settings.conf_threshold:
             return Measured(label, version, stored)
-        report = evaluate_detector(eval_detector(path, label), frames, EvidenceStore(self.settings.evidence_dir),
+        report = evaluate_detector(eval_detector(path, label), frames, evidence_store_for(self.settings),
                                    self.taxonomy, conf=self.settings.conf_threshold)
         return Measured(label, version, report)
 

@@ -40,6 +40,7 @@ from streetwatch.datasets.yolo_layout import (
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.eval_set import frozen_shas, frozen_video_ids
 from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.evidence_backends import open_evidence_store
 from streetwatch.store.labels import LabelledFrame, labelled_frames
 
 
@@ -70,7 +71,7 @@ def read_labelled_frames(db_url: str, since: datetime) -> tuple[list[LabelledFra
 
 
 def export_reviewed(
-    db_url: str, evidence_dir: Path, out: Path, *, since: datetime, val_share: float, taxonomy: Taxonomy,
+    db_url: str, evidence_dir: Path | str, out: Path, *, since: datetime, val_share: float, taxonomy: Taxonomy,
     classes: DatasetClasses,
 ) -> ExportSummary:
     """Write the labelled frames since ``since`` as a YOLO dataset in ``out`` (a new or empty folder).
@@ -83,7 +84,10 @@ def export_reviewed(
         since = since.replace(tzinfo=UTC)  # a date without a zone means UTC, as everywhere in streetwatch
     frames, held_out = read_labelled_frames(db_url, since)
     splits = assign_splits((f.video_sha256 for f in frames), val_share)
-    store = EvidenceStore(evidence_dir)
+    store = open_evidence_store(evidence_dir)
+    if not isinstance(store, EvidenceStore):  # the YOLO writer copies files: it needs them on disk
+        raise DatasetError(f"dataset export reads evidence from a local folder, not {store.location}: copy the "
+                           f"bucket to one first (e.g. `aws s3 sync {store.location} ./evidence`) and pass that")
     images: dict[Split, dict[str, sv.Detections]] = {split: {} for split in SPLITS}
     rows: list[ManifestRow] = []
     for frame in frames:

@@ -82,7 +82,7 @@ from streetwatch.pipeline.shadow import ShadowModel, ShadowRecorder
 from streetwatch.pipeline.triangulate import class_size, locate_track
 from streetwatch.store import writes
 from streetwatch.store.db import DatabaseError, is_lock_timeout, make_engine, make_session_factory, upgrade
-from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.evidence_backends import evidence_store_for
 from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.calibration import SelfCalibration, choose_camera
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
@@ -167,7 +167,7 @@ class VideoProcessor:
                                         if settings.zones_paths else None)
         self.permits: PermitRegistry | None = (load_permits(settings.permits_path, self.taxonomy)
                                                if settings.permits_path else None)
-        self.evidence = EvidenceStore(settings.evidence_dir)
+        self.evidence = evidence_store_for(settings)  # a folder or s3://bucket/prefix
         self.labelling = labelling_policy(settings)  # what the labelling queue takes from each video
         upgrade(settings.db_url)
         self.engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)

@@ -1,4 +1,4 @@
-"""Evidence images on disk, addressed by the sha256 of their bytes.
+"""Evidence images, addressed by the sha256 of their bytes: on disk, or in S3-compatible storage.
 
 A file's name is its hash, so writing the same image twice is harmless, two workers can
 write it at the same time, and a file never changes once written. Files are written to a
@@ -10,6 +10,12 @@ longer hashes to its name, and everything that relies on it checks: :meth:`Evide
 (the API serves only verified bytes), :meth:`EvidenceStore.check` (dispatch refuses a case whose
 evidence fails), :meth:`EvidenceStore.put` (writing an image again repairs a damaged copy) and
 :meth:`EvidenceStore.scan` (``streetwatch audit verify`` hashes every file).
+
+Two backends keep the same names and the same checks behind :class:`EvidenceBackend`: this
+module's :class:`EvidenceStore` (a local folder) and :class:`streetwatch.store.evidence_s3.S3EvidenceStore`
+(a bucket, the same relative keys ``ab/cd/<sha256>.jpg`` under a prefix). Build one with
+:func:`streetwatch.store.evidence_backends.open_evidence_store` (from a location) or
+:func:`~streetwatch.store.evidence_backends.evidence_store_for` (from the settings): every caller does.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,10 +53,10 @@ class EvidenceMismatchError(ConflictError, ValueError):
     Attributes:
         sha256: The hash the file is stored (and recorded) under.
         actual_sha256: What its bytes hash to now.
-        path: The file.
+        path: The file (a path, or an ``s3://`` URL).
     """
 
-    def __init__(self, sha256: str, actual_sha256: str, path: Path) -> None:
+    def __init__(self, sha256: str, actual_sha256: str, path: Path | str) -> None:
         self.sha256, self.actual_sha256, self.path = sha256, actual_sha256, path
         super().__init__(f"evidence {sha256} failed its integrity check: the stored file now hashes to "
                          f"{actual_sha256} (damaged or tampered with); it cannot be used as evidence")
@@ -62,13 +69,13 @@ class EvidenceProblem:
     Attributes:
         sha256: The hash it is recorded (or named) under.
         fault: ``missing`` or ``mismatch`` (see :class:`~streetwatch.core.vocab.EvidenceFault`).
-        path: Where the file is (or should be).
+        path: Where the file is (or should be): a path, or an ``s3://`` URL.
         actual_sha256: What the file hashes to, for a mismatch.
     """
 
     sha256: str
     fault: EvidenceFault
-    path: Path
+    path: Path | str
     actual_sha256: str | None = None
 
     def describe(self) -> str:
@@ -124,6 +131,88 @@ def encode_jpeg(image: npt.NDArray[np.uint8], quality: int = 90) -> EvidenceImag
     )
 
 
+def evidence_key(sha256: str) -> str:
+    """The relative name of an image: ``ab/cd/<sha256>.jpg``, the same in every backend.
+
+    Raises:
+        ValueError: If ``sha256`` is not 64 lowercase hex digits (it is used in a path or key).
+    """
+    if not _SHA256_PATTERN.fullmatch(sha256):
+        raise ValueError(f"expected a sha256 as 64 lowercase hex digits, got {sha256!r}")
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.jpg"
+
+
+def is_evidence_key(key: str) -> bool:
+    """Whether ``key`` is an image's own relative name (not a temporary file, not anything else)."""
+    name = key.rsplit("/", 1)[-1].removesuffix(".jpg")
+    return bool(_SHA256_PATTERN.fullmatch(name)) and key == evidence_key(name)
+
+
+class EvidenceBackend(Protocol):
+    """Where evidence images are kept, content-addressed: what serving, dispatch and the audit use.
+
+    ``location`` names the store in messages (a folder, or ``s3://bucket/prefix``); :meth:`where`
+    gives one image's place, whether or not it exists. The methods mean what :class:`EvidenceStore`'s do.
+    """
+
+    @property
+    def location(self) -> str: ...
+
+    def where(self, sha256: str) -> Path | str: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def put(self, image: EvidenceImage) -> Path | str: ...
+
+    def open(self, sha256: str) -> bytes: ...
+
+    def read_verified(self, sha256: str) -> bytes: ...
+
+    def check(self, sha256: str) -> EvidenceProblem | None: ...
+
+    def files(self) -> Iterator[tuple[str, Path | str]]: ...
+
+    def scan(self, recorded: Iterable[str]) -> list[EvidenceProblem]: ...
+
+
+def check_image_data(image: EvidenceImage) -> None:
+    """Refuse an image a store must not keep: not a JPEG, or bytes that do not hash to its sha256.
+
+    Raises:
+        EvidenceIntegrityError: If the bytes do not hash to ``image.sha256``.
+        ValueError: If the image is not a JPEG.
+    """
+    if image.media_type != JPEG_MEDIA_TYPE:
+        raise ValueError(f"the evidence store keeps {JPEG_MEDIA_TYPE} only, got {image.media_type!r}")
+    actual = sha256_hex(image.data)
+    if actual != image.sha256:
+        raise EvidenceIntegrityError(
+            f"evidence bytes hash to {actual}, but the image claims sha256 {image.sha256}"
+        )
+
+
+def scan_store(store: EvidenceBackend, recorded: Iterable[str],
+               hash_of: Callable[[Path | str], str]) -> list[EvidenceProblem]:
+    """Check every recorded image and every stored file of ``store`` (see :meth:`EvidenceStore.scan`).
+
+    Args:
+        store: The backend.
+        recorded: The sha256 of every evidence row in the database.
+        hash_of: What a stored file (as :meth:`EvidenceBackend.files` names it) hashes to.
+    """
+    problems: dict[str, EvidenceProblem] = {}
+    stored: set[str] = set()
+    for name, where in store.files():
+        stored.add(name)
+        actual = hash_of(where)
+        if actual != name:
+            problems[name] = EvidenceProblem(name, EvidenceFault.MISMATCH, where, actual)
+    for sha in recorded:
+        if sha not in stored and sha not in problems:
+            problems[sha] = EvidenceProblem(sha, EvidenceFault.MISSING, store.where(sha))
+    return [problems[sha] for sha in sorted(problems)]
+
+
 class EvidenceStore:
     """A folder of evidence JPEGs laid out as ``root/ab/cd/<sha256>.jpg``.
 
@@ -140,9 +229,16 @@ class EvidenceStore:
         Raises:
             ValueError: If ``sha256`` is not 64 lowercase hex digits (it is used in a path).
         """
-        if not _SHA256_PATTERN.fullmatch(sha256):
-            raise ValueError(f"expected a sha256 as 64 lowercase hex digits, got {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.jpg"
+        return self.root / evidence_key(sha256)
+
+    @property
+    def location(self) -> str:
+        """The folder, for messages."""
+        return str(self.root)
+
+    def where(self, sha256: str) -> Path:
+        """Same as :meth:`path_for` (the :class:`EvidenceBackend` name)."""
+        return self.path_for(sha256)
 
     def exists(self, sha256: str) -> bool:
         """Whether the image with this sha256 is stored."""
@@ -161,14 +257,8 @@ class EvidenceStore:
             EvidenceIntegrityError: If the bytes do not hash to ``image.sha256``.
             ValueError: If the image is not a JPEG.
         """
-        if image.media_type != JPEG_MEDIA_TYPE:
-            raise ValueError(f"the evidence store keeps {JPEG_MEDIA_TYPE} only, got {image.media_type!r}")
+        check_image_data(image)
         target = self.path_for(image.sha256)
-        actual = sha256_hex(image.data)
-        if actual != image.sha256:
-            raise EvidenceIntegrityError(
-                f"evidence bytes hash to {actual}, but the image claims sha256 {image.sha256}"
-            )
         # A file under its own hash that still hashes to it is the same file: content addressing.
         # Its hash, not just its size, is checked, so writing an image again repairs a damaged copy.
         if target.is_file():
@@ -229,7 +319,7 @@ class EvidenceStore:
             return EvidenceProblem(sha256, EvidenceFault.MISMATCH, path, actual)
         return None
 
-    def files(self) -> Iterator[tuple[str, Path]]:
+    def files(self) -> Iterator[tuple[str, Path | str]]:
         """Every evidence file under the root as ``(name's sha256, path)``, in sorted order.
 
         Only files at the place their name gives (``ab/cd/abcd....jpg``) are evidence; temporary
@@ -241,7 +331,7 @@ class EvidenceStore:
             if _SHA256_PATTERN.fullmatch(path.stem) and path == self.path_for(path.stem):
                 yield path.stem, path
 
-    def scan(self, recorded: Iterator[str] | list[str]) -> list[EvidenceProblem]:
+    def scan(self, recorded: Iterable[str]) -> list[EvidenceProblem]:
         """Check every recorded image and every file on disk.
 
         Args:
@@ -251,14 +341,4 @@ class EvidenceStore:
             The problems, sorted by sha256: recorded images without a file (``missing``), and any
             file, recorded or not, whose bytes do not hash to its name (``mismatch``).
         """
-        problems: dict[str, EvidenceProblem] = {}
-        on_disk: set[str] = set()
-        for name, path in self.files():
-            on_disk.add(name)
-            actual = file_sha256(path)
-            if actual != name:
-                problems[name] = EvidenceProblem(name, EvidenceFault.MISMATCH, path, actual)
-        for sha in recorded:
-            if sha not in on_disk and sha not in problems:
-                problems[sha] = EvidenceProblem(sha, EvidenceFault.MISSING, self.path_for(sha))
-        return [problems[sha] for sha in sorted(problems)]
+        return scan_store(self, recorded, lambda where: file_sha256(Path(where)))

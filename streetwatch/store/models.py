@@ -287,5 +287,6 @@ from streetwatch.store import (  # noqa: E402,F401
     models_labels,
     models_outbox,
     models_registry,
+    models_uploads,
     models_workflow,
 )

@@ -42,7 +42,7 @@ from streetwatch.store.cases import (
     lock_case_areas,
 )
 from streetwatch.store.column_types import as_utc, require_aware
-from streetwatch.store.evidence import EvidenceStore
+from streetwatch.store.evidence import EvidenceBackend
 from streetwatch.store.labelling_queue import LabellingPolicy, sample_for_video
 from streetwatch.store.models import Evidence, Observation, Video, Violation, utcnow
 from streetwatch.store.shadow import ShadowRun, insert_shadow_run
@@ -415,7 +415,7 @@ def commit_video_results(
     video_id: int,
     worker: str,
     results: VideoResults,
-    evidence: EvidenceStore,
+    evidence: EvidenceBackend,
     *,
     case_radius_m: float = DEFAULT_CASE_RADIUS_M,
     recurrence_gap_s: float = DEFAULT_RECURRENCE_GAP_S,

@@ -95,7 +95,7 @@ def seed(seed_dir: Path, seeded_template: tuple[Path, SeedData]) -> SeedData:
 @pytest.fixture
 def settings(seed_dir: Path) -> Settings:
     return Settings(db_url=sqlite_url(seed_dir / DB_NAME), evidence_dir=seed_dir / "evidence",
-                    auth_secret=TEST_AUTH_SECRET)
+                    uploads_dir=seed_dir / "uploads", auth_secret=TEST_AUTH_SECRET)
 
 
 @pytest.fixture

@@ -128,6 +128,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/docs/oauth2-redirect"): Entry(EVERYONE),
     ("GET", "/redoc"): Entry(EVERYONE),
     ("GET", "/health"): Entry(EVERYONE),
+    # Uploads: uploaders (cars; tests/api/test_uploads_api.py) and admins. Sent empty, the admin's
+    # request passes the role check and is refused for what it lacks (a file name, its sha256).
+    ("POST", "/uploads"): Entry({**dict.fromkeys(CALLERS, 403), ANON: 401, "admin": 422}),
     # Signing in needs no credentials; /auth/me needs some.
     ("POST", "/auth/token"): Entry(EVERYONE, form={"username": "reviewer", "password": TEST_PASSWORD}),
     ("GET", "/auth/me"): Entry(SIGNED_IN),
@@ -317,7 +320,8 @@ def world(
             "service": dict.fromkeys(OBJECTS, first.event_code),
         }
         case_ids: dict[str, int | None] = {OWN: cases[OWN].id, OTHER: cases[OTHER].id, UNROUTED: None}
-    settings = Settings(db_url=url, evidence_dir=root / "evidence", auth_secret=TEST_AUTH_SECRET)
+    settings = Settings(db_url=url, evidence_dir=root / "evidence", uploads_dir=root / "uploads",
+                        auth_secret=TEST_AUTH_SECRET)
     with TestClient(create_app(settings)) as client:
         yield World(client, factory, objects, case_ids)
     engine.dispose()

@@ -14,6 +14,7 @@ from streetwatch.store.db import make_engine, make_session_factory
 from tests.api.auth_support import TEST_AUTH_SECRET, UserSpec, add_users_at
 
 EXPECTED_OPERATIONS = {
+    ("/uploads", "post"),
     ("/violations", "get"),
     ("/violations/{violation_id}", "get"),
     ("/violations/{violation_id}/decision", "post"),

@@ -45,7 +45,7 @@ def backend_settings(
         root = tmp_path_factory.mktemp("faults-sqlite")
         shutil.copytree(template, root, dirs_exist_ok=True)
         settings = Settings(db_url=sqlite_url(root / DB_NAME), evidence_dir=root / "evidence",
-                            auth_secret=TEST_AUTH_SECRET)
+                            uploads_dir=root / "uploads", auth_secret=TEST_AUTH_SECRET)
         yield settings, request.getfixturevalue("users")
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -56,6 +56,7 @@ def backend_settings(
         upgrade(url)
         for _ in _seed_into(url, template / "evidence", taxonomy):
             made = add_users_at(url, STANDARD_USERS)
-            yield Settings(db_url=url, evidence_dir=template / "evidence", auth_secret=TEST_AUTH_SECRET), made
+            yield Settings(db_url=url, evidence_dir=template / "evidence", auth_secret=TEST_AUTH_SECRET,
+                           uploads_dir=tmp_path_factory.mktemp("faults-uploads")), made
     finally:
         server.drop_database(name)

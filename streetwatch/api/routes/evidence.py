@@ -75,7 +75,7 @@ def get_evidence(
     try:
         data = store.read_verified(sha256)  # the hash is validated again there: it becomes a path
     except FileNotFoundError:
-        log.error("evidence %s is in the database but its file %s is missing", sha256, store.path_for(sha256))
+        log.error("evidence %s is in the database but its file %s is missing", sha256, store.where(sha256))
         raise HTTPException(404, f"evidence {sha256} is recorded but its file is missing",
                             headers=NEVER_CACHE) from None
     except EvidenceMismatchError as exc:
