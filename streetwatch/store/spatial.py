@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from typing import Any, Final
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, literal_column, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from streetwatch.core.vocab import CaseStatus, ViolationStatus
 from streetwatch.store.models import Case, Observation, Violation
 
 SRID: Final = 4326
@@ -85,8 +87,11 @@ def postgis_enabled(bind: Session | Connection | Engine | sessionmaker[Session])
         known = _cache.get(engine)
     if known is not None:
         return known
-    with engine.connect() as connection:
-        found = connection.execute(_HAS_GEOM_SQL).scalar_one() == len(SPATIAL_TABLES)
+    if isinstance(bind, Session | Connection):  # the caller's own connection: no second one from the pool
+        found = bind.execute(_HAS_GEOM_SQL).scalar_one() == len(SPATIAL_TABLES)
+    else:
+        with engine.connect() as connection:
+            found = connection.execute(_HAS_GEOM_SQL).scalar_one() == len(SPATIAL_TABLES)
     enabled = found and _geoalchemy_installed()
     with _cache_lock:
         _cache[engine] = enabled
@@ -156,7 +161,8 @@ def near_clause(model: Positioned, lat: float, lon: float, metres: float) -> Col
     return clause
 
 
-def ids_in_polygon(session: Session, model: Positioned, polygon_wkt: str) -> list[int]:
+def ids_in_polygon(session: Session, model: Positioned, polygon_wkt: str, *conditions: ColumnElement[bool]
+                   ) -> list[int]:
     """The ids of the rows whose position lies in a lon/lat polygon (edges included), in id order.
 
     On PostGIS, ``ST_Intersects`` with the GiST index; elsewhere the polygon's bounds in SQL and
@@ -166,18 +172,20 @@ def ids_in_polygon(session: Session, model: Positioned, polygon_wkt: str) -> lis
         session: An open session.
         model: Observation, Violation or Case.
         polygon_wkt: A Polygon or MultiPolygon in WKT, WGS84 lon/lat (a zone's ``geometry.wkt``).
+        *conditions: More filters on the rows (e.g. a case status).
     """
     if postgis_enabled(session):
         from geoalchemy2 import functions as gf
 
         hit = gf.ST_Intersects(_geom(model), gf.ST_GeomFromText(polygon_wkt, SRID))
-        return list(session.scalars(select(model.id).where(hit).order_by(model.id)))
+        return list(session.scalars(select(model.id).where(hit, *conditions).order_by(model.id)))
     import numpy as np
     import shapely
 
     polygon = shapely.from_wkt(polygon_wkt)
     rows = session.execute(select(model.id, model.lon, model.lat)
-                           .where(bbox_clause(model, *polygon.bounds, spatial=False)).order_by(model.id)).all()
+                           .where(bbox_clause(model, *polygon.bounds, spatial=False), *conditions)
+                           .order_by(model.id)).all()
     if not rows:
         return []
     ids = [row[0] for row in rows]
@@ -187,5 +195,25 @@ def ids_in_polygon(session: Session, model: Positioned, polygon_wkt: str) -> lis
     return [row_id for row_id, keep in zip(ids, inside.tolist(), strict=True) if keep]
 
 
-__all__ = ["SRID", "bbox_clause", "box_around", "forget_postgis", "ids_in_polygon", "near_clause",
-           "postgis_enabled"]
+@dataclass(frozen=True, slots=True)
+class ZoneTally:
+    """What the database holds inside one zone."""
+
+    cases: int
+    open_cases: int      # not closed: open, filed, dispatched, handled, checked
+    violations: int
+    pending: int         # violations waiting for review
+
+
+def tally_zone(session: Session, polygon_wkt: str) -> ZoneTally:
+    """Count the cases and violations positioned inside a zone's polygon (edges included)."""
+    return ZoneTally(
+        cases=len(ids_in_polygon(session, Case, polygon_wkt)),
+        open_cases=len(ids_in_polygon(session, Case, polygon_wkt, Case.status != CaseStatus.CLOSED)),
+        violations=len(ids_in_polygon(session, Violation, polygon_wkt)),
+        pending=len(ids_in_polygon(session, Violation, polygon_wkt, Violation.status == ViolationStatus.PENDING)),
+    )
+
+
+__all__ = ["SRID", "ZoneTally", "bbox_clause", "box_around", "forget_postgis", "ids_in_polygon", "near_clause",
+           "postgis_enabled", "tally_zone"]

@@ -207,3 +207,33 @@ def test_the_planner_uses_the_gist_index(postgis_url: str) -> None:
             assert within
     finally:
         engine.dispose()
+
+
+@pytest.mark.slow
+def test_process_into_postgis_writes_geometry_equal_to_lat_lon(postgis_url: str, tmp_path: Path,
+                                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``streetwatch process`` of a generated patrol clip with its GPX track, into a PostGIS database.
+
+    One pass files no violation (its vehicles' motion is unknown); the violations' and cases' geometry
+    through the same commit is checked above, with sightings committed by the store.
+    """
+    from typer.testing import CliRunner
+
+    from streetwatch.cli.main import app
+    from tests.pipeline.run_helpers import shared_street_clip, write_straight_gpx
+
+    clip = shared_street_clip(tmp_path_factory)
+    gpx = write_straight_gpx(tmp_path / "track.gpx")
+    result = CliRunner().invoke(app, ["process", str(clip), "--gps", str(gpx), "--db", postgis_url,
+                                      "--evidence", str(tmp_path / "evidence"), "--sample-fps", "2", "--no-progress"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    engine = make_engine(postgis_url)
+    try:
+        rows = {table: _geom_xy(engine, table) for table in TABLES}
+        located = [row for row in rows["observations"].values() if row[0] is not None]
+        assert len(located) >= 3, rows   # the clip's objects were placed on the map
+        for table, by_id in rows.items():
+            for lat, lon, y, x in by_id.values():
+                assert (lat, lon) == (y, x), table
+    finally:
+        engine.dispose()
