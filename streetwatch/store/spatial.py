@@ -1,8 +1,9 @@
 """Where the database can do the geometry: PostGIS when it has it, lat/lon and H3 otherwise.
 
-On PostgreSQL with PostGIS (the extension created before migration 0017 ran), observations,
-violations and cases carry ``geom geometry(Point, 4326)``, kept equal to lat/lon by a trigger
-and indexed with GiST. Three searches then use that index:
+On PostgreSQL with PostGIS (the extension created in the database; migration 0017, or
+``streetwatch db upgrade`` run after it, adds the columns: :mod:`streetwatch.store.spatial_ddl`),
+observations, violations and cases carry ``geom geometry(Point, 4326)``, kept equal to lat/lon
+by a trigger and indexed with GiST. Three searches then use that index:
 
 - a WGS84 box (``bbox=`` on the lists and exports): ``geom && ST_MakeEnvelope(...)`` through the
   index, then ``lon BETWEEN ... AND lat BETWEEN ...`` on the rows it finds (``&&`` compares
@@ -12,10 +13,9 @@ and indexed with GiST. Three searches then use that index:
   ``ST_DWithin`` on the geography (true metres on the spheroid);
 - the rows inside a zone's polygon: ``ST_Intersects(geom, <polygon>)``.
 
-Everywhere else (SQLite; PostgreSQL without PostGIS, or migrated before the extension was
-created) the same searches run on lat/lon columns and H3 cells, as before. One function,
-:func:`postgis_enabled`, picks the path, once per engine. GeoAlchemy2 is imported only on the
-PostGIS path, so SQLite needs neither it nor shapely's database twin.
+Everywhere else (SQLite; PostgreSQL without PostGIS) the same searches run on lat/lon columns
+and H3 cells, as before. One function, :func:`postgis_enabled`, picks the path, once per engine.
+GeoAlchemy2 is imported only on the PostGIS path: SQLite never loads it.
 """
 
 from __future__ import annotations

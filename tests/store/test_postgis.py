@@ -8,6 +8,7 @@ The same searches on SQLite and PostGIS are compared in ``test_spatial_paths.py`
 from __future__ import annotations
 
 import random
+import uuid
 from pathlib import Path
 
 import geoalchemy2  # noqa: F401  (reflection knows the geometry type)
@@ -23,6 +24,7 @@ from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.filters import BBox, time_and_place
 from streetwatch.store.models import Base, Case, Observation
 from streetwatch.store.spatial import forget_postgis, near_clause, postgis_enabled
+from tests.db_fixtures import PostgresServer
 from tests.store.sightings import Sighting, commit_sightings
 
 pytestmark = pytest.mark.postgres
@@ -128,6 +130,36 @@ def test_plain_postgresql_and_sqlite_get_no_geometry(db_url: str) -> None:
         assert postgis_enabled(engine) is False
     finally:
         engine.dispose()
+
+
+def test_db_upgrade_adds_geometry_once_the_extension_is_created_later(postgres_server: PostgresServer,
+                                                                      tmp_path: Path) -> None:
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    postgres_server.create_database(name)
+    url = postgres_server.url(name)
+    try:
+        upgrade(url)    # 0017 runs without the extension: nothing to do
+        _commit_some(url, tmp_path)
+        engine = make_engine(url)
+        try:
+            assert _geom_columns(engine) == dict.fromkeys(TABLES, False)
+            assert not postgis_enabled(engine)
+            with engine.begin() as conn:
+                conn.execute(text("CREATE EXTENSION postgis"))
+        finally:
+            engine.dispose()
+        upgrade(url)    # already at head: the geometry is added now, and filled
+        upgrade(url)    # and only once
+        engine = make_engine(url)
+        try:
+            assert _geom_columns(engine) == dict.fromkeys(TABLES, True)
+            assert _spatial_objects(engine) == {f"ix_{t}_geom" for t in TABLES} | {f"{t}_geom" for t in TABLES}
+            _assert_geometry_is_lat_lon(engine)
+            assert postgis_enabled(engine)
+        finally:
+            engine.dispose()
+    finally:
+        postgres_server.drop_database(name)
 
 
 def test_geometry_follows_lat_lon_on_every_write(postgis_url: str, tmp_path: Path) -> None:
