@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.store.db import make_engine, make_session_factory, upgrade
 
-__all__ = ["PostgresServer", "db_session_factory", "db_url", "find_postgres_bin", "postgres_server"]
+__all__ = ["PostgresServer", "db_session_factory", "db_url", "find_postgres_bin", "postgis_url", "postgres_server",
+           "spatial_db_url"]
 # Also for tests that need a server of their own: start_postgres, stop_postgres, stop_server, start_server.
 
 PG_BIN_ENV = "STREETWATCH_PG_BIN"   # a folder holding initdb, pg_ctl, postgres; overrides the search
@@ -69,11 +70,33 @@ class PostgresServer:
         with self._admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
 
+    def create_postgis_database(self, name: str) -> None:
+        """A new database with the PostGIS extension created in it (as an operator would, before migrating).
+
+        Raises:
+            PostgisMissingError: The server has no PostGIS extension files.
+        """
+        self.create_database(name)
+        try:
+            with psycopg.connect(host=self.host, port=self.port, user=self.user, dbname=name,
+                                 autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION postgis")
+        except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as exc:  # no control file
+            self.drop_database(name)
+            raise PostgisMissingError(
+                f"PostGIS is not installed for this PostgreSQL server ({self.bin_dir}): {exc}; install it "
+                "(Debian: apt-get install postgresql-15-postgis-3, the package matching the server's version)"
+            ) from None
+
     def drop_database(self, name: str) -> None:
         _check_identifier(name)
         with self._admin() as conn:
             # FORCE: a test that forgot to dispose its engine must not keep the database alive.
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PostgisMissingError(RuntimeError):
+    """The PostgreSQL server has no PostGIS extension files."""
 
 
 def _check_identifier(name: str) -> None:
@@ -247,3 +270,36 @@ def db_session_factory(db_url: str) -> Iterator[sessionmaker[Session]]:
         yield make_session_factory(engine)
     finally:
         engine.dispose()
+
+
+def _skip_or_fail(message: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}. CI=true: PostGIS tests must run, not be skipped.", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgis_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database with PostGIS, migrated to head (geometry columns and all)."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        postgres_server.create_postgis_database(name)
+    except PostgisMissingError as exc:
+        _skip_or_fail(str(exc))
+    try:
+        url = postgres_server.url(name)
+        upgrade(url)
+        yield url
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgres)])
+def spatial_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database migrated to head: once on SQLite (lat/lon, H3) and once on PostGIS (geometry)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'streetwatch.db'}"
+        upgrade(url)
+        yield url
+        return
+    yield request.getfixturevalue("postgis_url")

@@ -16,6 +16,7 @@ from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
 from streetwatch.cli.errors import streetwatch_typer
 from streetwatch.cli.user_commands import users_app
+from streetwatch.cli.zone_commands import zones_app
 
 if TYPE_CHECKING:
     from streetwatch.core.settings import Settings
@@ -38,6 +39,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dispatch_app, name="dispatch")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(zones_app, name="zones")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.add_typer(models_app, name="models")

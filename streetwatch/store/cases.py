@@ -13,6 +13,9 @@ The store runs the algorithm the simulation scores (:mod:`streetwatch.core.dedup
   :func:`streetwatch.core.dedup.cells_within` of a violation's position, searched out to its reach plus
   ``radius_m`` (the local GPS offset taken off before matching is at most ``radius_m``). The
   reach is ``radius_m`` plus the sighting's own position uncertainty, capped at half the radius.
+  On PostGIS (:func:`streetwatch.store.spatial.postgis_enabled`) the search is by distance on
+  the GiST index instead (:func:`spatial_search_m`): it finds every case the H3 search could
+  match, so both paths attach the same sightings to the same cases.
 - :func:`streetwatch.core.dedup.match_batch` matches the video's sightings to them: the local GPS offset
   measured on unambiguous matches is taken off, pairs are taken nearest first, and a case never
   takes a sighting that overlaps in time one it already holds from the same video. Cases not
@@ -53,10 +56,11 @@ from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 import h3
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from streetwatch.core.dedup import (
+    ANCHOR_MARGIN_M,
     H3_RESOLUTION,
     CaseCentre,
     Sighting,
@@ -67,6 +71,7 @@ from streetwatch.core.dedup import (
 )
 from streetwatch.core.vocab import CaseStatus
 from streetwatch.store.models import Case, Observation, Violation, utcnow
+from streetwatch.store.spatial import near_clause, postgis_enabled
 
 # Cases a new sighting may join: every status. A case in the review/dispatch workflow gathers
 # further sightings of its problem; a closed one reopens (and counts a recurrence).
@@ -78,6 +83,7 @@ DEFAULT_RECURRENCE_GAP_S: Final = 24 * 3600.0
 LOCK_RESOLUTION: Final = 8
 _LOCK_NAMESPACE: Final = "streetwatch.case"
 _IN_CHUNK: Final = 500  # values per SQL IN (...): far below SQLite's bound-parameter limit
+_NEAR_CHUNK: Final = 100  # sightings per PostGIS candidate query (one OR of distance tests)
 _T = TypeVar("_T")
 
 
@@ -118,6 +124,21 @@ def _search_m(violation: Violation, radius_m: float) -> float:
     return _reach(violation, radius_m) + radius_m
 
 
+def spatial_search_m(reach_search_m: float, radius_m: float) -> float:
+    """How far the PostGIS candidate search looks, given the H3 search's distance.
+
+    At least ``radius_m + ANCHOR_MARGIN_M``: a case beyond that can never make a match doubtful in
+    :func:`streetwatch.core.dedup.match_batch` (its anchors), so leaving it out changes nothing;
+    1 % and 1 m more cover the difference between match_batch's local plane and the spheroid.
+    """
+    return max(reach_search_m, radius_m + ANCHOR_MARGIN_M) * 1.01 + 1.0
+
+
+def _search_distance(violation: Violation, radius_m: float, spatial: bool) -> float:
+    search = _search_m(violation, radius_m)
+    return spatial_search_m(search, radius_m) if spatial else search
+
+
 def case_lock_keys(sightings: Iterable[tuple[str, float, float, float]]) -> list[int]:
     """The sorted advisory lock keys that searching around each (family, lat, lon, reach_m) needs."""
     resolution = min(LOCK_RESOLUTION, H3_RESOLUTION)
@@ -139,8 +160,9 @@ def lock_case_areas(session: Session, violations: Sequence[Violation], radius_m:
     """
     if session.get_bind().dialect.name != "postgresql":
         return 0
+    spatial = postgis_enabled(session)
     keys = case_lock_keys(
-        (v.family, v.lat, v.lon, _search_m(v, radius_m))
+        (v.family, v.lat, v.lon, _search_distance(v, radius_m, spatial))
         for v in violations if v.lat is not None and v.lon is not None
     )
     for key in keys:
@@ -169,20 +191,27 @@ def _sighting(key: str, violation: Violation, radius_m: float) -> Sighting:
                     allowance, source=source, t_end=end)
 
 
-def _chunks(values: Sequence[_T]) -> Iterator[list[_T]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield list(values[start:start + _IN_CHUNK])
+def _chunks(values: Sequence[_T], size: int = _IN_CHUNK) -> Iterator[list[_T]]:
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
 
 
 def _candidate_cases(session: Session, batch: Sequence[Violation], radius_m: float) -> list[Case]:
     """The cases (any status) that the batch's sightings could match, in id order."""
     families = sorted({v.family for v in batch})
+    matchable = (Case.family.in_(families), Case.status.in_(MATCHABLE_STATUSES))
+    found: dict[int, Case] = {}
+    if postgis_enabled(session):
+        located = [v for v in batch if v.lat is not None and v.lon is not None]
+        for part in _chunks(located, _NEAR_CHUNK):
+            near = or_(*(near_clause(Case, v.lat, v.lon, _search_distance(v, radius_m, True))
+                         for v in part if v.lat is not None and v.lon is not None))
+            found.update((c.id, c) for c in session.scalars(select(Case).where(*matchable, near)))
+        return [found[case_id] for case_id in sorted(found)]
     cells = sorted({cell for v in batch if v.lat is not None and v.lon is not None
                     for cell in cells_within(v.lat, v.lon, _search_m(v, radius_m))})
-    found: dict[int, Case] = {}
     for chunk in _chunks(cells):
-        found.update((c.id, c) for c in session.scalars(select(Case).where(
-            Case.family.in_(families), Case.status.in_(MATCHABLE_STATUSES), Case.h3_cell.in_(chunk))))
+        found.update((c.id, c) for c in session.scalars(select(Case).where(*matchable, Case.h3_cell.in_(chunk))))
     return [found[case_id] for case_id in sorted(found)]
 
 

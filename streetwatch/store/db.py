@@ -128,6 +128,19 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (the newest by default)."""
-    make_engine(url).dispose()  # creates the SQLite file's folder if needed
-    command.upgrade(alembic_config(url), revision)
+    """Bring the database at ``url`` to ``revision`` (the newest by default).
+
+    At the head, on PostgreSQL whose ``postgis`` extension was created after migration 0017 ran,
+    this also adds the geometry columns then (``streetwatch.store.spatial_ddl``); engines already
+    running keep the lat/lon path until restarted (``streetwatch.store.spatial.postgis_enabled``).
+    """
+    engine = make_engine(url)  # creates the SQLite file's folder if needed
+    try:
+        command.upgrade(alembic_config(url), revision)
+        if revision == "head" and engine.dialect.name == "postgresql":
+            from streetwatch.store.spatial_ddl import install_geometry
+
+            with engine.begin() as connection:
+                install_geometry(connection)
+    finally:
+        engine.dispose()

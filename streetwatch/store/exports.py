@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from streetwatch.store.filters import BBox, case_filters, family_and_status, time_and_place
 from streetwatch.store.models import Case, Violation
+from streetwatch.store.spatial import postgis_enabled
 
 PAGE: Final = 500
 
@@ -39,7 +40,8 @@ def export_violations(
     """Violations with their observation, oldest first; ``unit`` and ``grid`` through the case each is a
     sighting of."""
     stmt = time_and_place(select(Violation).options(joinedload(Violation.observation)), Violation,
-                          Violation.seen_at, since, until, bbox)
+                          Violation.seen_at, since, until, bbox,
+                          spatial=bbox is not None and postgis_enabled(session_factory))
     stmt = family_and_status(stmt, Violation, family, status)
     if unit is not None or grid is not None:
         stmt = stmt.where(Violation.case_id.in_(case_filters(select(Case.id), unit=unit, grid=grid)))
@@ -52,6 +54,7 @@ def export_cases(
     unit: str | None = None, grid: str | None = None, overdue: bool | None = None, now: datetime | None = None,
 ) -> Iterator[Case]:
     """Cases, oldest first, filtered on ``last_seen`` as the lists are (and on overdue at ``now``)."""
-    stmt = family_and_status(time_and_place(select(Case), Case, Case.last_seen, since, until, bbox), Case, family,
-                             status)
+    spatial = bbox is not None and postgis_enabled(session_factory)
+    stmt = family_and_status(time_and_place(select(Case), Case, Case.last_seen, since, until, bbox, spatial=spatial),
+                             Case, family, status)
     return _rows(session_factory, case_filters(stmt, unit=unit, grid=grid, overdue=overdue, now=now), Case.id)

@@ -21,6 +21,7 @@ from streetwatch.core.errors import BadInputError
 from streetwatch.core.vocab import CaseStatus
 from streetwatch.store.column_types import as_utc
 from streetwatch.store.models import Case, Observation, Violation, utcnow
+from streetwatch.store.spatial import bbox_clause
 
 # Cases past a deadline: not handled by handle_due while dispatched, or not closed by close_due
 # while in the unit's hands. An open case (never filed, or reopened by a later sighting after it
@@ -72,9 +73,12 @@ class BBox:
 
 def time_and_place(
     stmt: Select[Any], model: type[Observation] | type[Violation] | type[Case], time_column: Any,
-    since: datetime | None, until: datetime | None, bbox: BBox | None,
+    since: datetime | None, until: datetime | None, bbox: BBox | None, *, spatial: bool = False,
 ) -> Select[Any]:
     """``stmt`` narrowed to ``since <= time_column < until`` and to rows positioned inside ``bbox``.
+
+    ``spatial``: the database has PostGIS (``streetwatch.store.spatial.postgis_enabled``): the box
+    uses the GiST index on ``geom``; else lat/lon comparisons. Both keep the same rows.
 
     Raises:
         QueryError: ``since`` is not before ``until``.
@@ -86,8 +90,8 @@ def time_and_place(
     if until is not None:
         stmt = stmt.where(time_column < as_utc(until))
     if bbox is not None:
-        stmt = stmt.where(model.lon.between(bbox.min_lon, bbox.max_lon),
-                          model.lat.between(bbox.min_lat, bbox.max_lat))
+        stmt = stmt.where(bbox_clause(model, bbox.min_lon, bbox.min_lat, bbox.max_lon, bbox.max_lat,
+                                      spatial=spatial))
     return stmt
 
 

@@ -46,6 +46,7 @@ from streetwatch.store.models import (
     parse_row_id,
     utcnow,
 )
+from streetwatch.store.spatial import postgis_enabled
 
 __all__ = ["BBox", "QueryError"]  # re-exported: the filters' names callers know from here
 
@@ -183,7 +184,8 @@ def list_violations(
         stmt = stmt.where(Violation.case_id.in_(select(Case.id).where(Case.unit == unit)))
     if phone is not None:
         stmt = stmt.where(phone_clause(phone))
-    stmt = time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox)
+    stmt = time_and_place(stmt, Violation, Violation.seen_at, since, until, bbox,
+                          spatial=bbox is not None and postgis_enabled(session))
     return _page(session, stmt, Violation.id, limit, cursor)
 
 
@@ -243,7 +245,8 @@ def list_cases(
     _check_choice("status", status, CaseStatus)
     stmt = family_and_status(select(Case), Case, family, status)
     stmt = case_filters(stmt, unit=unit, grid=grid, overdue=overdue, now=now)
-    stmt = time_and_place(stmt, Case, Case.last_seen, since, until, bbox)
+    stmt = time_and_place(stmt, Case, Case.last_seen, since, until, bbox,
+                          spatial=bbox is not None and postgis_enabled(session))
     return _page(session, stmt, Case.id, limit, cursor)
 
 
@@ -309,7 +312,8 @@ def list_observations(
         stmt = stmt.where(Observation.location_status == location_status)
     if video_id is not None:
         stmt = stmt.where(Observation.video_id == video_id)
-    stmt = time_and_place(stmt, Observation, Observation.seen_at, since, until, bbox)
+    stmt = time_and_place(stmt, Observation, Observation.seen_at, since, until, bbox,
+                          spatial=bbox is not None and postgis_enabled(session))
     return _page(session, stmt, Observation.id, limit, cursor)
 
 
