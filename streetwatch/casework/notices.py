@@ -41,8 +41,7 @@ from streetwatch.store.evidence import EvidenceStore, sha256_hex
 from streetwatch.store.models import Case, utcnow
 from streetwatch.store.models_notices import Notice
 from streetwatch.store.models_workflow import CaseEvent
-
-NOTICE_AUDIT_ACTION = f"case.{CaseAction.NOTICE.value}"
+from streetwatch.store.notice_checks import NOTICE_AUDIT_ACTION
 
 
 class NoticeNotFoundError(MissingError, LookupError):

@@ -146,6 +146,7 @@ def test_cli_draws_the_same_bytes_in_another_process_and_audit_verify_passes(
     assert hashlib.sha256(out.read_bytes()).hexdigest() == body["sha256"]
     verify = CliRunner().invoke(app, ["audit", "verify", *common], env=env)
     assert verify.exit_code == 0, verify.output
+    assert "notices intact: 1 archived notice(s)" in verify.output
     refused = CliRunner().invoke(app, ["notice", str(api.open_case_id), "--out", str(tmp_path / "x.pdf"), *common],
                                  env=env)
     assert refused.exit_code == 4 and "not filed yet" in refused.output and not (tmp_path / "x.pdf").exists()

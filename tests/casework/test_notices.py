@@ -28,7 +28,9 @@ from streetwatch.store.audit import verify_audit_chain
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.evidence import EvidenceStore
 from streetwatch.store.models import Case, Observation, Violation
+from streetwatch.store.models_notices import Notice
 from streetwatch.store.models_workflow import AuditEntry
+from streetwatch.store.notice_checks import notice_problems
 from tests.casework.notice_builders import FILED_AT, add_filed_case, pdf_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,3 +196,27 @@ def test_bad_notices_files_are_refused_with_the_reason(change: dict[str, object]
 def test_missing_cjk_font_says_what_to_install(tmp_path: Path) -> None:
     with pytest.raises(NoticeFontError, match="apt-get install fonts-wqy-zenhei"):
         find_cjk_font((tmp_path / "nothing.ttc",))
+
+
+def test_audit_verify_checks_the_archived_notices_against_the_audit_log(
+    factory: sessionmaker[Session], tmp_path: Path, issue, config: WorkflowConfig,  # type: ignore[no-untyped-def]
+) -> None:
+    case_id = add_filed_case(factory, tmp_path / "evidence", config)
+    issued = issue(case_id)
+    with factory() as session:
+        assert notice_problems(session) == (1, [])
+    forged = issued.notice.pdf.replace(b"/Creator", b"/Creatox")
+    with factory.begin() as session:  # the bytes changed: they no longer hash to the recorded sha256
+        session.execute(update(Notice).where(Notice.id == issued.notice.id).values(pdf=forged))
+    with factory() as session:
+        checked, problems = notice_problems(session)
+        assert checked == 1 and len(problems) == 1 and "changed after it was issued" in problems[0]
+        with pytest.raises(NoticeRefusedError, match="changed after it was archived"):
+            notice_pdf(session, case_id)
+    with factory.begin() as session:  # bytes and sha256 rewritten together: the audit entry still knows
+        session.execute(update(Notice).where(Notice.id == issued.notice.id)
+                        .values(sha256=hashlib.sha256(forged).hexdigest()))
+    with factory() as session:
+        _, problems = notice_problems(session)
+        assert len(problems) == 1 and "the audit log recorded sha256 " + issued.notice.sha256 in problems[0]
+        assert verify_audit_chain(session).ok  # the chain itself is intact: only the archive was touched
