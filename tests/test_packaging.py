@@ -30,7 +30,7 @@ def test_assets_ship_the_taxonomy_workflow_tables_and_default_model() -> None:
     patterns = _setuptools_config()["package-data"]["streetwatch.assets"]
     models = ROOT / "models"
     shipped = {p.relative_to(models).as_posix() for pattern in patterns for p in models.glob(pattern)}
-    for needed in ("taxonomy.yaml", "workflow/deadlines.yaml", "workflow/units.yaml"):
+    for needed in ("taxonomy.yaml", "workflow/deadlines.yaml", "workflow/units.yaml", "workflow/notices.yaml"):
         assert needed in shipped
     assert any(name.endswith(".onnx") for name in shipped)
     assert any(name.endswith(".pt") for name in shipped)

@@ -32,6 +32,7 @@ from streetwatch.api.routes import (
     violations,
     workflow,
 )
+from streetwatch.api.routes import notices as notice_routes
 from streetwatch.api.routes import open311 as open311_routes
 from streetwatch.api.sign_in import make_throttle
 from streetwatch.api.web import mount_web
@@ -129,7 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(uploads.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
-    for workflow_module in (review, labelling, workflow, exports):
+    for workflow_module in (review, labelling, workflow, exports, notice_routes):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
     mount_web(app)  # the review page under /ui/
     app.include_router(web_labelling.router)  # its labelling queue, /ui/labelling

@@ -11,7 +11,8 @@
   that answers with the next item, so a reviewer clears an item in about a second. Labels for
   training (``web_labels``): drag on the frame to redraw the detection's box, C to change its
   class, B then drag for an object the detector missed, E for "nothing here", Enter to save.
-* ``/ui/cases``: cases with filters (family, status, unit, grid, overdue) and a map.
+* ``/ui/cases``: cases with filters (family, status, unit, grid, overdue) and a map; per case its
+  rectification notice (整改通知单): a link to the newest PDF, and "issue" for the roles that work cases.
 * ``/ui/dashboard``: the workflow KPIs per unit and grid for a period.
 
 Cookie-authenticated POSTs must carry ``HX-Request: true`` (htmx sends it); see ``streetwatch.api.auth``.
@@ -50,6 +51,8 @@ from streetwatch.api.schemas import DbId, evidence_url
 from streetwatch.api.sign_in import SignInRefused, sign_in, sign_out
 from streetwatch.api.web_labels import PageEdits, label_context, save_page_edits
 from streetwatch.casework import review_queue
+from streetwatch.casework.notice_content import ISSUABLE
+from streetwatch.casework.notices import cases_with_notices
 from streetwatch.core.labels import LabelError
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, DecisionAction, RejectReason, ViolationStatus
@@ -332,8 +335,10 @@ def cases(
         {**{k: v for k, v in filters.items() if v}, "cursor": next_cursor})
     markers = [{"id": c.id, "lat": c.lat, "lon": c.lon, "label": f"#{c.id} {c.family} {c.status}"} for c in rows]
     overdue_ids = queries.overdue_case_ids(session, [c.id for c in rows], now)
+    notice_ids = cases_with_notices(session, [c.id for c in rows])
     return _render(request, "cases.html", {
-        "user": user, "page": "cases", "cases": rows, "overdue_ids": overdue_ids,
+        "user": user, "page": "cases", "cases": rows, "overdue_ids": overdue_ids, "notice_ids": notice_ids,
+        "may_issue": user.has_any_role(*workflow_routes.WORKFLOW_ROLES), "issuable": ISSUABLE,
         "markers_json": json.dumps(markers), "families": sorted(taxonomy.families), "statuses": tuple(CaseStatus),
         "filters": filters, "next_query": next_query,
     })

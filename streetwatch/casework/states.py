@@ -100,16 +100,19 @@ _STATE_VALUES: Final = frozenset(s.value for s in CaseStatus)
 
 
 def parse_action(value: str) -> CaseAction:
-    """The :class:`CaseAction` named ``value``.
+    """The :class:`CaseAction` named ``value``, one of the transitions.
 
     Raises:
-        ValueError: An unknown action name.
+        ValueError: An unknown action name, or one that is not a transition (``notice``).
     """
     try:
-        return CaseAction(value)
+        action = CaseAction(value)
     except ValueError:
-        known = ", ".join(a.value for a in CaseAction)
+        action = None
+    if action is None or action not in TRANSITIONS:  # notice is a case event, not a transition
+        known = ", ".join(a.value for a in TRANSITIONS)
         raise ValueError(f"unknown case action {value!r}; known: {known}") from None
+    return action
 
 
 def allowed_actions(state: str) -> tuple[CaseAction, ...]:

@@ -1,5 +1,6 @@
 """``streetwatch audit``: check that no review decision or case transition was changed afterwards,
-that none of the newest was cut off, and that every evidence file still hashes to its name.
+that none of the newest was cut off, that every evidence file still hashes to its name, and that every
+archived rectification notice still hashes to the sha256 the audit log recorded.
 
 Register with ``app.add_typer(audit_app, name="audit")`` in ``streetwatch/cli.py``.
 """
@@ -49,7 +50,8 @@ def verify(
     (changed, removed, reordered). The head must reach the entry the anchor file recorded when
     it was written (``audit_anchor_path``, default beside a SQLite database), so cutting off the
     newest entries is caught too. Every evidence file is hashed and compared with its name, and
-    every recorded image must have its file: tampered or missing ones are listed.
+    every recorded image must have its file: tampered or missing ones are listed. Every archived
+    rectification notice must hash to the sha256 its case.notice audit entry recorded.
 
     Exit code 0 when all is intact (it prints the head hash: keep it somewhere outside the
     database too); 1 when an entry, the anchor or an evidence file fails; 2 when the database
@@ -64,6 +66,7 @@ def verify(
     from streetwatch.store.evidence import EvidenceProblem
     from streetwatch.store.evidence_backends import evidence_store_for
     from streetwatch.store.evidence_checks import recorded_evidence
+    from streetwatch.store.notice_checks import notice_problems
 
     settings = get_settings(db_url=db, evidence_dir=evidence)
     anchor = anchor_from_settings(settings)
@@ -72,6 +75,7 @@ def verify(
     try:
         with make_session_factory(engine)() as session:
             report = verify_audit_chain(session, anchor)
+            notices_checked, notice_faults = notice_problems(session)
             if check_evidence:
                 problems = evidence_store_for(settings).scan(recorded_evidence(session))
     except DatabaseError as exc:
@@ -102,7 +106,12 @@ def verify(
         else:
             out.print(f"evidence intact: every file under {settings.evidence_dir} hashes to its name, and every "
                       "recorded image has its file", highlight=False)
-    if not report.ok or problems:
+    for fault in notice_faults:
+        err.print(f"[bold red]notice:[/] {fault}", highlight=False)
+    if notices_checked and not notice_faults:
+        out.print(f"notices intact: {notices_checked} archived notice(s) hash to the sha256 the audit log recorded",
+                  highlight=False)
+    if not report.ok or problems or notice_faults:
         raise typer.Exit(1)
 
 

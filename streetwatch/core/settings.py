@@ -66,6 +66,8 @@ class WorkflowSettings(BaseSettings):
     deadlines_path: Path = Field(WORKFLOW_DIR / "deadlines.yaml", description="Time limits per event code "
                                  "(YAML); it lists the holiday calendars.")
     units_path: Path = Field(WORKFLOW_DIR / "units.yaml", description="Default responsible unit per family (YAML).")
+    notices_path: Path = Field(WORKFLOW_DIR / "notices.yaml", description="Rectification notices (整改通知单): "
+                               "issuing unit and legal basis per event code (YAML).")
 
 
 class LabellingSettings(BaseSettings):

@@ -76,6 +76,9 @@ class CaseAction(Vocabulary):
     REWORK = "rework"
     EXTEND = "extend"
     CLOSE = "close"
+    # Not a transition: a rectification notice (整改通知单) was issued; the state stays. Recorded in the
+    # case's events (its history) and audited as case.notice, with the PDF's sha256.
+    NOTICE = "notice"
 
 
 class TimeStatus(Vocabulary):

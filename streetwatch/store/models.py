@@ -285,6 +285,7 @@ class ReviewDecision(Base):
 from streetwatch.store import (  # noqa: E402,F401
     models_auth,
     models_labels,
+    models_notices,
     models_outbox,
     models_registry,
     models_uploads,

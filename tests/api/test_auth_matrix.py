@@ -188,6 +188,20 @@ MATRIX: dict[tuple[str, str], Entry] = {
         "field_inspector": per_object(409, 403, 403),  # their unit only
     }, target="case", json={"action": "handle"}),
     ("GET", "/cases/{case_id}/events"): Entry(UNIT_SCOPED_READ, target="case"),
+    # Rectification notices (api/routes/notices.py): issued by the roles that work cases, their unit only; the
+    # matrix's cases are open, so an allowed caller gets 409 (not filed) and nothing is archived; downloading
+    # is a unit-scoped read, 404 while the case has no notice.
+    ("POST", "/cases/{case_id}/notice"): Entry({
+        ANON: per_object(401, 401, 401),
+        "admin": per_object(409, 409, 409),
+        "reviewer": per_object(403, 403, 403),
+        "supervisor": per_object(409, 409, 409),
+        "dispatcher": per_object(409, 403, 403),
+        "field_inspector": per_object(409, 403, 403),
+    }, target="case"),
+    ("GET", "/cases/{case_id}/notice.pdf"): Entry({
+        caller: tuple(404 if status == 200 else status for status in statuses)  # type: ignore[misc]
+        for caller, statuses in UNIT_SCOPED_READ.items()}, target="case"),
     ("GET", "/kpis"): Entry(SIGNED_IN),  # unit-scoped roles see their unit's KPIs only
     ("GET", "/reports/monthly"): Entry(CITY_WIDE),
     # Exports: any role; unit-scoped roles get their unit's rows only.

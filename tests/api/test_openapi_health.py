@@ -41,6 +41,8 @@ EXPECTED_OPERATIONS = {
     ("/review/leases", "get"),
     ("/cases/{case_id}/transition", "post"),
     ("/cases/{case_id}/events", "get"),
+    ("/cases/{case_id}/notice", "post"),
+    ("/cases/{case_id}/notice.pdf", "get"),
     ("/kpis", "get"),
     ("/reports/monthly", "get"),
     ("/exports/violations.geojson", "get"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from streetwatch.api.schemas import CasePublic, UtcDatetime
 from streetwatch.casework.case_workflow import NOTE_REQUIRED
 from streetwatch.casework.kpis import COUNT_NAMES, RATE_NAMES, KpiRow
+from streetwatch.casework.states import TRANSITIONS
 from streetwatch.core.vocab import CaseAction, CaseStatus
 
 
@@ -19,7 +20,8 @@ class _In(BaseModel):
 class CaseTransitionCreate(_In):
     """One step of the case workflow."""
 
-    action: CaseAction
+    # Every transition; not "notice", which POST /cases/{id}/notice records.
+    action: Annotated[CaseAction, WithJsonSchema({"type": "string", "enum": [a.value for a in TRANSITIONS]})]
     note: str | None = Field(None, max_length=4000, description="Why; required for return, rework and extend.")
     unit: str | None = Field(None, min_length=1, max_length=255,
                              description="dispatch or return: send the case to this unit (supervisor or admin).")
@@ -28,6 +30,8 @@ class CaseTransitionCreate(_In):
 
     @model_validator(mode="after")
     def _fits_action(self) -> CaseTransitionCreate:
+        if self.action not in TRANSITIONS:
+            raise ValueError(f"{self.action} is not a transition: POST /cases/{{id}}/notice issues a notice")
         if (self.extend_by is not None) != (self.action == CaseAction.EXTEND):
             raise ValueError("extend needs extend_by" if self.action == CaseAction.EXTEND
                              else f"extend_by is only for extend, not for {self.action}")
@@ -37,7 +41,7 @@ class CaseTransitionCreate(_In):
 
 
 class CaseEventPublic(BaseModel):
-    """One transition of a case (append-only)."""
+    """One event of a case (append-only): a transition, or a notice issued (`notice`, the state unchanged)."""
 
     model_config = ConfigDict(from_attributes=True)
 

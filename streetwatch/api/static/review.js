@@ -262,6 +262,29 @@
     group.addTo(map);
   }
 
+  // Cases page: "issue" draws and archives the case's rectification notice (POST /cases/{id}/notice), then
+  // shows the link to its PDF. The header marks the cookie-signed POST as the page's own (CSRF defence).
+  document.addEventListener("click", function (ev) {
+    const button = ev.target.closest && ev.target.closest("button.issue-notice");
+    if (!button) return;
+    const cell = button.closest("td.notice");
+    const status = cell.querySelector(".notice-status");
+    button.disabled = true;
+    status.textContent = "…";
+    fetch("/cases/" + button.dataset.case + "/notice", { method: "POST", credentials: "same-origin",
+                                                         headers: { "HX-Request": "true" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, status: r.status, body: body }; }); })
+      .then(function (res) {
+        if (!res.ok) { status.textContent = res.body.detail || ("error " + res.status); return; }
+        const link = cell.querySelector("a.notice-link");
+        link.hidden = false;
+        status.textContent = res.body.created ? "issued " + res.body.notice_number : "unchanged";
+        status.title = "sha256 " + res.body.sha256;
+      })
+      .catch(function (err) { status.textContent = String(err); })
+      .finally(function () { button.disabled = false; });
+  });
+
   document.addEventListener("DOMContentLoaded", function () { initItemMap(); initCasesMap(); });
   document.addEventListener("htmx:afterSwap", function () { setRejecting(false); resetStaged(); });
   // After settling: htmx settles an element that kept its id (#map) by restoring its attributes, which would
