@@ -22,6 +22,7 @@ from streetwatch.api.routes import (
     evidence,
     exports,
     health,
+    hotspots,
     labels,
     observations,
     review,
@@ -122,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(health.router)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
-    for workflow_module in (review, workflow, exports):
+    for workflow_module in (review, workflow, exports, hotspots):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
     mount_web(app)  # the review page under /ui/
     _document_vocabulary(app)

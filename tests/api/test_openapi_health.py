@@ -42,6 +42,8 @@ EXPECTED_OPERATIONS = {
     ("/cases/{case_id}/events", "get"),
     ("/kpis", "get"),
     ("/reports/monthly", "get"),
+    ("/hotspots", "get"),
+    ("/hotspots/recurring", "get"),
     ("/exports/violations.geojson", "get"),
     ("/exports/violations.csv", "get"),
     ("/exports/cases.geojson", "get"),
