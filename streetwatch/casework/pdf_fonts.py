@@ -2,13 +2,12 @@
 
 ReportLab embeds TrueType outlines only, so the PDF's text uses WenQuanYi Zen Hei
 (Debian ``fonts-wqy-zenhei``, a TrueType collection); matplotlib's charts use it too, or Noto Sans
-CJK (Debian ``fonts-noto-cjk``). ``STREETWATCH_REPORT_FONT`` names another TrueType file (.ttf or
-.ttc) with CJK glyphs.
+CJK (Debian ``fonts-noto-cjk``). A configured font (``STREETWATCH_REPORT_FONT_PATH``, the web settings'
+``report_font_path``: another TrueType .ttf or .ttc with CJK glyphs) is used for both instead.
 """
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 
@@ -30,47 +29,41 @@ class MissingFontError(ConfigurationError):
     """No font with Chinese glyphs was found for the report."""
 
 
-def _configured() -> Path | None:
-    value = os.environ.get("STREETWATCH_REPORT_FONT")
-    if not value:
-        return None
-    path = Path(value)
+def _checked(path: Path) -> Path:
     if not path.is_file():
-        raise MissingFontError(f"STREETWATCH_REPORT_FONT={value} is not a file")
+        raise MissingFontError(f"the report font STREETWATCH_REPORT_FONT_PATH={path} is not a file")
     return path
 
 
-def truetype_font_path() -> Path:
-    """A TrueType font with CJK glyphs for ReportLab.
+def truetype_font_path(configured: Path | None = None) -> Path:
+    """``configured``, or an installed TrueType font with CJK glyphs, for ReportLab.
 
     Raises:
         MissingFontError: None installed (install Debian's ``fonts-wqy-zenhei``).
     """
-    configured = _configured()
     if configured is not None:
-        return configured
+        return _checked(configured)
     for path in TRUETYPE_CANDIDATES:
         if path.is_file():
             return path
     raise MissingFontError("the PDF report needs a TrueType font with Chinese glyphs: install Debian's "
-                           "fonts-wqy-zenhei (apt-get install fonts-wqy-zenhei) or set STREETWATCH_REPORT_FONT "
+                           "fonts-wqy-zenhei (apt-get install fonts-wqy-zenhei) or set STREETWATCH_REPORT_FONT_PATH "
                            "to a .ttf/.ttc file")
 
 
-def chart_font_path() -> Path:
-    """A font file with CJK glyphs for matplotlib (TrueType or OpenType).
+def chart_font_path(configured: Path | None = None) -> Path:
+    """``configured``, or an installed font file with CJK glyphs, for matplotlib (TrueType or OpenType).
 
     Raises:
         MissingFontError: None installed.
     """
-    configured = _configured()
     if configured is not None:
-        return configured
+        return _checked(configured)
     for path in CHART_CANDIDATES:
         if path.is_file():
             return path
     raise MissingFontError("the report's charts need a font with Chinese glyphs: install Debian's fonts-wqy-zenhei "
-                           "or fonts-noto-cjk, or set STREETWATCH_REPORT_FONT")
+                           "or fonts-noto-cjk, or set STREETWATCH_REPORT_FONT_PATH")
 
 
 @cache

@@ -1,7 +1,8 @@
 """The monthly report's charts (matplotlib, Agg, a CJK font), each returned as PNG bytes.
 
 Figures are made with ``matplotlib.figure.Figure`` (no pyplot, no global state, safe in a server)
-and saved without the "Software" metadata, so the same data gives the same bytes.
+and saved without the "Software" metadata, so the same data gives the same bytes. ``font``: a configured
+font file (see :mod:`streetwatch.casework.pdf_fonts`), else an installed one.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from streetwatch.casework.hotspots import RecurringPlace
 from streetwatch.casework.kpis import KpiRow
@@ -20,10 +22,10 @@ BLUE, GREEN, ORANGE, GREY = "#2563eb", "#16a34a", "#ea580c", "#9ca3af"
 
 
 @contextmanager
-def _style() -> Iterator[None]:
+def _style(font: Path | None) -> Iterator[None]:
     import matplotlib
 
-    family = chart_font_family(chart_font_path())
+    family = chart_font_family(chart_font_path(font))
     with matplotlib.rc_context({"font.family": [family], "font.size": 9, "axes.unicode_minus": False,
                                 "svg.hashsalt": "streetwatch", "axes.spines.top": False,
                                 "axes.spines.right": False}):
@@ -46,9 +48,10 @@ def _name(key: str | None, unnamed: str = "（未分配）") -> str:
     return key or unnamed
 
 
-def cases_by_family_and_unit(by_family: Sequence[KpiRow], by_unit: Sequence[KpiRow]) -> bytes:
+def cases_by_family_and_unit(by_family: Sequence[KpiRow], by_unit: Sequence[KpiRow],
+                             font: Path | None = None) -> bytes:
     """Two bar charts side by side: cases filed per family, and filed / closed on time per unit."""
-    with _style():
+    with _style(font):
         figure = _figure(7.0, 2.8)
         left, right = figure.subplots(1, 2, width_ratios=[1, 2])  # type: ignore[attr-defined]
         families = [_name(r.key) for r in by_family]
@@ -69,9 +72,9 @@ def cases_by_family_and_unit(by_family: Sequence[KpiRow], by_unit: Sequence[KpiR
         return _png(figure)
 
 
-def on_time_closure_ranked(ranked_units: Sequence[KpiRow]) -> bytes:
+def on_time_closure_ranked(ranked_units: Sequence[KpiRow], font: Path | None = None) -> bytes:
     """Horizontal bars of 按期结案率 per unit, best at the top (the 通报's ranking)."""
-    with _style():
+    with _style(font):
         figure = _figure(7.0, 0.6 + 0.35 * max(len(ranked_units), 1))
         axes = figure.add_subplot()  # type: ignore[attr-defined]
         names = [_name(r.key) for r in ranked_units][::-1]
@@ -86,9 +89,9 @@ def on_time_closure_ranked(ranked_units: Sequence[KpiRow]) -> bytes:
         return _png(figure)
 
 
-def six_month_trend(trend: Sequence[MonthTrend]) -> bytes:
+def six_month_trend(trend: Sequence[MonthTrend], font: Path | None = None) -> bytes:
     """Cases filed and closed on time per month (bars), 按期结案率 (line, right axis)."""
-    with _style():
+    with _style(font):
         figure = _figure(7.0, 2.6)
         axes = figure.add_subplot()  # type: ignore[attr-defined]
         months = [t.month for t in trend]
@@ -112,9 +115,9 @@ def six_month_trend(trend: Sequence[MonthTrend]) -> bytes:
         return _png(figure)
 
 
-def coverage_per_grid(rows: Sequence[CoverageRow]) -> bytes:
+def coverage_per_grid(rows: Sequence[CoverageRow], font: Path | None = None) -> bytes:
     """Share of each grid's cells or segments patrolled in the month."""
-    with _style():
+    with _style(font):
         figure = _figure(7.0, 0.6 + 0.3 * max(len(rows), 1))
         axes = figure.add_subplot()  # type: ignore[attr-defined]
         ordered = sorted(rows, key=lambda r: (r.share_covered, r.grid_id))
@@ -125,9 +128,10 @@ def coverage_per_grid(rows: Sequence[CoverageRow]) -> bytes:
         return _png(figure)
 
 
-def recurring_places_chart(places: Sequence[RecurringPlace], family_names: dict[str, str]) -> bytes:
+def recurring_places_chart(places: Sequence[RecurringPlace], family_names: dict[str, str],
+                           font: Path | None = None) -> bytes:
     """The top recurring places' scores this month against the previous month."""
-    with _style():
+    with _style(font):
         figure = _figure(7.0, 0.6 + 0.32 * max(len(places), 1))
         axes = figure.add_subplot()  # type: ignore[attr-defined]
         labels = [f"{p.cell[-6:]} {family_names.get(p.family, p.family)}" for p in places][::-1]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from streetwatch.casework import report_charts as charts
 from streetwatch.casework.kpis import KpiRow
@@ -36,8 +37,9 @@ def _value(row: KpiRow, name: str) -> str:
     return f"{100 * value:.1f}%" if name in _RATES else str(value)
 
 
-def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = None) -> bytes:
-    """The report as PDF bytes.
+def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = None,
+               font_path: Path | None = None) -> bytes:
+    """The report as PDF bytes, its text and charts in ``font_path`` (default: an installed CJK font).
 
     Raises:
         MissingFontError: No font with Chinese glyphs is installed.
@@ -49,7 +51,7 @@ def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = No
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     names = {**FAMILY_ZH, **(family_names or {})}
-    font = register_pdf_font(truetype_font_path())
+    font = register_pdf_font(truetype_font_path(font_path))
     title = ParagraphStyle("title", fontName=font, fontSize=16, leading=22, spaceAfter=4)
     heading = ParagraphStyle("heading", fontName=font, fontSize=11.5, leading=16, spaceBefore=8, spaceAfter=4)
     body = ParagraphStyle("body", fontName=font, fontSize=8.5, leading=12, wordWrap="CJK")
@@ -92,18 +94,18 @@ def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = No
         kpi_table([report.total], "范围", unnamed="全市"),
         Paragraph("二、各类问题与各责任单位 Cases per family and per unit", heading),
         image(charts.cases_by_family_and_unit([replace(r, key=names.get(r.key or "", r.key)) for r in pack.by_family],
-                                              report.by_unit)),
+                                              report.by_unit, font=font_path)),
         kpi_table([_renamed(r, names) for r in pack.by_family], "问题类别"),
         Paragraph("三、各责任单位按期结案率排名 Units ranked by on-time closure rate", heading),
     ]
     units = ranked(report.by_unit)
     if units:
-        story += [image(charts.on_time_closure_ranked(units)), Spacer(1, 3 * mm)]
+        story += [image(charts.on_time_closure_ranked(units, font=font_path)), Spacer(1, 3 * mm)]
     story += [kpi_table(units, "责任单位", rank=True),
               Paragraph("四、各网格 By grid (ranked by 按期结案率)", heading),
               kpi_table(ranked(report.by_grid), "网格"),
               Paragraph("五、近六个月趋势 Trend over the last six months", heading),
-              image(charts.six_month_trend(pack.trend)),
+              image(charts.six_month_trend(pack.trend, font=font_path)),
               table(["月份", "立案数", "结案数", "按期结案数", "结案率", "按期结案率"],
                     [[t.month, str(t.total.filed), str(t.total.closed), str(t.total.closed_on_time),
                       _value(t.total, "closure_rate"), _value(t.total, "on_time_closure_rate")] for t in pack.trend]),
@@ -113,14 +115,14 @@ def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = No
     elif not pack.coverage:
         story.append(Paragraph("本月无巡查覆盖记录。No grid was patrolled in this period.", body))
     else:
-        story += [image(charts.coverage_per_grid(pack.coverage)),
+        story += [image(charts.coverage_per_grid(pack.coverage, font=font_path)),
                   table(["网格", "已巡查", "总数", "覆盖率", "最近巡查"],
                         [[r.grid_id, str(r.patrolled), str(r.total), f"{100 * r.share_covered:.1f}%",
                           "—" if r.last_patrolled is None else f"{r.last_patrolled.astimezone(zone):%Y-%m-%d %H:%M}"]
                          for r in pack.coverage])]
     story.append(Paragraph("七、复发点位 Top recurring places (H3 cells; trend against the previous month)", heading))
     if pack.recurring:
-        story += [image(charts.recurring_places_chart(pack.recurring, names)),
+        story += [image(charts.recurring_places_chart(pack.recurring, names, font=font_path)),
                   table(["名次 / H3", "类别", "案件数", "复发次数", "重新发现", "得分", "上月", "趋势", "责任单位"],
                         [[f"{i}. {p.cell}", names.get(p.family, p.family), str(p.cases), str(p.recurrences),
                           str(p.reopened), str(p.score), str(p.previous_score), f"{p.trend:+d}", p.unit or "—"]

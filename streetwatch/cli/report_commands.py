@@ -64,7 +64,8 @@ def report(
             if chosen == "pdf":
                 from streetwatch.casework.report_pdf import render_pdf
 
-                data = render_pdf(build_monthly_report(session, month, calendar))
+                data = render_pdf(build_monthly_report(session, month, calendar),
+                                  font_path=settings.web.report_font_path)
                 target = out or Path(f"report-{month}.pdf")
                 target.write_bytes(data)
                 console.print(f"wrote {target} ({len(data)} bytes)")

@@ -195,3 +195,16 @@ def test_hotspots_over_http(city: City) -> None:
     assert recurring["previous_until"].startswith("2026-11-01T00:00:00")
     assert [p["rank"] for p in recurring["items"]] == list(range(1, len(recurring["items"]) + 1))
     assert all(p["trend"] == p["score"] - p["previous_score"] for p in recurring["items"])
+
+
+def test_without_a_cjk_font_the_pdf_is_a_clear_500(city: City, tmp_path: Path) -> None:
+    settings = Settings(db_url=city.url, evidence_dir=tmp_path, auth_secret=TEST_AUTH_SECRET,
+                        web={"report_font_path": tmp_path / "no-such-font.ttc"})
+    with TestClient(create_app(settings)) as client:
+        headers = city.users["supervisor"].headers()
+        response = client.get("/reports/monthly", params={"month": MONTH, "format": "pdf"}, headers=headers)
+        assert response.status_code == 500
+        assert "STREETWATCH_REPORT_FONT_PATH=" in response.json()["detail"]
+        assert "no-such-font.ttc is not a file" in response.json()["detail"]
+        markdown = client.get("/reports/monthly", params={"month": MONTH}, headers=headers)
+        assert markdown.status_code == 200  # Markdown needs no font
