@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Literal
 
 import h3
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from streetwatch.core.vocab import CaseAction, ViolationStatus
@@ -96,7 +96,7 @@ def _not_rejected() -> ColumnElement[bool]:
 
 def heat_points(
     session: Session, *, since: datetime, until: datetime, family: str | None = None, unit: str | None = None,
-    kind: HeatKind = "violations",
+    kind: HeatKind = "violations", limit: int | None = None,
 ) -> list[HeatPoint]:
     """The heat layer's points for ``since <= seen_at < until`` (see the module docstring).
 
@@ -107,26 +107,28 @@ def heat_points(
         family: Only this violation family.
         unit: Only violations of cases routed to this unit (a unit-scoped user's view).
         kind: ``violations`` (one point each) or ``cases`` (one point per case, weighted by sightings).
+        limit: At most this many points (the newest violations, or the cases with the most sightings).
     """
     since, until = require_aware(since, "since"), require_aware(until, "until")
-    query = (select(Violation.lat, Violation.lon, Violation.case_id, Case.lat, Case.lon)
-             .join(Case, Case.id == Violation.case_id, isouter=unit is None)
-             .where(Violation.seen_at >= since, Violation.seen_at < until, Violation.lat.is_not(None),
-                    Violation.lon.is_not(None), _not_rejected()))
-    if family is not None:
-        query = query.where(Violation.family == family)
-    if unit is not None:
-        query = query.where(Case.unit == unit)
-    rows = session.execute(query.order_by(Violation.id)).all()
+    in_period = (Violation.seen_at >= since, Violation.seen_at < until, _not_rejected())
     if kind == "violations":
-        return [HeatPoint(float(lat), float(lon), 1.0) for lat, lon, *_ in rows if lat is not None and lon is not None]
-    weights: Counter[int] = Counter()
-    places: dict[int, tuple[float, float]] = {}
-    for _lat, _lon, case_id, case_lat, case_lon in rows:
-        if case_id is not None:
-            weights[case_id] += 1
-            places[case_id] = (float(case_lat), float(case_lon))
-    return [HeatPoint(*places[case_id], float(weights[case_id])) for case_id in sorted(weights)]
+        query = (select(Violation.lat, Violation.lon)
+                 .where(*in_period, Violation.lat.is_not(None), Violation.lon.is_not(None)))
+        if unit is not None:
+            query = query.join(Case, Case.id == Violation.case_id).where(Case.unit == unit)
+        if family is not None:
+            query = query.where(Violation.family == family)
+        rows = session.execute(query.order_by(Violation.seen_at.desc(), Violation.id.desc()).limit(limit)).all()
+        return [HeatPoint(float(lat), float(lon), 1.0) for lat, lon in rows if lat is not None and lon is not None]
+    sightings = func.count(Violation.id)
+    grouped = (select(Case.lat, Case.lon, sightings).join(Violation, Violation.case_id == Case.id)
+               .where(*in_period).group_by(Case.id, Case.lat, Case.lon))
+    if unit is not None:
+        grouped = grouped.where(Case.unit == unit)
+    if family is not None:
+        grouped = grouped.where(Case.family == family)
+    rows2 = session.execute(grouped.order_by(sightings.desc(), Case.id).limit(limit)).all()
+    return [HeatPoint(float(lat), float(lon), float(n)) for lat, lon, n in rows2]
 
 
 def load_case_sightings(

@@ -185,6 +185,11 @@ def test_hotspots_over_http(city: City) -> None:
     assert sum(w for *_, w in cases["points"]) == heat["count"] and cases["count"] <= heat["count"]
     parking = city.get("/hotspots", family="parking", **period).json()
     assert 0 < parking["count"] < heat["count"] and parking["family"] == "parking"
+    assert heat["truncated"] is False
+    newest = city.get("/hotspots", limit=3, **period).json()
+    assert (newest["count"], newest["truncated"]) == (3, True)
+    busiest = city.get("/hotspots", kind="cases", limit=1, **period).json()["points"]
+    assert busiest[0][2] == max(w for *_, w in cases["points"])
     # A dispatcher of a unit with no case here sees nothing; a reversed period is a 422.
     mine = city.get("/hotspots", who="dispatcher", **period).json()
     assert (mine["count"], mine["unit"]) == (0, city.users["dispatcher"].unit)

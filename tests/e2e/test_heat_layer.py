@@ -49,6 +49,7 @@ def _expected(url: str, **params: str) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_heat_layer_draws_the_hotspots_of_the_period(live: str) -> None:
     sync_playwright = browser_or_skip()
     period = {"since": "2026-09-01T00:00:00", "until": "2026-12-01T00:00:00"}

@@ -38,6 +38,8 @@ class HotspotsPublic(BaseModel):
     unit: str | None
     kind: Literal["violations", "cases"]
     count: int = Field(description="Number of points.")
+    truncated: bool = Field(description="More points than ``limit`` matched: the newest violations, or the "
+                                        "cases with the most sightings, are given.")
     points: list[tuple[float, float, float]]
 
 
@@ -95,13 +97,14 @@ def hotspots(
     kind: Annotated[Literal["violations", "cases"], Query(
         description="violations: one point per violation seen in the period; cases: one per case, weighted "
                     "by its sightings in the period.")] = "violations",
+    limit: Annotated[int, Query(ge=1, le=200_000, description="At most this many points.")] = 50_000,
 ) -> HotspotsPublic:
     """Points for the cases map's heat layer (rejected violations left out)."""
     start, end = _period(config, since, until)
     unit = _unit(user)
-    points = heat_points(session, since=start, until=end, family=family, unit=unit, kind=kind)
-    return HotspotsPublic(since=start, until=end, family=family, unit=unit, kind=kind, count=len(points),
-                          points=[(p.lat, p.lon, p.weight) for p in points])
+    points = heat_points(session, since=start, until=end, family=family, unit=unit, kind=kind, limit=limit + 1)
+    return HotspotsPublic(since=start, until=end, family=family, unit=unit, kind=kind, count=min(len(points), limit),
+                          truncated=len(points) > limit, points=[(p.lat, p.lon, p.weight) for p in points[:limit]])
 
 
 @router.get("/hotspots/recurring", summary="Recurring places, ranked", response_model=RecurringPlacesPublic,
