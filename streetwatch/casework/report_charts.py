@@ -55,7 +55,7 @@ def cases_by_family_and_unit(by_family: Sequence[KpiRow], by_unit: Sequence[KpiR
         figure = _figure(7.0, 2.8)
         left, right = figure.subplots(1, 2, width_ratios=[1, 2])  # type: ignore[attr-defined]
         families = [_name(r.key) for r in by_family]
-        left.bar(families, [r.filed for r in by_family], color=BLUE)
+        left.barh(families[::-1], [r.filed for r in by_family][::-1], color=BLUE)  # long names: bars across
         left.set_title("各类问题立案数 Cases filed per family")
         units = [_name(r.key) for r in by_unit]
         positions = range(len(units))
@@ -65,8 +65,8 @@ def cases_by_family_and_unit(by_family: Sequence[KpiRow], by_unit: Sequence[KpiR
         right.set_xticks(list(positions), units, rotation=15, ha="right")
         right.set_title("各责任单位 Per responsible unit")
         right.legend(frameon=False)
-        for axes in (left, right):
-            axes.yaxis.get_major_locator().set_params(integer=True)
+        left.xaxis.get_major_locator().set_params(integer=True)
+        right.yaxis.get_major_locator().set_params(integer=True)
         if not by_family:
             left.text(0.5, 0.5, "本月无立案 nothing filed", ha="center", va="center", transform=left.transAxes)
         return _png(figure)
@@ -100,12 +100,14 @@ def six_month_trend(trend: Sequence[MonthTrend], font: Path | None = None) -> by
         axes.bar([p + 0.2 for p in positions], [t.total.closed_on_time for t in trend], width=0.4, color=GREEN,
                  label="按期结案数")
         axes.set_xticks(list(positions), months)
+        axes.set_ylim(0, 1.35 * max([t.total.filed for t in trend] + [1]) + 0.5)  # room for the legend
         axes.yaxis.get_major_locator().set_params(integer=True)
         rate_axes = axes.twinx()
         rates = [None if t.total.on_time_closure_rate is None else 100 * t.total.on_time_closure_rate for t in trend]
         rate_axes.plot(list(positions), [float("nan") if r is None else r for r in rates], color=ORANGE, marker="o",
                        label="按期结案率 %")
-        rate_axes.set_ylim(0, 105)
+        rate_axes.set_ylim(0, 140)  # the same headroom as the bars
+        rate_axes.set_yticks([0, 20, 40, 60, 80, 100])
         rate_axes.spines["right"].set_visible(True)
         handles = axes.get_legend_handles_labels()
         rate_handles = rate_axes.get_legend_handles_labels()

@@ -41,6 +41,8 @@ def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = No
                font_path: Path | None = None) -> bytes:
     """The report as PDF bytes, its text and charts in ``font_path`` (default: an installed CJK font).
 
+    ``family_names``: Chinese names of the families (the taxonomy's ``name_zh``), over :data:`FAMILY_ZH`.
+
     Raises:
         MissingFontError: No font with Chinese glyphs is installed.
     """
@@ -58,10 +60,12 @@ def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = No
     cell = ParagraphStyle("cell", fontName=font, fontSize=7, leading=9, wordWrap="CJK")
     width = A4[0] - 30 * mm
 
-    def table(header: Sequence[str], rows: Sequence[Sequence[str]], first_width: float = 34 * mm) -> Table:
+    def table(header: Sequence[str], rows: Sequence[Sequence[str]], first_width: float = 34 * mm,
+              second_width: float | None = None) -> Table:
         data = [[Paragraph(h, cell) for h in header], *[[Paragraph(v, cell) for v in r] for r in rows]]
-        rest = (width - first_width) / max(len(header) - 1, 1)
-        made = Table(data, colWidths=[first_width, *[rest] * (len(header) - 1)], repeatRows=1)
+        fixed = [first_width] + ([] if second_width is None else [second_width])
+        rest = (width - sum(fixed)) / max(len(header) - len(fixed), 1)
+        made = Table(data, colWidths=[*fixed, *[rest] * (len(header) - len(fixed))], repeatRows=1)
         made.setStyle(TableStyle([
             ("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e5e7eb")),
             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("TOPPADDING", (0, 0), (-1, -1), 1.5),
@@ -126,7 +130,7 @@ def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = No
                   table(["名次 / H3", "类别", "案件数", "复发次数", "重新发现", "得分", "上月", "趋势", "责任单位"],
                         [[f"{i}. {p.cell}", names.get(p.family, p.family), str(p.cases), str(p.recurrences),
                           str(p.reopened), str(p.score), str(p.previous_score), f"{p.trend:+d}", p.unit or "—"]
-                         for i, p in enumerate(pack.recurring, 1)], first_width=36 * mm)]
+                         for i, p in enumerate(pack.recurring, 1)], first_width=36 * mm, second_width=28 * mm)]
     else:
         story.append(Paragraph("本月无复发点位。No place recurred in this period.", body))
     story.append(Paragraph(f"八、超期未结案件 Worst overdue cases (as of {pack.as_of.astimezone(zone):%Y-%m-%d %H:%M})",
@@ -135,7 +139,8 @@ def render_pdf(pack: MonthlyReportPack, family_names: dict[str, str] | None = No
         story.append(table(["案件", "类别", "事件代码", "责任单位", "网格", "状态", "结案期限", "超期(天)"],
                            [[f"#{o.case_id}", names.get(o.family, o.family), o.event_code, o.unit or "—",
                              o.grid_id or "—", o.status, f"{o.close_due.astimezone(zone):%Y-%m-%d %H:%M}",
-                             f"{o.overdue_days:.1f}"] for o in pack.overdue], first_width=16 * mm))
+                             f"{o.overdue_days:.1f}"] for o in pack.overdue], first_width=16 * mm,
+                           second_width=28 * mm))
     else:
         story.append(Paragraph("无超期未结案件。No case is overdue.", body))
 

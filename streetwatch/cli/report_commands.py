@@ -63,8 +63,10 @@ def report(
         with make_session_factory(engine)() as session:
             if chosen == "pdf":
                 from streetwatch.casework.report_pdf import render_pdf
+                from streetwatch.core.taxonomy import load_taxonomy
 
-                data = render_pdf(build_monthly_report(session, month, calendar),
+                names = {name: spec.name_zh for name, spec in load_taxonomy(settings.taxonomy_path).families.items()}
+                data = render_pdf(build_monthly_report(session, month, calendar), family_names=names,
                                   font_path=settings.web.report_font_path)
                 target = out or Path(f"report-{month}.pdf")
                 target.write_bytes(data)

@@ -132,8 +132,9 @@ def test_the_pdf_holds_the_kpis_of_the_month(city: City, tmp_path: Path) -> None
                       limit=10).json()["items"]
     assert places, "the generated city has recurring places"
     listed = [line.split() for line in _section(text, "七、", "八、") if re.match(r"\s*\d+\. [0-9a-f]{15}\s", line)]
-    assert [(row[1], row[3], row[4], row[6]) for row in listed] == [
-        (p["cell"], str(p["cases"]), str(p["recurrences"]), str(p["score"])) for p in places]
+    counts = [[token for token in row[2:] if re.fullmatch(r"[+-]?\d+", token)] for row in listed]
+    assert [(row[1], *numbers[:4]) for row, numbers in zip(listed, counts, strict=True)] == [
+        (p["cell"], str(p["cases"]), str(p["recurrences"]), str(p["reopened"]), str(p["score"])) for p in places]
 
     # The charts: cases per family and unit, the ranking, the trend, the recurring places.
     assert len(_images(response.content, tmp_path)) == 4

@@ -191,7 +191,7 @@ def get_coverage_source(request: Request) -> CoverageSource | None:
                      "description": "The report."}},
 )
 def monthly_report(
-    request: Request, session: SessionDep, config: WorkflowConfigDep,
+    request: Request, session: SessionDep, config: WorkflowConfigDep, taxonomy: TaxonomyDep,
     user: Annotated[AuthenticatedUser, Depends(require_roles(Role.SUPERVISOR, Role.REVIEWER))],
     coverage: Annotated[CoverageSource | None, Depends(get_coverage_source)],
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"],
@@ -212,7 +212,8 @@ def monthly_report(
         raise unprocessable(str(exc), "query", "month", value=month) from None
     if report_format == "pdf":
         pack = build_monthly_report(session, month, calendar, coverage=coverage)
-        pdf = render_pdf(pack, font_path=request.app.state.settings.web.report_font_path)
+        names = {name: spec.name_zh for name, spec in taxonomy.families.items()}
+        pdf = render_pdf(pack, family_names=names, font_path=request.app.state.settings.web.report_font_path)
         return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="report-{month}.pdf"'})
     report = month_kpis(session, month, calendar)
