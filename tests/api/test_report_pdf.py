@@ -197,6 +197,7 @@ def test_hotspots_over_http(city: City) -> None:
     reversed_period = city.client.get("/hotspots", params={"since": period["until"], "until": period["since"]},
                                       headers=city.users["supervisor"].headers())
     assert reversed_period.status_code == 422
+    assert city.get("/hotspots/recurring", who="dispatcher", **period).json()["items"] == []
     recurring = city.get("/hotspots/recurring", resolution=8, **period).json()
     assert recurring["previous_until"].startswith("2026-11-01T00:00:00")
     assert [p["rank"] for p in recurring["items"]] == list(range(1, len(recurring["items"]) + 1))
@@ -214,3 +215,17 @@ def test_without_a_cjk_font_the_pdf_is_a_clear_500(city: City, tmp_path: Path) -
         assert "no-such-font.ttc is not a file" in response.json()["detail"]
         markdown = client.get("/reports/monthly", params={"month": MONTH}, headers=headers)
         assert markdown.status_code == 200  # Markdown needs no font
+
+
+def test_a_month_with_nothing_filed(city: City, tmp_path: Path) -> None:
+    engine = make_engine(city.url)
+    with make_session_factory(engine)() as session:
+        pack = build_monthly_report(session, "2026-02", CONFIG.deadlines.calendar)
+    engine.dispose()
+    assert (pack.report.total.filed, pack.by_family, pack.recurring, pack.overdue) == (0, [], [], [])
+    assert [t.month for t in pack.trend] == ["2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02"]
+    text = _text(render_pdf(pack), tmp_path)
+    assert "No place recurred in this period" in text and "No case is overdue" in text
+    assert next(line.split() for line in text.splitlines() if line.split()[:1] == ["全市"]) == [
+        "全市", "0", "0", "0", "0", "0", "0", "—", "—", "—", "—", "—", "—"]
+    assert len(_images(render_pdf(pack), tmp_path)) == 2  # cases per family and unit (empty), the trend
