@@ -23,6 +23,7 @@ from streetwatch.api.routes import (
     evidence,
     exports,
     health,
+    hotspots,
     labelling,
     labels,
     observations,
@@ -130,7 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(uploads.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
-    for workflow_module in (review, labelling, workflow, exports, notice_routes):
+    for workflow_module in (review, labelling, workflow, exports, notice_routes, hotspots):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
     mount_web(app)  # the review page under /ui/
     app.include_router(web_labelling.router)  # its labelling queue, /ui/labelling

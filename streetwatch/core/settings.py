@@ -49,13 +49,16 @@ EvidenceLocation = Annotated[Path | str, BeforeValidator(_evidence_location)]
 
 
 class WebSettings(BaseSettings):
-    """The review page. Environment: ``STREETWATCH_TILE_URL``, ``STREETWATCH_TILE_ATTRIBUTION``."""
+    """The review page and reports. Environment: ``STREETWATCH_TILE_URL``, ``STREETWATCH_TILE_ATTRIBUTION``,
+    ``STREETWATCH_REPORT_FONT_PATH``."""
 
     model_config = SettingsConfigDict(env_prefix="STREETWATCH_", extra="ignore")
 
     tile_url: str | None = Field(None, description="Map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png; "
                                  "none: a plain grid.")
     tile_attribution: str = Field("", description="The tiles' attribution, shown on the map.")
+    report_font_path: Path | None = Field(None, description="A TrueType font (.ttf/.ttc) with Chinese glyphs for "
+                                          "the monthly report's PDF; none: Debian's fonts-wqy-zenhei.")
 
 
 class WorkflowSettings(BaseSettings):

@@ -204,6 +204,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
         for caller, statuses in UNIT_SCOPED_READ.items()}, target="case"),
     ("GET", "/kpis"): Entry(SIGNED_IN),  # unit-scoped roles see their unit's KPIs only
     ("GET", "/reports/monthly"): Entry(CITY_WIDE),
+    # Hot spots (api/routes/hotspots.py): any role; unit-scoped roles see their unit's cases only.
+    ("GET", "/hotspots"): Entry(SIGNED_IN),
+    ("GET", "/hotspots/recurring"): Entry(SIGNED_IN),
     # Exports: any role; unit-scoped roles get their unit's rows only.
     ("GET", "/exports/violations.geojson"): Entry(SIGNED_IN),
     ("GET", "/exports/violations.csv"): Entry(SIGNED_IN),

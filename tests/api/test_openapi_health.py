@@ -45,6 +45,8 @@ EXPECTED_OPERATIONS = {
     ("/cases/{case_id}/notice.pdf", "get"),
     ("/kpis", "get"),
     ("/reports/monthly", "get"),
+    ("/hotspots", "get"),
+    ("/hotspots/recurring", "get"),
     ("/exports/violations.geojson", "get"),
     ("/exports/violations.csv", "get"),
     ("/exports/cases.geojson", "get"),

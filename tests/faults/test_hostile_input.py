@@ -119,7 +119,7 @@ EXTREME_TIMES = [
     "2026-05-01",                  # a date alone
 ]
 TIME_ROUTES = ["/violations", "/cases", "/observations", "/exports/violations.csv", "/exports/cases.geojson",
-               "/kpis"]
+               "/kpis", "/hotspots", "/hotspots/recurring"]
 
 
 @pytest.mark.parametrize("value", EXTREME_TIMES)

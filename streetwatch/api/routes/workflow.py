@@ -36,7 +36,9 @@ from streetwatch.casework.case_workflow import (
 from streetwatch.casework.config import WorkflowConfig, load_workflow_config
 from streetwatch.casework.deadlines import TimeLimit
 from streetwatch.casework.kpis import compute_kpis
-from streetwatch.casework.report import MonthlyReport, month_bounds, render_csv, render_markdown
+from streetwatch.casework.report import month_bounds, render_csv, render_markdown
+from streetwatch.casework.report_data import CoverageSource, build_monthly_report, month_kpis
+from streetwatch.casework.report_pdf import render_pdf
 from streetwatch.store import queries
 from streetwatch.store.models import Case, utcnow
 
@@ -175,34 +177,46 @@ def kpis(
     )
 
 
+def get_coverage_source(request: Request) -> CoverageSource | None:
+    """The app's patrol coverage per grid for the report (``app.state.coverage_source``), if one is set."""
+    return getattr(request.app.state, "coverage_source", None)
+
+
 @router.get(
     "/reports/monthly",
     summary="Monthly report (通报)",
     # Errors are JSON like everywhere else: the report's own media types are listed for 200 only.
     response_class=Response,
-    responses={200: {"content": {"text/markdown": {}, "text/csv": {}}, "description": "The report."}},
+    responses={200: {"content": {"text/markdown": {}, "text/csv": {}, "application/pdf": {}},
+                     "description": "The report."}},
 )
 def monthly_report(
-    session: SessionDep, config: WorkflowConfigDep,
+    request: Request, session: SessionDep, config: WorkflowConfigDep, taxonomy: TaxonomyDep,
     user: Annotated[AuthenticatedUser, Depends(require_roles(Role.SUPERVISOR, Role.REVIEWER))],
+    coverage: Annotated[CoverageSource | None, Depends(get_coverage_source)],
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"],
                                        description="YYYY-MM (default: this month, so far).")] = None,
-    report_format: Annotated[Literal["md", "csv"], Query(alias="format", description="md (Markdown) or csv.")]
-    = "md",
-) -> PlainTextResponse:
-    """The month's KPIs overall, per unit and per grid, units ranked by 按期结案率, as Markdown or CSV."""
-    month = month or utcnow().astimezone(config.deadlines.calendar.timezone).strftime("%Y-%m")
+    report_format: Annotated[Literal["md", "csv", "pdf"], Query(
+        alias="format", description="md (Markdown), csv, or pdf (with charts, trend, recurring places, "
+                                    "overdue cases and coverage).")] = "md",
+) -> Response:
+    """The month's KPIs overall, per unit and per grid, units ranked by 按期结案率, as Markdown, CSV or PDF.
+
+    Its figures are those of `GET /kpis` with `since` and `until` at the month's bounds (the calendar's
+    time zone)."""
+    calendar = config.deadlines.calendar
+    month = month or utcnow().astimezone(calendar.timezone).strftime("%Y-%m")
     try:
-        since, until = month_bounds(month, config.deadlines.calendar.timezone)
+        month_bounds(month, calendar.timezone)
     except ValueError as exc:
         raise unprocessable(str(exc), "query", "month", value=month) from None
-    events = kpi_events(session, since, until)
-    common: dict[str, Any] = {"since": since, "until": until, "calendar": config.deadlines.calendar}
-    report = MonthlyReport(
-        month=month, since=since, until=until, total=compute_kpis(events, **common)[0],
-        by_unit=compute_kpis(events, group_by="unit", **common),
-        by_grid=compute_kpis(events, group_by="grid", **common), generated_at=utcnow(),
-    )
+    if report_format == "pdf":
+        pack = build_monthly_report(session, month, calendar, coverage=coverage)
+        names = {name: spec.name_zh for name, spec in taxonomy.families.items()}
+        pdf = render_pdf(pack, family_names=names, font_path=request.app.state.settings.web.report_font_path)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="report-{month}.pdf"'})
+    report = month_kpis(session, month, calendar)
     if report_format == "csv":
         return PlainTextResponse(render_csv(report), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="report-{month}.csv"'})

@@ -260,6 +260,44 @@
     }));
     const map = makeMap(el, [markers[0].lat, markers[0].lon], 14, markers.length > 1 ? group.getBounds() : null);
     group.addTo(map);
+    initHeatLayer(map, el);
+  }
+
+  // The heat layer (Leaflet.heat, vendored): GET /hotspots for the chosen period, kind and the page's family.
+  function initHeatLayer(map, el) {
+    const toggle = document.getElementById("heat-toggle");
+    if (!toggle || !L.heatLayer) return;
+    const kind = document.getElementById("heat-kind");
+    const since = document.getElementById("heat-since");
+    const until = document.getElementById("heat-until");
+    const status = document.getElementById("heat-status");
+    const day = function (d) { return d.toISOString().slice(0, 10); };
+    const today = new Date();
+    if (!until.value) until.value = day(new Date(today.getTime() + 86400000));
+    if (!since.value) since.value = day(new Date(today.getTime() - 30 * 86400000));
+    let layer = null;
+    let asked = 0;
+    function refresh() {
+      if (layer) { map.removeLayer(layer); layer = null; }
+      el.dataset.heatPoints = "";
+      status.textContent = "";
+      if (!toggle.checked || !since.value || !until.value) return;
+      const params = new URLSearchParams({ kind: kind.value, since: since.value + "T00:00:00",
+                                           until: until.value + "T00:00:00" });
+      if (el.dataset.family) params.set("family", el.dataset.family);
+      const ticket = ++asked;
+      fetch("/hotspots?" + params.toString(), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(new Error("HTTP " + r.status)); })
+        .then(function (data) {
+          if (ticket !== asked || !toggle.checked) return;  // a newer request or the toggle went off
+          const max = data.points.reduce(function (m, p) { return Math.max(m, p[2]); }, 1);
+          layer = L.heatLayer(data.points, { radius: 28, blur: 20, max: max, minOpacity: 0.35 }).addTo(map);
+          el.dataset.heatPoints = String(data.count);
+          status.textContent = data.count + " " + data.kind + " in the period";
+        })
+        .catch(function (err) { status.textContent = "heat map: " + err.message; });
+    }
+    [toggle, kind, since, until].forEach(function (input) { input.addEventListener("change", refresh); });
   }
 
   // Cases page: "issue" draws and archives the case's rectification notice (POST /cases/{id}/notice), then
