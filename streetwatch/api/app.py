@@ -13,12 +13,14 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
+from streetwatch.api import web_coverage
 from streetwatch.api.auth import resolve_auth_secret
 from streetwatch.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES, install_error_handlers
 from streetwatch.api.middleware import BodySizeLimit
 from streetwatch.api.routes import (
     auth,
     cases,
+    coverage,
     evidence,
     exports,
     health,
@@ -66,6 +68,7 @@ TAGS = [
     {"name": "review", "description": "The review queue: lease pending violations, release them."},
     {"name": "workflow", "description": "Case workflow (dispatch, handle, check, close), KPIs, monthly report."},
     {"name": "exports", "description": "Violations and cases as GeoJSON or CSV."},
+    {"name": "coverage", "description": "Patrol coverage per road segment and grid cell: last patrolled, gaps."},
     {"name": "open311", "description": "Open311 GeoReport v2 (JSON and XML): services, requests, for 311 systems."},
 ]
 
@@ -122,9 +125,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(health.router)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
-    for workflow_module in (review, workflow, exports):
+    for workflow_module in (review, workflow, exports, coverage):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
     mount_web(app)  # the review page under /ui/
+    app.include_router(web_coverage.router)  # the coverage page, /ui/coverage
     _document_vocabulary(app)
     return app
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streetwatch.cli import model_commands, registry_commands
+from streetwatch.cli import coverage_commands, model_commands, registry_commands
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
@@ -40,6 +40,7 @@ app.add_typer(dispatch_app, name="dispatch")
 app.add_typer(dataset_app, name="dataset")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
+app.command("coverage")(coverage_commands.coverage)
 app.add_typer(models_app, name="models")
 models_app.command("list")(registry_commands.list_versions)
 models_app.command("show")(registry_commands.show)

@@ -46,6 +46,11 @@ EXPECTED_OPERATIONS = {
     ("/exports/violations.csv", "get"),
     ("/exports/cases.geojson", "get"),
     ("/exports/cases.csv", "get"),
+    ("/coverage/roads", "get"),
+    ("/coverage/roads/{segment_id}", "get"),
+    ("/coverage/cells", "get"),
+    ("/coverage.geojson", "get"),
+    ("/coverage.csv", "get"),
 }
 
 

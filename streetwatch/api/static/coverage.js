@@ -1,0 +1,30 @@
+// The coverage page: road segments and grid cells from the page's GeoJSON, coloured by status.
+(function () {
+  "use strict";
+  function init() {
+    const el = document.getElementById("coverage-map");
+    if (!el || !window.streetwatchMakeMap) return;
+    const data = JSON.parse(el.dataset.geojson || "{}");
+    const colours = JSON.parse(el.dataset.colours || "{}");
+    if (!data.features || !data.features.length) { el.textContent = "nothing to show: no road network and no patrol yet"; return; }
+    const cells = L.geoJSON({ type: "FeatureCollection", features: data.features.filter(function (f) { return f.properties.kind === "cell"; }) }, {
+      style: function (f) { return { color: colours[f.properties.status], weight: 1, opacity: 0.5, fillOpacity: 0.08 }; },
+      onEachFeature: function (f, layer) { layer.bindTooltip("cell " + f.properties.id + ": " + f.properties.status); },
+    });
+    const roads = L.geoJSON({ type: "FeatureCollection", features: data.features.filter(function (f) { return f.properties.kind === "road"; }) }, {
+      style: function (f) { return { color: colours[f.properties.status], weight: 7, opacity: 1 }; },
+      onEachFeature: function (f, layer) {
+        const p = f.properties;
+        layer.bindTooltip(p.name + " (" + p.id + ", " + p.road_class + "): " + p.status +
+          (p.last_patrolled ? ", last " + p.last_patrolled.slice(0, 16).replace("T", " ") : "") +
+          ", " + p.passes + " pass" + (p.passes === 1 ? "" : "es") + (p.road_chief ? "; 路长 " + p.road_chief : ""));
+      },
+    });
+    const shown = roads.getLayers().length ? roads : cells;
+    const map = window.streetwatchMakeMap(el, [0, 0], 15, shown.getBounds());
+    cells.addTo(map);
+    roads.addTo(map);
+    el.dataset.ready = "true";
+  }
+  document.addEventListener("DOMContentLoaded", init);
+})();
