@@ -24,6 +24,7 @@
     const map = window.streetwatchMakeMap(el, [0, 0], 15, shown.getBounds());
     cells.addTo(map);
     roads.addTo(map);
+    window.streetwatchCoverageMap = map;  // for the page test: where a street is drawn
     el.dataset.ready = "true";
   }
   document.addEventListener("DOMContentLoaded", init);
