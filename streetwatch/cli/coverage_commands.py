@@ -49,11 +49,11 @@ def coverage(
     geojson: Annotated[Path | None, typer.Option(help="Write the coverage as GeoJSON here.")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the coverage as CSV here.")] = None,
 ) -> None:
-    """Per road segment: last patrolled, passes in the period, covered / stale / never (the gaps).
+    """Per road segment (and city grid cell, 网格): last patrolled, passes in the period, covered / stale / never.
 
     Passes are recorded by `streetwatch process` from each video's GPS track (set STREETWATCH_ROADS_PATH
-    when processing, so tracks are matched to the roads); stale-after days per road class are in
-    models/workflow/coverage.yaml (STREETWATCH_WORKFLOW_COVERAGE_PATH).
+    when processing, so tracks are matched to the roads; grid cells come from STREETWATCH_ZONES_PATHS);
+    stale-after days per road class are in models/workflow/coverage.yaml (STREETWATCH_WORKFLOW_COVERAGE_PATH).
     """
     import json
 
@@ -67,7 +67,7 @@ def coverage(
     if start > end:
         raise typer.BadParameter(f"--since ({start.isoformat()}) is after --until ({end.isoformat()})")
     config = load_coverage_config(settings.roads_path, settings.workflow.coverage_path,
-                                  settings.coverage_h3_resolution, settings.coverage_match_m)
+                                  settings.coverage_h3_resolution, settings.coverage_match_m, settings.zones_paths)
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
     try:
@@ -98,6 +98,16 @@ def coverage(
                          f"{last:%Y-%m-%d %H:%M}" if last else "—", str(cell.stats.passes if cell.stats else 0),
                          ", ".join(cell.roads))
         console.print(grid)
+    if report.grids:
+        grid_table = Table(title="City grid cells (网格)")
+        for column in ("grid", "name", "unit", "status", "last patrolled", "passes"):
+            grid_table.add_column(column)
+        for area in report.grids:
+            last = area.stats.last_patrolled if area.stats else None
+            grid_table.add_row(area.grid.grid_id, area.grid.name, area.grid.unit or "—",
+                               f"[{COLOURS[area.status]}]{area.status}[/]", f"{last:%Y-%m-%d %H:%M}" if last else "—",
+                               str(area.stats.passes if area.stats else 0))
+        console.print(grid_table)
     counts = report.road_counts()
     console.print(f"roads: {counts['covered']} covered, {counts['stale']} stale, {counts['never']} never patrolled; "
                   "cells: " + ", ".join(f"{n} {k}" for k, n in report.cell_counts().items()))

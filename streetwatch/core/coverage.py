@@ -1,6 +1,7 @@
 """Patrol coverage: which road segments and grid cells a patrol drove, and when they go stale.
 
-A *pass* is one drive along a road segment (``streetwatch.core.roads``) or through an H3 cell:
+A *pass* is one drive along a road segment (``streetwatch.core.roads``), through an H3 cell, or through
+a grid cell of the city's zones files (网格, kind ``grid``):
 where, when the car entered and left, how far it drove in it. Passes are recorded from each
 processed video's GPS track (``streetwatch.pipeline.coverage``) and stored with the video.
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from streetwatch.core.errors import ConfigurationError
 from streetwatch.core.geo import haversine_m
 from streetwatch.core.roads import RoadNetwork, TrackSample
 from streetwatch.core.vocab import CoverageKind, CoverageStatus
+from streetwatch.core.zones import ZoneIndex
 
 DEFAULT_H3_RESOLUTION = 9  # cells of about 0.1 km², edges of about 200 m
 # Road lines are walked at this step to find the cells they cross.
@@ -111,23 +113,36 @@ def coverage_status(last_pass: datetime | None, at: datetime, stale_after_days: 
 
 def cell_passes(piece: Sequence[TrackSample], resolution: int) -> list[PatrolPass]:
     """The H3 cells one gap-free piece of track drove through, in time order."""
+    return _area_passes(piece, CoverageKind.CELL, lambda s: h3.latlng_to_cell(s.lat, s.lon, resolution))
+
+
+def grid_passes(piece: Sequence[TrackSample], zones: ZoneIndex) -> list[PatrolPass]:
+    """The city's grid cells (网格, zones of kind grid) one gap-free piece of track drove through, by grid_id."""
+    def grid_id(sample: TrackSample) -> str | None:
+        zone = zones.grid_at(sample.lat, sample.lon)
+        return None if zone is None else str(getattr(zone.properties, "grid_id", zone.id))
+
+    return _area_passes(piece, CoverageKind.GRID, grid_id)
+
+
+def _area_passes(piece: Sequence[TrackSample], kind: CoverageKind,
+                 area_of: Callable[[TrackSample], str | None]) -> list[PatrolPass]:
+    """Runs of consecutive samples in one area (None: in none), as passes."""
     passes: list[PatrolPass] = []
     current: str | None = None
-    entered = left = 0.0
-    driven = 0.0
+    entered = left = driven = 0.0
     previous: TrackSample | None = None
     for sample in piece:
-        cell = h3.latlng_to_cell(sample.lat, sample.lon, resolution)
-        step = 0.0 if previous is None else haversine_m(previous.lat, previous.lon, sample.lat, sample.lon)
-        if cell != current:
+        area = area_of(sample)
+        if area != current:
             if current is not None:
-                passes.append(PatrolPass(CoverageKind.CELL, current, entered, left, driven))
-            current, entered, driven = cell, sample.t, 0.0
-        else:
-            driven += step
+                passes.append(PatrolPass(kind, current, entered, left, driven))
+            current, entered, driven = area, sample.t, 0.0
+        elif previous is not None:
+            driven += haversine_m(previous.lat, previous.lon, sample.lat, sample.lon)
         left, previous = sample.t, sample
     if current is not None:
-        passes.append(PatrolPass(CoverageKind.CELL, current, entered, left, driven))
+        passes.append(PatrolPass(kind, current, entered, left, driven))
     return passes
 
 

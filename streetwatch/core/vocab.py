@@ -178,10 +178,11 @@ def values_of(vocabulary: type[StrEnum]) -> tuple[str, ...]:
 
 
 class CoverageKind(Vocabulary):
-    """What a patrol pass covered: a road segment of the city's network, or an H3 grid cell."""
+    """What a patrol pass covered: a road segment of the city's network, an H3 cell, or a city grid cell (网格)."""
 
     ROAD = "road"
     CELL = "cell"
+    GRID = "grid"              # a management grid cell of the zones files (kind "grid")
 
 
 class CoverageStatus(Vocabulary):

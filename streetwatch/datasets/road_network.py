@@ -47,8 +47,8 @@ STREETS: tuple[Street, ...] = (
 )
 
 
-def junction(row: int, col: int) -> tuple[float, float]:
-    """(lat, lon) of the junction ``row`` blocks north and ``col`` blocks east of the origin."""
+def junction(row: float, col: float) -> tuple[float, float]:
+    """(lat, lon) of the junction ``row`` blocks north and ``col`` blocks east of the origin (fractions too)."""
     lat, lon = destination(*ORIGIN, 0.0, row * NORTH_SPACING_M)
     return destination(lat, lon, 90.0, col * EAST_SPACING_M)
 
@@ -81,6 +81,32 @@ def write_sample_roads(path: Path | str) -> Path:
                                "road_chief": street.road_chief, "unit": street.unit},
                 "geometry": {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in ends]},
             })
+    path = Path(path)
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1),
+                    encoding="utf-8")
+    return path
+
+
+# The sample city grid (网格): three strips of the network, west to east, and one north of it no road reaches.
+# (grid_id, name, unit, rows from-to, cols from-to), in blocks.
+SAMPLE_GRIDS: tuple[tuple[str, str, str, tuple[float, float], tuple[float, float]], ...] = (
+    ("G-01", "中山路网格", "城管执法二中队", (-0.4, 2.4), (-0.4, 0.5)),
+    ("G-02", "建设路网格", "城管执法一中队", (-0.4, 2.4), (0.5, 1.5)),
+    ("G-03", "文化巷网格", "城管执法二中队", (-0.4, 2.4), (1.5, 2.4)),
+    ("G-04", "北区网格", "城管执法一中队", (2.6, 4.0), (-0.4, 2.4)),
+)
+
+
+def write_sample_grids(path: Path | str) -> Path:
+    """Write the sample city grid cells as a zones file (kind ``grid``, see ``docs/rules.md``)."""
+    features = []
+    for grid_id, name, unit, (row1, row2), (col1, col2) in SAMPLE_GRIDS:
+        corners = [junction(row1, col1), junction(row1, col2), junction(row2, col2), junction(row2, col1)]
+        ring = [[lon, lat] for lat, lon in [*corners, corners[0]]]
+        features.append({"type": "Feature",
+                         "properties": {"kind": "grid", "id": f"grid-{grid_id}", "name": name, "grid_id": grid_id,
+                                        "unit": unit},
+                         "geometry": {"type": "Polygon", "coordinates": [ring]}})
     path = Path(path)
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1),
                     encoding="utf-8")

@@ -2,16 +2,18 @@
 
 The track is sampled every ``SAMPLE_EVERY_S`` seconds of the video (with ``GpsTrack.pose_at``, so a
 GPS gap or a jump leaves no position and starts a new piece: nothing is drawn through an outage),
-and each gap-free piece is matched to the road network (when the city configured one) and to the
-H3 grid (always). The passes are committed with the video's results, in the same transaction.
+and each gap-free piece is matched to the road network (when the city configured one), to the
+H3 grid (always) and to the city's grid cells (网格, when its zones files have some). The passes are
+committed with the video's results, in the same transaction.
 """
 
 from __future__ import annotations
 
 import math
 
-from streetwatch.core.coverage import PatrolPass, cell_passes, road_passes
+from streetwatch.core.coverage import PatrolPass, cell_passes, grid_passes, road_passes
 from streetwatch.core.roads import RoadNetwork, TrackSample
+from streetwatch.core.zones import ZoneIndex
 from streetwatch.pipeline.gps.track import GpsTrack
 
 SAMPLE_EVERY_S = 1.0
@@ -43,8 +45,8 @@ def track_pieces(track: GpsTrack, start_utc: float, duration_s: float,
 
 
 def video_passes(track: GpsTrack | None, start_utc: float | None, duration_s: float,
-                 network: RoadNetwork | None, h3_resolution: int) -> list[PatrolPass]:
-    """The road and cell passes of a video (none without GPS or a known start time)."""
+                 network: RoadNetwork | None, h3_resolution: int, zones: ZoneIndex | None = None) -> list[PatrolPass]:
+    """The road, H3 cell and city grid cell passes of a video (none without GPS or a known start time)."""
     if track is None or start_utc is None:
         return []
     passes: list[PatrolPass] = []
@@ -52,4 +54,6 @@ def video_passes(track: GpsTrack | None, start_utc: float | None, duration_s: fl
         if network is not None:
             passes.extend(road_passes(network, piece))
         passes.extend(cell_passes(piece, h3_resolution))
+        if zones is not None:
+            passes.extend(grid_passes(piece, zones))
     return passes

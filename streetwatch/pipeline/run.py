@@ -348,7 +348,8 @@ class VideoProcessor:
         items = [self._judge(observation, context) for observation in observations]
         truncated, note = footage_note(info, decoded)
         driven_s = decoded.last_pts_s if truncated and decoded.last_pts_s else info.duration_s
-        passes = video_passes(track, start_utc, driven_s, self.roads, self.settings.coverage_h3_resolution)
+        passes = video_passes(track, start_utc, driven_s, self.roads, self.settings.coverage_h3_resolution,
+                              self.zones)
         return writes.VideoResults(
             frames_sampled=frames_sampled, detections=detections_total,
             gps_source=str(gps.discovery.path) if gps.discovery else None, gps_fixes=len(track) if track else 0,

@@ -192,6 +192,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/coverage/roads/{segment_id}"): Entry(
         {**COVERAGE, "admin": 404, "supervisor": 404, "dispatcher": 404}, params={"segment_id": "renmin-1"}),
     ("GET", "/coverage/cells"): Entry(COVERAGE),
+    ("GET", "/coverage/grids"): Entry(COVERAGE),
     ("GET", "/coverage.geojson"): Entry(COVERAGE),
     ("GET", "/coverage.csv"): Entry(COVERAGE),
     # The review pages (api/web.py). Signing in and out: the form is public; a good password answers

@@ -119,6 +119,22 @@ def test_the_period_decides_passes_and_status(client: TestClient, params: dict[s
     assert {k: by_id[k] for k in expected} == expected
 
 
+def test_city_grid_cells_are_covered_stale_or_never(client: TestClient, users: dict[str, TestUser]) -> None:
+    """The sample grid: G-01 and G-02 were driven hours ago, G-03 only ten days ago (grid cells go stale
+    after 3 days), G-04 lies north of every road."""
+    response = client.get("/coverage/grids", params=PERIOD)
+    assert response.status_code == 200, response.text
+    by_id = {g["id"]: g for g in response.json()["items"]}
+    assert {k: (g["status"], g["passes"]) for k, g in by_id.items()} == {
+        "G-01": ("covered", 3), "G-02": ("covered", 2), "G-03": ("stale", 1), "G-04": ("never", 0)}
+    last = datetime.fromisoformat(by_id["G-02"]["last_patrolled"])
+    expected = started("patrol-renmin-jianshe") + timedelta(seconds=270 / SAMPLE_SPEED_MPS)  # the route's end
+    assert abs((last - expected).total_seconds()) <= TOLERANCE_S
+    assert (by_id["G-02"]["name"], by_id["G-02"]["unit"]) == ("建设路网格", SQUAD_1)
+    mine = client.get("/coverage/grids", params=PERIOD, headers=users["squad1"].headers()).json()["items"]
+    assert {g["id"] for g in mine} == {"G-02", "G-04"}  # a dispatcher: their unit's grid cells
+
+
 def test_cells_geojson_and_csv_agree(client: TestClient) -> None:
     cells = client.get("/coverage/cells", params=PERIOD).json()
     assert cells["h3_resolution"] == 9
@@ -134,11 +150,14 @@ def test_cells_geojson_and_csv_agree(client: TestClient) -> None:
     assert all(f["geometry"]["type"] == "LineString" for f in roads.values())
     assert {f["properties"]["id"] for f in features if f["properties"]["kind"] == "cell"} == {
         c["id"] for c in cells["items"]}
+    assert {f["properties"]["id"] for f in features if f["properties"]["kind"] == "grid"} == {
+        "G-01", "G-02", "G-03", "G-04"}
 
     exported = client.get("/coverage.csv", params={**PERIOD, "status": "never"})
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert {r["id"] for r in rows if r["kind"] == "road"} == NEVER
+    assert {r["id"] for r in rows if r["kind"] == "grid"} == {"G-04"}
     assert all(r["status"] == "never" and r["passes"] == "0" for r in rows)
     assert {r["road_chief"] for r in rows if r["id"].startswith("heping")} == {"王芳"}
 

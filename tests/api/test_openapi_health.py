@@ -49,6 +49,7 @@ EXPECTED_OPERATIONS = {
     ("/coverage/roads", "get"),
     ("/coverage/roads/{segment_id}", "get"),
     ("/coverage/cells", "get"),
+    ("/coverage/grids", "get"),
     ("/coverage.geojson", "get"),
     ("/coverage.csv", "get"),
 }

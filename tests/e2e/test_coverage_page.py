@@ -57,6 +57,7 @@ def test_the_coverage_page_draws_covered_stale_and_never_patrolled_streets(site:
             where = {segment_id: segment_middle_px(page, segment_id) for segment_id in EXPECTED}
             legend = page.locator("#coverage-legend").inner_text()
             gaps = page.locator("#coverage-gaps tbody tr").all_inner_texts()
+            grid_gaps = page.locator("#coverage-grid-gaps tbody tr").all_inner_texts()
         finally:
             browser.close()
 
@@ -76,3 +77,5 @@ def test_the_coverage_page_draws_covered_stale_and_never_patrolled_streets(site:
     listed = {row.split("\t")[0].strip() for row in gaps}
     assert listed == NEVER | {"renmin-2"}
     assert any("renmin-2" in row and "张伟" in row and "stale" in row for row in gaps), gaps
+    assert [row.split("\t")[:4] for row in grid_gaps] == [["G-04", "北区网格", "城管执法一中队", "never"],
+                                                          ["G-03", "文化巷网格", "城管执法二中队", "stale"]]

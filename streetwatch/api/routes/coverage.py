@@ -1,9 +1,10 @@
 """Patrol coverage over HTTP: per road segment and grid cell, one segment's passes, GeoJSON and CSV exports.
 
-Who may look: supervisors and dispatchers (and admin). A dispatcher sees the roads of their own unit
-only (the cells, which belong to no unit, all). Periods: ``since`` defaults to 30 days before ``until``,
-``until`` to now; naive times are UTC. The road network and the stale-after days are read once per
-app, from the settings it was created with (``roads_path``, ``workflow.coverage_path``).
+Who may look: supervisors and dispatchers (and admin). A dispatcher sees the roads and grid cells of
+their own unit only (the H3 cells, which belong to no unit, all). Periods: ``since`` defaults to 30
+days before ``until``, ``until`` to now; naive times are UTC. The road network, the stale-after days and
+the grid cells are read once per app, from the settings it was created with (``roads_path``,
+``workflow.coverage_path``, ``zones_paths``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from streetwatch.api.schemas.coverage import (
     CellCoveragePublic,
     CellsCoveragePublic,
     CoverageCounts,
+    GridCoveragePublic,
+    GridsCoveragePublic,
     PatrolPassPublic,
     RoadCoveragePublic,
     RoadsCoveragePublic,
@@ -32,6 +35,7 @@ from streetwatch.casework.coverage import (
     CoverageReport,
     cell_row,
     coverage_report,
+    grid_row,
     load_coverage_config,
     report_csv,
     report_geojson,
@@ -47,12 +51,12 @@ DEFAULT_PERIOD = timedelta(days=30)
 
 
 def get_coverage_config(request: Request) -> CoverageConfig:
-    """The road network, stale-after days and grid resolution, read once per app on first use."""
+    """The road network, stale-after days, H3 resolution and the zones' grid cells, read once per app on first use."""
     config: CoverageConfig | None = getattr(request.app.state, "coverage_config", None)
     if config is None:
         settings = request.app.state.settings
         config = load_coverage_config(settings.roads_path, settings.workflow.coverage_path,
-                                      settings.coverage_h3_resolution, settings.coverage_match_m)
+                                      settings.coverage_h3_resolution, settings.coverage_match_m, settings.zones_paths)
         request.app.state.coverage_config = config
     return config
 
@@ -137,13 +141,29 @@ def cells(session: SessionDep, config: CoverageConfigDep, user: CoverageUser, si
                                counts=CoverageCounts(**report.cell_counts()), items=items)
 
 
+@router.get("/coverage/grids", summary="Coverage per city grid cell (网格)", response_model=GridsCoveragePublic,
+            responses=FORBIDDEN)
+def grids(session: SessionDep, config: CoverageConfigDep, user: CoverageUser, since: Since = None,
+          until: Until = None, unit: UnitFilter = None, status: StatusFilter = None) -> GridsCoveragePublic:
+    """Per grid cell of the city's zones files (kind grid, ``STREETWATCH_ZONES_PATHS``): its unit, last patrolled,
+    passes in the period, status (stale after the coverage file's cell_days). Empty without grid cells."""
+    report = report_for(session, config, user, since, until, unit, status)
+    items = []
+    for grid in report.grids:
+        values = grid_row(grid)
+        items.append(GridCoveragePublic(**{k: values[k] for k in GridCoveragePublic.model_fields}))
+    return GridsCoveragePublic(since=report.since, until=report.until, counts=CoverageCounts(**report.grid_counts()),
+                               items=items)
+
+
 @router.get("/coverage.geojson", summary="Coverage as GeoJSON", responses={
     **FORBIDDEN, 200: {"content": {"application/geo+json": {}}, "description": "A FeatureCollection."}})
 def coverage_geojson(session: SessionDep, config: CoverageConfigDep, user: CoverageUser, since: Since = None,
                      until: Until = None, unit: UnitFilter = None, status: StatusFilter = None,
-                     kind: Annotated[Literal["road", "cell", "all"], Query(description="Which features.")] = "all",
+                     kind: Annotated[Literal["road", "cell", "grid", "all"], Query(description="Which features.")
+                                     ] = "all",
                      ) -> Response:
-    """Segments as LineStrings and cells as Polygons (WGS84 lon/lat) with their coverage as properties."""
+    """Segments as LineStrings, H3 cells and city grid cells as Polygons (WGS84 lon/lat), with their coverage."""
     report = report_for(session, config, user, since, until, unit, status)
     kinds = tuple(CoverageKind) if kind == "all" else (CoverageKind(kind),)
     return JSONResponse(report_geojson(report, kinds), media_type="application/geo+json")
@@ -153,7 +173,7 @@ def coverage_geojson(session: SessionDep, config: CoverageConfigDep, user: Cover
     **FORBIDDEN, 200: {"content": {"text/csv": {}}, "description": "One row per segment, then per cell."}})
 def coverage_csv(session: SessionDep, config: CoverageConfigDep, user: CoverageUser, since: Since = None,
                  until: Until = None, unit: UnitFilter = None, status: StatusFilter = None) -> Response:
-    """One row per segment and per cell: kind, id, name, class, road chief, unit, status, last patrolled, passes."""
+    """One row per segment, grid and cell: kind, id, name, class, road chief, unit, status, last patrolled, passes."""
     report = report_for(session, config, user, since, until, unit, status)
     return Response(report_csv(report), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="coverage.csv"'})

@@ -37,6 +37,19 @@ class CellCoveragePublic(BaseModel):
     roads: list[str]
 
 
+class GridCoveragePublic(BaseModel):
+    """One grid cell (网格) of the city's zones files and its responsible unit."""
+
+    id: str = Field(description="The grid cell's grid_id.")
+    name: str
+    unit: str | None
+    status: CoverageStatus
+    last_patrolled: UtcDatetime | None
+    passes: int
+    first_in_period: UtcDatetime | None
+    stale_after_days: float
+
+
 class CoverageCounts(BaseModel):
     """How many segments or cells have each status."""
 
@@ -62,6 +75,15 @@ class CellsCoveragePublic(BaseModel):
     h3_resolution: int
     counts: CoverageCounts
     items: list[CellCoveragePublic]
+
+
+class GridsCoveragePublic(BaseModel):
+    """Every city grid cell's coverage for the period."""
+
+    since: UtcDatetime
+    until: UtcDatetime
+    counts: CoverageCounts
+    items: list[GridCoveragePublic]
 
 
 class PatrolPassPublic(BaseModel):
