@@ -152,6 +152,8 @@ def test_cells_geojson_and_csv_agree(client: TestClient) -> None:
         c["id"] for c in cells["items"]}
     assert {f["properties"]["id"] for f in features if f["properties"]["kind"] == "grid"} == {
         "G-01", "G-02", "G-03", "G-04"}
+    only_grids = client.get("/coverage.geojson", params={**PERIOD, "kind": "grid"}).json()["features"]
+    assert {f["properties"]["kind"] for f in only_grids} == {"grid"} and len(only_grids) == 4
 
     exported = client.get("/coverage.csv", params={**PERIOD, "status": "never"})
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")

@@ -10,7 +10,7 @@ the grid cells are read once per app, from the settings it was created with (``r
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -160,12 +160,12 @@ def grids(session: SessionDep, config: CoverageConfigDep, user: CoverageUser, si
     **FORBIDDEN, 200: {"content": {"application/geo+json": {}}, "description": "A FeatureCollection."}})
 def coverage_geojson(session: SessionDep, config: CoverageConfigDep, user: CoverageUser, since: Since = None,
                      until: Until = None, unit: UnitFilter = None, status: StatusFilter = None,
-                     kind: Annotated[Literal["road", "cell", "grid", "all"], Query(description="Which features.")
-                                     ] = "all",
+                     kind: Annotated[CoverageKind | None, Query(description="Only these features (default: all).")
+                                     ] = None,
                      ) -> Response:
     """Segments as LineStrings, H3 cells and city grid cells as Polygons (WGS84 lon/lat), with their coverage."""
     report = report_for(session, config, user, since, until, unit, status)
-    kinds = tuple(CoverageKind) if kind == "all" else (CoverageKind(kind),)
+    kinds = tuple(CoverageKind) if kind is None else (kind,)
     return JSONResponse(report_geojson(report, kinds), media_type="application/geo+json")
 
 
