@@ -13,13 +13,14 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from streetwatch.api import web_labelling
+from streetwatch.api import web_coverage, web_labelling
 from streetwatch.api.auth import resolve_auth_secret
 from streetwatch.api.errors import COMMON_RESPONSES, SIGNED_IN_RESPONSES, install_error_handlers
 from streetwatch.api.middleware import BodySizeLimit
 from streetwatch.api.routes import (
     auth,
     cases,
+    coverage,
     evidence,
     exports,
     health,
@@ -73,6 +74,7 @@ TAGS = [
     {"name": "labelling", "description": "The labelling queue: frames where a label teaches the detector most."},
     {"name": "workflow", "description": "Case workflow (dispatch, handle, check, close), KPIs, monthly report."},
     {"name": "exports", "description": "Violations and cases as GeoJSON or CSV."},
+    {"name": "coverage", "description": "Patrol coverage per road segment and grid cell: last patrolled, gaps."},
     {"name": "open311", "description": "Open311 GeoReport v2 (JSON and XML): services, requests, for 311 systems."},
 ]
 
@@ -131,10 +133,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(uploads.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
-    for workflow_module in (review, labelling, workflow, exports, notice_routes, hotspots):
+    for workflow_module in (review, labelling, workflow, exports, notice_routes, hotspots, coverage):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
     mount_web(app)  # the review page under /ui/
     app.include_router(web_labelling.router)  # its labelling queue, /ui/labelling
+    app.include_router(web_coverage.router)  # the coverage page, /ui/coverage
     _document_vocabulary(app)
     return app
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streetwatch.cli import model_commands, notice_commands, registry_commands, report_commands
+from streetwatch.cli import coverage_commands, model_commands, notice_commands, registry_commands, report_commands
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
@@ -43,6 +43,7 @@ app.add_typer(zones_app, name="zones")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.command("notice")(notice_commands.notice)
+app.command("coverage")(coverage_commands.coverage)
 app.add_typer(models_app, name="models")
 app.command("report")(report_commands.report)
 models_app.command("list")(registry_commands.list_versions)

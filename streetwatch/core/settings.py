@@ -71,6 +71,9 @@ class WorkflowSettings(BaseSettings):
     units_path: Path = Field(WORKFLOW_DIR / "units.yaml", description="Default responsible unit per family (YAML).")
     notices_path: Path = Field(WORKFLOW_DIR / "notices.yaml", description="Rectification notices (整改通知单): "
                                "issuing unit and legal basis per event code (YAML).")
+    coverage_path: Path | None = Field(None, description="Patrol coverage: days without a pass after which a road "
+                                       "(per road class) or a grid cell is stale (YAML like models/workflow/"
+                                       "coverage.yaml); none: the defaults that file lists.")
 
 
 class LabellingSettings(BaseSettings):
@@ -199,6 +202,13 @@ class Settings(BaseSettings):
     permits_path: Path | None = Field(None, description="Registry of licensed signboards (CSV or GeoJSON).")
     rules: RuleParams = Field(default_factory=RuleParams, description="Rule parameters (see docs/rules.md).")
     case_radius_m: float = Field(10.0, gt=0, description="Sightings of one family this close are one case.")
+    roads_path: Path | None = Field(None, description="The city's road network (GeoJSON LineStrings with id, name, "
+                                    "road_class, road_chief, unit; see streetwatch.core.roads): each video's GPS track "
+                                    "is matched to it for patrol coverage. Without one, coverage is per H3 cell only.")
+    coverage_h3_resolution: int = Field(9, ge=5, le=12, description="H3 resolution of the coverage grid cells "
+                                        "(9: edges of about 200 m; 10: about 76 m).")
+    coverage_match_m: float = Field(20.0, gt=0, le=200, description="A GPS position this close to a road segment "
+                                    "(and heading along it) is on it.")
     camera: CameraSettings = CameraSettings()
     auth_secret: SecretStr | None = Field(None, description="Key that signs login tokens (HS256), at least "
                                           "32 characters; `serve` refuses to start without one unless "

@@ -208,3 +208,19 @@ class Role(Vocabulary):
 def values_of(vocabulary: type[StrEnum]) -> tuple[str, ...]:
     """The vocabulary's values in definition order (``"x" in values_of(E)`` works on Python 3.11)."""
     return tuple(member.value for member in vocabulary)
+
+
+class CoverageKind(Vocabulary):
+    """What a patrol pass covered: a road segment of the city's network, an H3 cell, or a city grid cell (网格)."""
+
+    ROAD = "road"
+    CELL = "cell"
+    GRID = "grid"              # a management grid cell of the zones files (kind "grid")
+
+
+class CoverageStatus(Vocabulary):
+    """How recently a road segment or grid cell was patrolled (``streetwatch.casework.coverage``)."""
+
+    COVERED = "covered"        # patrolled within its road class's stale-after days
+    STALE = "stale"            # patrolled, but longer ago than that
+    NEVER = "never"            # no pass on record

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from streetwatch.core.geo import LocalPlane
 from streetwatch.core.permits import PermitRegistry, load_permits
+from streetwatch.core.roads import RoadNetwork, load_road_network
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import Taxonomy, load_taxonomy
 from streetwatch.core.types import (
@@ -54,6 +55,7 @@ from streetwatch.core.vocab import MediaKind
 from streetwatch.core.zones import ZoneIndex, load_zones
 from streetwatch.pipeline.ad_scan import AdTextScanner, ad_text_observations
 from streetwatch.pipeline.bin_fill import judge_bins
+from streetwatch.pipeline.coverage import video_passes
 from streetwatch.pipeline.frames import DecodeStats, decode_ahead, iter_frames
 from streetwatch.pipeline.geolocate import locate_object
 from streetwatch.pipeline.gps.errors import GpsFormatError
@@ -169,6 +171,8 @@ class VideoProcessor:
                                                if settings.permits_path else None)
         self.evidence = evidence_store_for(settings)  # a folder or s3://bucket/prefix
         self.labelling = labelling_policy(settings)  # what the labelling queue takes from each video
+        self.roads: RoadNetwork | None = (load_road_network(settings.roads_path, match_m=settings.coverage_match_m)
+                                          if settings.roads_path else None)
         upgrade(settings.db_url)
         self.engine = make_engine(settings.db_url, busy_timeout_s=settings.db_busy_timeout_s)
         self.sessions = make_session_factory(self.engine)
@@ -376,6 +380,9 @@ class VideoProcessor:
             nearby=tuple(observations))
         items = [self._judge(observation, context) for observation in observations]
         truncated, note = footage_note(info, decoded)
+        driven_s = decoded.last_pts_s if truncated and decoded.last_pts_s else info.duration_s
+        passes = video_passes(track, start_utc, driven_s, self.roads, self.settings.coverage_h3_resolution,
+                              self.zones)
         return writes.VideoResults(
             frames_sampled=frames_sampled, detections=detections_total,
             gps_source=str(gps.discovery.path) if gps.discovery else None, gps_fixes=len(track) if track else 0,
@@ -385,7 +392,7 @@ class VideoProcessor:
             start_utc=datetime.fromtimestamp(start_utc, UTC) if start_utc is not None else None,
             model_name=self.detector.model_name, items=items, camera=camera,
             shadow=shadow.run() if shadow is not None else None, truncated=truncated,
-            analysed_s=decoded.last_pts_s, decode_note=note)
+            analysed_s=decoded.last_pts_s, decode_note=note, passes=passes)
 
     def _beat(self, video_id: int) -> bool:
         """Refresh the claim; a heartbeat that waited out a lock is skipped, not fatal (the next one may land)."""

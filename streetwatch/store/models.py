@@ -284,6 +284,7 @@ class ReviewDecision(Base):
 # The tables of other areas live in their own modules; importing them registers them on Base.
 from streetwatch.store import (  # noqa: E402,F401
     models_auth,
+    models_coverage,
     models_labels,
     models_notices,
     models_outbox,

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.core import types
+from streetwatch.core.coverage import PatrolPass
 from streetwatch.core.errors import ConflictError, ProcessingError
 from streetwatch.core.vocab import MediaKind, TimeStatus, VideoStatus, ViolationStatus
 from streetwatch.store.cases import (
@@ -42,6 +43,7 @@ from streetwatch.store.cases import (
     lock_case_areas,
 )
 from streetwatch.store.column_types import as_utc, require_aware
+from streetwatch.store.coverage import insert_passes
 from streetwatch.store.evidence import EvidenceBackend
 from streetwatch.store.labelling_queue import LabellingPolicy, sample_for_video
 from streetwatch.store.models import Evidence, Observation, Video, Violation, utcnow
@@ -122,6 +124,7 @@ class VideoResults:
         truncated: The file ends before the footage its container declares: only part was analysed.
         analysed_s: Seconds of footage decoded and analysed (None: not measured).
         decode_note: A truncation or decoding trouble, in words.
+        passes: The road segments and grid cells the video's GPS track drove (patrol coverage).
     """
 
     frames_sampled: int
@@ -140,6 +143,7 @@ class VideoResults:
     truncated: bool = False
     analysed_s: float | None = None
     decode_note: str | None = None
+    passes: Sequence[PatrolPass] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +430,7 @@ def commit_video_results(
     Evidence files are written first (content-addressed, so an aborted commit leaves only
     harmless unreferenced files). Then one transaction checks that ``worker`` still owns
     the video, replaces its observations, inserts evidence rows, observations and pending
-    violations (and a shadow model's detections, apart), attaches each located violation to its
+    violations (and a shadow model's detections, apart, and the patrol passes), attaches each located violation to its
     case (a new one, or the open case of the same family within ``case_radius_m``: see
     ``streetwatch.store.cases``), and marks the video ``done`` with its counters. Either all of it
     or none.
@@ -497,6 +501,7 @@ def commit_video_results(
                 session.add_all(violations)
                 if results.shadow is not None:
                     insert_shadow_run(session, video_id, results.shadow)
+                insert_passes(session, video_id, results.passes)  # patrol coverage, with the rest or not at all
                 session.flush()
                 tally = attach_violations(session, violations, radius_m=case_radius_m,
                                           recurrence_gap_s=recurrence_gap_s)

@@ -56,6 +56,8 @@ DECIDERS = CITY_WIDE  # reviewer, supervisor, admin
 SIGN_IN_FORM = "/ui/login"
 PAGE_SIGNED_IN = {**EVERYONE, ANON: 303}
 PAGE_QUEUE = {**PAGE_SIGNED_IN, "dispatcher": 403, "field_inspector": 403}  # reviewer, supervisor, admin
+# Patrol coverage (api/routes/coverage.py): supervisors and dispatchers (their unit's roads), admin.
+COVERAGE = {**SIGNED_IN, "reviewer": 403, "field_inspector": 403}
 
 
 def per_object(own: int, other: int, unrouted: int) -> tuple[int, int, int]:
@@ -212,6 +214,14 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/exports/violations.csv"): Entry(SIGNED_IN),
     ("GET", "/exports/cases.geojson"): Entry(SIGNED_IN),
     ("GET", "/exports/cases.csv"): Entry(SIGNED_IN),
+    # Patrol coverage: no road network in this database, so one segment's passes are 404 to those allowed.
+    ("GET", "/coverage/roads"): Entry(COVERAGE),
+    ("GET", "/coverage/roads/{segment_id}"): Entry(
+        {**COVERAGE, "admin": 404, "supervisor": 404, "dispatcher": 404}, params={"segment_id": "renmin-1"}),
+    ("GET", "/coverage/cells"): Entry(COVERAGE),
+    ("GET", "/coverage/grids"): Entry(COVERAGE),
+    ("GET", "/coverage.geojson"): Entry(COVERAGE),
+    ("GET", "/coverage.csv"): Entry(COVERAGE),
     # The review pages (api/web.py). Signing in and out: the form is public; a good password answers
     # 303 whoever asks; signing out needs a session.
     ("GET", "/ui/login"): Entry(EVERYONE, page=True),
@@ -234,6 +244,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/ui/labelling/{item_id}/skip"): Entry(CITY_WIDE, page=True, params={"item_id": "999999"}),
     ("GET", "/ui/cases"): Entry(PAGE_SIGNED_IN, page=True),  # unit-scoped roles: their unit's cases
     ("GET", "/ui/dashboard"): Entry(PAGE_SIGNED_IN, page=True),  # every role has KPIs
+    ("GET", "/ui/coverage"): Entry({**COVERAGE, ANON: 303}, page=True),  # api/web_coverage.py
     ("*", "/ui/static"): Entry(EVERYONE, page=True, probe="/ui/static/vendor/htmx.min.js"),
 }
 

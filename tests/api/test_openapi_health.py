@@ -51,6 +51,12 @@ EXPECTED_OPERATIONS = {
     ("/exports/violations.csv", "get"),
     ("/exports/cases.geojson", "get"),
     ("/exports/cases.csv", "get"),
+    ("/coverage/roads", "get"),
+    ("/coverage/roads/{segment_id}", "get"),
+    ("/coverage/cells", "get"),
+    ("/coverage/grids", "get"),
+    ("/coverage.geojson", "get"),
+    ("/coverage.csv", "get"),
 }
 
 

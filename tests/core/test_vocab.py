@@ -19,7 +19,8 @@ NOT_A_VOCABULARY = {
 }
 VOCABULARIES = [vocab.VideoStatus, vocab.ViolationStatus, vocab.CaseStatus, vocab.CaseAction, vocab.TimeStatus,
                 vocab.LocationStatus, vocab.DecisionAction, vocab.RejectReason, vocab.DeliveryStatus,
-                vocab.Open311Status, vocab.Role, vocab.LabelKind, vocab.ModelAction, vocab.ScoreName]
+                vocab.Open311Status, vocab.Role, vocab.LabelKind, vocab.ModelAction, vocab.ScoreName,
+                vocab.CoverageKind, vocab.CoverageStatus]
 
 
 @pytest.mark.parametrize("vocabulary", VOCABULARIES, ids=lambda v: v.__name__)

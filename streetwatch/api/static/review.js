@@ -226,6 +226,8 @@
     return map;
   }
 
+  window.streetwatchMakeMap = makeMap;  // the coverage page's map (coverage.js) is made the same way
+
   function drawGraticule(map) {
     const b = map.getBounds().pad(1);
     const span = Math.max(b.getNorth() - b.getSouth(), b.getEast() - b.getWest());
