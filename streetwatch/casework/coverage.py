@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import h3
-from shapely.geometry import mapping
+from shapely.geometry import LineString, mapping, shape
 
+from streetwatch.casework.report_data import CoverageRow
 from streetwatch.core.coverage import (
     StaleRules,
     cell_outline,
@@ -238,3 +239,32 @@ def _safe(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return "" if value is None else value
+
+
+def grid_coverage_rows(session: Session, config: CoverageConfig, since: datetime, until: datetime) -> list[CoverageRow]:
+    """Coverage per city grid cell (网格) for the monthly report: its road segments patrolled in the period.
+
+    A grid's roads are the network's segments that cross its outline; ``patrolled`` counts those with a
+    pass in [since, until]. A grid without a network, or with no segment in it, counts as one unit of
+    patrol: 1 of 1 when a patrol drove through it in the period, else 0 of 1. The city's grids come
+    from the zones files (kind ``grid``); with none configured the list is empty.
+    """
+    if not config.grids:
+        return []
+    road_stats = pass_stats(session, CoverageKind.ROAD, since, until) if config.network is not None else {}
+    grid_stats = pass_stats(session, CoverageKind.GRID, since, until)
+    rows: list[CoverageRow] = []
+    for grid in config.grids:
+        outline = shape(grid.geometry)
+        found = grid_stats.get(grid.grid_id)
+        inside = ([s for s in config.network.segments if outline.intersects(LineString(s.coords))]
+                  if config.network is not None else [])
+        if inside:
+            patrolled = sum(1 for s in inside if (st := road_stats.get(s.id)) is not None and st.passes > 0)
+            total = len(inside)
+        else:
+            patrolled, total = (1 if found is not None and found.passes > 0 else 0), 1
+        rows.append(CoverageRow(grid_id=grid.grid_id, patrolled=patrolled, total=total,
+                                share_covered=patrolled / total,
+                                last_patrolled=found.last_patrolled if found is not None else None))
+    return rows

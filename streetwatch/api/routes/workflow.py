@@ -34,6 +34,7 @@ from streetwatch.casework.case_workflow import (
     transition_case,
 )
 from streetwatch.casework.config import WorkflowConfig, load_workflow_config
+from streetwatch.casework.coverage import grid_coverage_rows
 from streetwatch.casework.deadlines import TimeLimit
 from streetwatch.casework.kpis import compute_kpis
 from streetwatch.casework.report import month_bounds, render_csv, render_markdown
@@ -177,9 +178,18 @@ def kpis(
     )
 
 
-def get_coverage_source(request: Request) -> CoverageSource | None:
-    """The app's patrol coverage per grid for the report (``app.state.coverage_source``), if one is set."""
-    return getattr(request.app.state, "coverage_source", None)
+def get_coverage_source(request: Request, session: SessionDep) -> CoverageSource | None:
+    """Patrol coverage per grid for the report: ``app.state.coverage_source`` when one is set, else the
+    coverage module's rows for the city's grids (``streetwatch.casework.coverage.grid_coverage_rows``)."""
+    source: CoverageSource | None = getattr(request.app.state, "coverage_source", None)
+    if source is not None:
+        return source
+    from streetwatch.api.routes.coverage import get_coverage_config  # the coverage routes read the config once
+
+    config = get_coverage_config(request)
+    if not config.grids:
+        return None  # no city grids (zones of kind grid) configured: the report says it has no coverage data
+    return lambda since, until: grid_coverage_rows(session, config, since, until)
 
 
 @router.get(
