@@ -14,9 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import SQLAlchemyError as DatabaseError
@@ -24,6 +22,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from streetwatch.store.db_timeouts import DbTimeouts, bound_waits
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 if TYPE_CHECKING:
     from streetwatch.store.audit_anchor import AuditAnchor
@@ -121,21 +122,46 @@ def make_session_factory(engine: Engine, audit_anchor: AuditAnchor | bool | None
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config  # alembic (and mako, pygments) only when migrating: a second of start-up
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return cfg
 
 
+def head_revision() -> str:
+    """The newest migration's revision id, from the file names (``0019_labelling_queue.py`` -> ``"0019"``).
+
+    Revisions are numbered in chain order (tests/store/test_migrations.py checks it against alembic's own head).
+    """
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database's alembic_version is the newest revision (no migration to run)."""
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DatabaseError:
+        return False  # a fresh database (no alembic_version yet), or one we cannot read: let alembic say
+    return list(versions) == [head_revision()]
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (the newest by default).
 
+    A database already at the newest revision is left alone without loading alembic (start-up time).
     At the head, on PostgreSQL whose ``postgis`` extension was created after migration 0017 ran,
     this also adds the geometry columns then (``streetwatch.store.spatial_ddl``); engines already
     running keep the lat/lon path until restarted (``streetwatch.store.spatial.postgis_enabled``).
     """
     engine = make_engine(url)  # creates the SQLite file's folder if needed
     try:
+        if revision == "head" and engine.dialect.name == "sqlite" and _at_head(engine):
+            return
+        from alembic import command
+
         command.upgrade(alembic_config(url), revision)
         if revision == "head" and engine.dialect.name == "postgresql":
             from streetwatch.store.spatial_ddl import install_geometry
