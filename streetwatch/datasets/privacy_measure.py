@@ -7,7 +7,7 @@
   (``ccpd_plates.csv``): a plate is *covered* when at least 90 % of its box lies under blurred
   text regions; OCR (the pipeline's plate reader over the whole photo) is asked to read a plate
   on the raw photo and on the blurred one. For comparison, the coverage the other policy would
-  give: blurring only the text lines that OCR reads as a plate.
+  give: blurring only the lines OCR reads as a plate, or only the text on vehicles.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy.typing as npt
 from streetwatch.vision.blur import PersonalDataBlur
 from streetwatch.vision.faces import DEFAULT_FACE_THRESHOLD
 from streetwatch.vision.ocr import BoxXyxy
-from streetwatch.vision.plates import find_plates, read_plate
+from streetwatch.vision.plates import read_plate
 
 BgrImage = npt.NDArray[np.uint8]
 COVERED_SHARE = 0.9
@@ -40,6 +40,7 @@ class PrivacyFigures:
     plates: int = 0
     plates_covered: int = 0
     plates_covered_by_reading: int = 0
+    plates_covered_on_vehicles: int = 0
     plates_read_raw: int = 0
     plates_read_after: int = 0
     seconds_per_image: list[float] = field(default_factory=list)
@@ -51,8 +52,8 @@ class PrivacyFigures:
             f"faces: {self.faces_raw} found raw in {self.face_images} images, {self.faces_after} found after blur "
             f"(blur recall {_share(self.faces_raw - self.faces_after, self.faces_raw)})",
             f"plates: {self.plates_covered}/{self.plates} boxes covered by the blur "
-            f"({_share(self.plates_covered, self.plates)}); blurring only text read as a plate would cover "
-            f"{self.plates_covered_by_reading}/{self.plates}",
+            f"({_share(self.plates_covered, self.plates)}); of which the lines read as plates cover "
+            f"{self.plates_covered_by_reading}, the text on vehicles {self.plates_covered_on_vehicles}",
             f"plates read by OCR: {self.plates_read_raw}/{self.plates} raw, {self.plates_read_after}/{self.plates} "
             "after blur",
             f"blur time: median {per:.2f} s per image",
@@ -140,8 +141,9 @@ def measure(data_dir: Path, blur: PersonalDataBlur, progress: Callable[[str], No
         figures.plates += 1
         covered = _covered_share(truth, list(report.text)) >= COVERED_SHARE
         figures.plates_covered += covered
-        read_lines = [line.box_xyxy for line in blur.text.read(image) if find_plates(line.text)]
-        figures.plates_covered_by_reading += _covered_share(truth, read_lines) >= COVERED_SHARE
+        figures.plates_covered_by_reading += _covered_share(truth, list(report.plate_lines)) >= COVERED_SHARE
+        on_vehicles = [box for box in report.text if box not in report.plate_lines]
+        figures.plates_covered_on_vehicles += _covered_share(truth, on_vehicles) >= COVERED_SHARE
         raw = read_plate(blur.text, image)
         read_after = read_plate(blur.text, report.image)
         figures.plates_read_raw += raw is not None
