@@ -40,6 +40,7 @@ from streetwatch.core.errors import ConflictError
 from streetwatch.core.geo import destination
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, ViolationStatus
+from streetwatch.store.blurred import blurred_evidence, vehicle_boxes_on
 from streetwatch.store.evidence import EvidenceBackend
 from streetwatch.store.models import Case, Evidence, Violation
 
@@ -176,7 +177,8 @@ def build_notice_content(
     problem = evidence.check(observation.frame_sha256)
     if problem is not None:
         raise NoticeRefusedError(f"case {case.id}: the evidence frame cannot be used: {problem.describe()}")
-    frame = evidence.read_verified(observation.frame_sha256)
+    # A notice leaves the system (it is handed to the shop or owner): faces and plates blurred (docs/privacy.md).
+    frame = blurred_evidence(evidence, observation.frame_sha256, vehicle_boxes_on(session, observation.frame_sha256))
     row = session.get(Evidence, observation.frame_sha256)
     width, height = (row.width, row.height) if row is not None else (0, 0)
     if not (width and height):  # older rows lack sizes: read them from the JPEG itself

@@ -8,6 +8,7 @@ show their traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -44,3 +45,16 @@ class StreetwatchGroup(TyperGroup):
 def streetwatch_typer(**kwargs: Any) -> typer.Typer:
     """A ``typer.Typer`` whose commands report streetwatch's errors (see the module docstring)."""
     return typer.Typer(cls=StreetwatchGroup, **kwargs)
+
+
+def local_evidence_folder(evidence_dir: object, command: str) -> Path:
+    """The evidence folder for a command that works on files (purge, backup, restore, privacy measure).
+
+    Raises:
+        typer.BadParameter: The evidence is in object storage (``s3://...``), which the command cannot do.
+    """
+    if not isinstance(evidence_dir, Path):
+        raise typer.BadParameter(f"{command} works on a local evidence folder, not {evidence_dir}: for evidence in "
+                                 "object storage, use the bucket's own lifecycle rules and versioned backups "
+                                 "(docs/storage.md)", param_hint="--evidence")
+    return evidence_dir

@@ -10,7 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streetwatch.cli import coverage_commands, model_commands, notice_commands, registry_commands, report_commands
+from streetwatch.cli import (
+    backup_commands,
+    coverage_commands,
+    model_commands,
+    notice_commands,
+    privacy_commands,
+    registry_commands,
+    report_commands,
+)
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
@@ -40,6 +48,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dispatch_app, name="dispatch")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(zones_app, name="zones")
+app.add_typer(privacy_commands.privacy_app, name="privacy")
+app.command("purge")(privacy_commands.purge)
+app.command("backup")(backup_commands.backup)
+app.command("restore")(backup_commands.restore)
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.command("notice")(notice_commands.notice)

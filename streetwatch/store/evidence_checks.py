@@ -35,10 +35,12 @@ def case_evidence(session: Session, case_id: int) -> list[str]:
 
 
 def recorded_evidence(session: Session) -> Iterator[str]:
-    """The sha256 of every evidence row, in batches (a large store never sits in memory twice)."""
+    """The sha256 of every evidence row whose file is kept (not purged by the retention policy), in batches
+    (a large store never sits in memory twice)."""
     after = ""
     while True:
-        batch = list(session.scalars(select(Evidence.sha256).where(Evidence.sha256 > after)
+        batch = list(session.scalars(select(Evidence.sha256)
+                                     .where(Evidence.sha256 > after, Evidence.purged_at.is_(None))
                                      .order_by(Evidence.sha256).limit(_RECORDED_BATCH)))
         if not batch:
             return

@@ -129,6 +129,8 @@ class Evidence(Base):
     width: Mapped[int] = mapped_column(Integer, default=0)
     height: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # When ``streetwatch purge`` removed the file under the retention policy (None: kept).
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Observation(Base):

@@ -146,6 +146,19 @@ class TextReader:
         ]
         return sorted(lines, key=lambda ln: (ln.box_xyxy[1], ln.box_xyxy[0]))
 
+    def find_text(self, image: BgrImage) -> list[BoxXyxy]:
+        """Where text is on ``image`` (BGR): the detector's boxes only, nothing recognised (the privacy blur
+        covers text whatever it reads as, so it does not pay for recognition)."""
+        check_image(image)
+        engine = self._load()
+        if self.engine_name == "rapidocr":
+            out = engine(image, use_det=True, use_cls=False, use_rec=False)
+            quads: list[Any] = [] if out.boxes is None else list(out.boxes)
+        else:
+            result, _ = engine(image, use_det=True, use_cls=False, use_rec=False)
+            quads = list(result or [])
+        return [_quad_to_xyxy(quad) for quad in quads]
+
     def recognise(self, line_image: BgrImage) -> tuple[str, float]:
         """Recognise a crop that already holds a single text line (no detection), e.g. a plate crop."""
         check_image(line_image)

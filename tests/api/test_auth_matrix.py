@@ -145,6 +145,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/cases"): Entry(SIGNED_IN),
     ("GET", "/cases/{case_id}"): Entry(UNIT_SCOPED_READ, target="case"),
     ("GET", "/evidence/{sha256}"): Entry(UNIT_SCOPED_READ, target="evidence"),
+    ("GET", "/evidence/{sha256}/blurred"): Entry(UNIT_SCOPED_READ, target="evidence"),
     ("GET", "/observations"): Entry(CITY_WIDE),
     ("GET", "/videos"): Entry(CITY_WIDE),
     # Label records on evidence frames (api/routes/labels.py): written by deciders (no lease needed: a label

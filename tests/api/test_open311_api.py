@@ -160,7 +160,7 @@ def test_one_request_maps_the_case(client: TestClient, made_cases: list[MadeCase
     assert found["requested_datetime"] == _iso(case.created_at)
     assert found["updated_datetime"] == _iso(case.created_at + timedelta(hours=1))
     assert found["expected_datetime"] == _iso(case.close_due)
-    assert found["media_url"] == f"http://testserver/evidence/{case.frame_sha256}"
+    assert found["media_url"] == f"http://testserver/evidence/{case.frame_sha256}/blurred"
     assert float(found["lat"]) == pytest.approx(39.901) and float(found["long"]) == pytest.approx(116.3)
     closed = items(client, f"requests/{made_cases[2].id}", fmt, "service_requests", "request")[0]
     assert closed["status"] == "closed" and closed["media_url"] in (None, "")

@@ -27,6 +27,7 @@ EXPECTED_OPERATIONS = {
     ("/videos", "get"),
     ("/videos/{video_id}", "get"),
     ("/evidence/{sha256}", "get"),
+    ("/evidence/{sha256}/blurred", "get"),
     ("/health", "get"),
     ("/auth/token", "post"),
     ("/auth/me", "get"),

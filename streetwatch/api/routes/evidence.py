@@ -7,7 +7,11 @@ are sent: a file that was damaged or tampered with is never served under the has
 has (409, recorded once in the audit log), and the bytes sent are the ones checked.
 
 Any role may read evidence; a dispatcher or field inspector only the images of violations
-routed to their unit.
+routed to their unit. Raw evidence is for the roles that judge it: reviewers and supervisors (and
+admins, who hold every role) get the raw image; every other role (dispatchers, field inspectors,
+and machines signing in with their API keys) gets its blurred copy, faces and plates unreadable
+(:mod:`streetwatch.store.blurred`), under the same URL with its own ETag. ``/evidence/{sha256}/blurred``
+is the blurred copy for anyone: what Open311 media links and webhooks point at.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path
 from fastapi.responses import Response
 
-from streetwatch.api.auth import CurrentUser
+from streetwatch.api.auth import AuthenticatedUser, CurrentUser
 from streetwatch.api.deps import EvidenceStoreDep, SessionDep
 from streetwatch.api.schemas import ErrorPublic
-from streetwatch.core.vocab import EvidenceFault
+from streetwatch.core.vocab import EvidenceFault, Role
 from streetwatch.store import queries
-from streetwatch.store.evidence import EvidenceMismatchError, EvidenceProblem
+from streetwatch.store.blurred import blurred_evidence, vehicle_boxes_on
+from streetwatch.store.evidence import JPEG_MEDIA_TYPE, EvidenceBackend, EvidenceMismatchError, EvidenceProblem
 from streetwatch.store.evidence_checks import record_evidence_problem
+from streetwatch.vision.blur import BLUR_VERSION
 
 router = APIRouter(prefix="/evidence", tags=["evidence"])
 log = logging.getLogger(__name__)
@@ -32,6 +38,12 @@ log = logging.getLogger(__name__)
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 NEVER_CACHE = {"Cache-Control": "no-store"}
+RAW_EVIDENCE_ROLES = (Role.REVIEWER, Role.SUPERVISOR)  # admin holds every role
+
+
+def sees_raw_evidence(user: AuthenticatedUser) -> bool:
+    """Whether the user is served raw evidence (reviewers, supervisors, admins) or its blurred copy."""
+    return user.has_any_role(*RAW_EVIDENCE_ROLES)
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -41,39 +53,67 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-@router.get(
-    "/{sha256}",
-    summary="Read an evidence image",
-    response_class=Response,
-    responses={
-        200: {"content": {"image/jpeg": {}}, "description": "The image bytes."},
-        304: {"description": "The client's cached copy (If-None-Match) is current."},
-        403: {"model": ErrorPublic, "description": "The image shows no violation routed to your unit."},
-        404: {"model": ErrorPublic, "description": "No evidence has this hash."},
-        409: {"model": ErrorPublic, "description": "The stored file no longer hashes to this hash (damaged or "
-                                                   "tampered with): not served; recorded in the audit log."},
-        422: {"description": "The hash is not 64 lowercase hex digits."},
-    },
-)
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "The image bytes."},
+    304: {"description": "The client's cached copy (If-None-Match) is current."},
+    403: {"model": ErrorPublic, "description": "The image shows no violation routed to your unit."},
+    404: {"model": ErrorPublic, "description": "No evidence has this hash."},
+    409: {"model": ErrorPublic, "description": "The stored file no longer hashes to this hash (damaged or "
+                                               "tampered with): not served; recorded in the audit log."},
+    410: {"model": ErrorPublic, "description": "The image was purged under the retention policy."},
+    422: {"description": "The hash is not 64 lowercase hex digits."},
+}
+Sha256Path = Annotated[str, Path(pattern=SHA256_PATTERN, description="sha256 of the image, lowercase hex.")]
+
+
+@router.get("/{sha256}", summary="Read an evidence image (raw for reviewers and supervisors, blurred otherwise)",
+            response_class=Response, responses=_RESPONSES)
 def get_evidence(
     session: SessionDep,
     store: EvidenceStoreDep,
     user: CurrentUser,
-    sha256: Annotated[str, Path(pattern=SHA256_PATTERN, description="sha256 of the image, lowercase hex.")],
+    sha256: Sha256Path,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """The image bytes, with `ETag: "<sha256>"` and `Cache-Control: immutable`."""
+    """The image bytes, with `ETag` and `Cache-Control: immutable`: the raw image for reviewers,
+    supervisors and admins; for other roles its blurred copy (faces and plates unreadable)."""
+    return _serve(session, store, user, sha256, if_none_match, blurred=not sees_raw_evidence(user))
+
+
+@router.get("/{sha256}/blurred", summary="Read an evidence image with faces and plates blurred",
+            response_class=Response, responses=_RESPONSES)
+def get_blurred_evidence(
+    session: SessionDep,
+    store: EvidenceStoreDep,
+    user: CurrentUser,
+    sha256: Sha256Path,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The image with every face and every text region on a vehicle blurred: what leaves the system
+    (Open311 media, webhooks, notices). Made on first request and cached."""
+    return _serve(session, store, user, sha256, if_none_match, blurred=True)
+
+
+def _serve(session: SessionDep, store: EvidenceBackend, user: AuthenticatedUser, sha256: str,
+           if_none_match: str | None, *, blurred: bool) -> Response:
     row = queries.get_evidence(session, sha256)
     if row is None:
         raise HTTPException(404, f"evidence {sha256} not found")
     if not user.sees_all_units and not any(user.can_see_unit(u) for u in queries.evidence_units(session, sha256)):
         raise HTTPException(403, f"evidence {sha256} shows no violation routed to your unit")
-    etag = f'"{sha256}"'
-    headers = {"ETag": etag, "Cache-Control": CACHE_FOREVER}
+    if row.purged_at is not None:
+        raise HTTPException(410, f"evidence {sha256} was purged under the retention policy on "
+                                 f"{row.purged_at:%Y-%m-%d}", headers=NEVER_CACHE)
+    etag = f'"{sha256}-blur-v{BLUR_VERSION}"' if blurred else f'"{sha256}"'
+    # The same URL answers raw or blurred by role: a shared cache must not hand one to the other.
+    headers = {"ETag": etag, "Cache-Control": CACHE_FOREVER.replace("public", "private")}
     if _etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     try:
-        data = store.read_verified(sha256)  # the hash is validated again there: it becomes a path
+        if blurred:
+            data = blurred_evidence(store, sha256, vehicle_boxes_on(session, sha256))
+        else:
+            data = store.read_verified(sha256)  # the hash is validated again there: it becomes a path
     except FileNotFoundError:
         log.error("evidence %s is in the database but its file %s is missing", sha256, store.where(sha256))
         raise HTTPException(404, f"evidence {sha256} is recorded but its file is missing",
@@ -86,4 +126,4 @@ def get_evidence(
         session.commit()
         raise HTTPException(409, f"{exc}; it is not served, and the failure is recorded in the audit log",
                             headers=NEVER_CACHE) from None
-    return Response(content=data, media_type=row.media_type, headers=headers)
+    return Response(content=data, media_type=JPEG_MEDIA_TYPE if blurred else row.media_type, headers=headers)

@@ -202,7 +202,7 @@ def service_requests(session: Session, cases: Sequence[Case], taxonomy: Taxonomy
         reason, sha = evidence.get(case.id, (None, None))
         posted = received.get(case.id)
         description = posted.description if posted is not None else reason
-        media_url = (f"{media_base_url.rstrip('/')}/evidence/{sha}" if sha
+        media_url = (f"{media_base_url.rstrip('/')}/evidence/{sha}/blurred" if sha
                      else posted.media_url if posted is not None else None)
         out.append({
             "service_request_id": str(case.id),

@@ -60,7 +60,7 @@ def request_form(
         raise DeliveryError("event payload has no service_code/event_code for Open311", permanent=True)
     values = {**payload, "service_code": service_code}
     if not values.get("media_url") and media_base_url and payload.get("evidence_sha256"):
-        values["media_url"] = f"{media_base_url.rstrip('/')}/evidence/{payload['evidence_sha256']}"
+        values["media_url"] = f"{media_base_url.rstrip('/')}/evidence/{payload['evidence_sha256']}/blurred"
     for ours, theirs in _FIELDS:
         value = values.get(ours)
         if value is not None and value != "":

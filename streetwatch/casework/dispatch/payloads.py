@@ -75,7 +75,7 @@ def case_payload(
         "closed_at": _iso(getattr(case, "closed_at", None)),
         "description": description,
         "evidence_sha256": sha,
-        "media_url": f"{media_base_url.rstrip('/')}/evidence/{sha}" if media_base_url and sha else None,
+        "media_url": f"{media_base_url.rstrip('/')}/evidence/{sha}/blurred" if media_base_url and sha else None,
     }
     payload.update(extra or {})
     return payload

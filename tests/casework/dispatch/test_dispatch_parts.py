@@ -84,7 +84,7 @@ CASE = {"id": 12, "event_code": "0502", "lat": 39.9, "lon": 116.3, "status": "fi
         ({"service_code": "0101", "lat": 1.5, "lon": 2.5, "description": "堆", "address": "路 1 号"}, {},
          {"service_code": "0101", "description": "堆", "address_string": "路 1 号"}, None),
         ({"case": CASE, "evidence_sha256": "ab" * 32}, {"media_base_url": "https://sw.example/"},
-         {"media_url": "https://sw.example/evidence/" + "ab" * 32}, None),
+         {"media_url": "https://sw.example/evidence/" + "ab" * 32 + "/blurred"}, None),
         ({"case": CASE}, {"jurisdiction_id": "city.gov", "event_id": "E1", "event_id_attribute": "sw_id"},
          {"jurisdiction_id": "city.gov", "attribute[sw_id]": "E1"}, None),
         ({"case": {**CASE, "event_code": None}}, {}, None, "no service_code"),

@@ -4,7 +4,7 @@ Adds ``labelling_items``: one row per detection whose evidence frame the queue a
 (low confidence, or a class the model is weak on), with its lease and outcome. Items never file cases.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-02 07:10:00
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
