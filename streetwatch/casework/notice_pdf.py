@@ -14,55 +14,24 @@ matplotlib and font installed).
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 from typing import Final
 
 from streetwatch.casework.notice_content import NoticeContent
 from streetwatch.casework.notice_map import render_locator_png
-from streetwatch.core.errors import ConfigurationError
+from streetwatch.casework.pdf_fonts import MissingFontError, register_pdf_font, truetype_font_path
 
-# Where distributions put WenQuanYi Zen Hei (Debian/Ubuntu, Fedora, Arch), in the order tried.
-CJK_FONT_CANDIDATES: Final = (
-    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
-    Path("/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc"),
-    Path("/usr/share/fonts/wenquanyi/wqy-zenhei/wqy-zenhei.ttc"),
-)
-_FONT_LOCK = threading.Lock()
-_REGISTERED: dict[Path, str] = {}
 PAGE_MARGIN: Final = 46.0
+NoticeFontError = MissingFontError  # the notices' name for it (``streetwatch.casework.pdf_fonts``)
 
 
-class NoticeFontError(ConfigurationError, FileNotFoundError):
-    """No CJK TrueType font for notices was found."""
-
-
-def find_cjk_font(candidates: tuple[Path, ...] = CJK_FONT_CANDIDATES) -> Path:
-    """The first CJK TrueType font of ``candidates`` that exists.
+def find_cjk_font(candidates: tuple[Path, ...] | None = None) -> Path:
+    """The first CJK TrueType font of ``candidates`` that exists (WenQuanYi Zen Hei where distributions put it).
 
     Raises:
-        NoticeFontError: None exists; the message says which package to install.
+        MissingFontError: None exists; the message says which package to install.
     """
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked = ", ".join(str(p) for p in candidates)
-    raise NoticeFontError("notices need a CJK TrueType font and none was found (looked for " + looked + "): "
-                          "install WenQuanYi Zen Hei, e.g. `apt-get install fonts-wqy-zenhei` on Debian")
-
-
-def _font_name(path: Path) -> str:
-    """Register the font with ReportLab once per process and return its name there."""
-    with _FONT_LOCK:
-        name = _REGISTERED.get(path)
-        if name is None:
-            from reportlab.pdfbase import pdfmetrics
-            from reportlab.pdfbase.ttfonts import TTFont
-
-            name = f"StreetwatchCJK{len(_REGISTERED)}"
-            pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=0))
-            _REGISTERED[path] = name
-        return name
+    return truetype_font_path(None, candidates)
 
 
 def _pdf_date(content: NoticeContent) -> str:
@@ -99,7 +68,7 @@ def render_notice_pdf(content: NoticeContent, frame_jpeg: bytes, *, font_path: P
     from reportlab.platypus import Paragraph
 
     font_file = font_path or find_cjk_font()
-    font = _font_name(font_file)
+    font = register_pdf_font(font_file)
     out = io.BytesIO()
     canvas = Canvas(out, pagesize=A4, invariant=1, pageCompression=1)
     date_text = _pdf_date(content)

@@ -1,4 +1,5 @@
-"""CJK fonts for the report's PDF and charts: found on the system, or a clear error naming the package.
+"""CJK fonts for the PDFs (monthly report, rectification notices) and charts: found on the system, or a clear
+error naming the package.
 
 ReportLab embeds TrueType outlines only, so the PDF's text uses WenQuanYi Zen Hei
 (Debian ``fonts-wqy-zenhei``, a TrueType collection); matplotlib's charts use it too, or Noto Sans
@@ -8,6 +9,7 @@ CJK (Debian ``fonts-noto-cjk``). A configured font (``STREETWATCH_REPORT_FONT_PA
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from streetwatch.core.errors import ConfigurationError
 PDF_FONT_NAME = "StreetwatchCJK"
 TRUETYPE_CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),           # Debian fonts-wqy-zenhei
+    Path("/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc"),              # Fedora
+    Path("/usr/share/fonts/wenquanyi/wqy-zenhei/wqy-zenhei.ttc"),    # Arch
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),         # Debian fonts-wqy-microhei
     Path("/usr/share/fonts/truetype/arphic/uming.ttc"),             # Debian fonts-arphic-uming
 )
@@ -35,18 +39,19 @@ def _checked(path: Path) -> Path:
     return path
 
 
-def truetype_font_path(configured: Path | None = None) -> Path:
-    """``configured``, or an installed TrueType font with CJK glyphs, for ReportLab.
+def truetype_font_path(configured: Path | None = None, candidates: tuple[Path, ...] | None = None) -> Path:
+    """``configured``, or the first installed TrueType font with CJK glyphs of ``candidates``
+    (default :data:`TRUETYPE_CANDIDATES`), for ReportLab.
 
     Raises:
         MissingFontError: None installed (install Debian's ``fonts-wqy-zenhei``).
     """
     if configured is not None:
         return _checked(configured)
-    for path in TRUETYPE_CANDIDATES:
+    for path in TRUETYPE_CANDIDATES if candidates is None else candidates:
         if path.is_file():
             return path
-    raise MissingFontError("the PDF report needs a TrueType font with Chinese glyphs: install Debian's "
+    raise MissingFontError("the PDF (report, notice) needs a TrueType font with Chinese glyphs: install Debian's "
                            "fonts-wqy-zenhei (apt-get install fonts-wqy-zenhei) or set STREETWATCH_REPORT_FONT_PATH "
                            "to a .ttf/.ttc file")
 
@@ -66,17 +71,26 @@ def chart_font_path(configured: Path | None = None) -> Path:
                            "or fonts-noto-cjk, or set STREETWATCH_REPORT_FONT_PATH")
 
 
-@cache
-def register_pdf_font(path: Path) -> str:
-    """Register ``path`` with ReportLab (once) and return the font name to use."""
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
+_REGISTERED: dict[Path, str] = {}
+_LOCK = threading.Lock()
 
-    try:
-        pdfmetrics.registerFont(TTFont(PDF_FONT_NAME, str(path), subfontIndex=0))
-    except Exception as exc:  # ReportLab raises its own TTFError, or plain errors for a bad file
-        raise MissingFontError(f"{path} cannot be used in a PDF ({exc}); it must be TrueType, not CFF") from None
-    return PDF_FONT_NAME
+
+def register_pdf_font(path: Path) -> str:
+    """Register ``path`` with ReportLab (once per process and file) and return the font name to use."""
+    with _LOCK:
+        name = _REGISTERED.get(path)
+        if name is not None:
+            return name
+        from reportlab.pdfbase import pdfmetrics
+        from reportlab.pdfbase.ttfonts import TTFont
+
+        name = PDF_FONT_NAME if not _REGISTERED else f"{PDF_FONT_NAME}{len(_REGISTERED)}"
+        try:
+            pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=0))
+        except Exception as exc:  # ReportLab raises its own TTFError, or plain errors for a bad file
+            raise MissingFontError(f"{path} cannot be used in a PDF ({exc}); it must be TrueType, not CFF") from None
+        _REGISTERED[path] = name
+        return name
 
 
 @cache
