@@ -23,6 +23,7 @@ from streetwatch.api.routes import (
     exports,
     health,
     labels,
+    metrics,
     observations,
     review,
     videos,
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (violations, cases, observations, labels, videos, evidence):
         app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(health.router)
+    app.include_router(metrics.router)   # GET /metrics: the backlog for Prometheus (no sign-in, like /health)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
     for workflow_module in (review, workflow, exports):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)
