@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streetwatch.cli import fleet_options, model_commands, registry_commands, status_commands
+from streetwatch.cli import bench_ray, fleet_options, model_commands, registry_commands, status_commands
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dataset_commands import dataset_app
 from streetwatch.cli.dispatch_commands import dispatch_app
@@ -42,6 +42,7 @@ app.add_typer(dataset_app, name="dataset")
 app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.command("status")(status_commands.status)
+app.command("bench-ray")(bench_ray.bench_ray)
 app.add_typer(models_app, name="models")
 models_app.command("list")(registry_commands.list_versions)
 models_app.command("show")(registry_commands.show)

@@ -34,6 +34,7 @@ from streetwatch.core.errors import StreetwatchError
 from streetwatch.core.settings import Settings
 from streetwatch.pipeline.outcomes import Failed, Held, Outcome, RunSummary, Skipped
 from streetwatch.pipeline.run import VideoProcessor, detector_config
+from streetwatch.store.db import upgrade
 from streetwatch.vision.detector import OnnxConfig, build_detector
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,8 @@ class RayFleet:
         self.hold_wait_s = hold_wait_s if hold_wait_s is not None else settings.claim_stale_after_s + 60.0
         self.on_report = on_report
         detector_config(settings)   # an unusable --device fails here, not in every task
+        # Migrated once, here: workers that all migrate a fresh database at once would race.
+        upgrade(settings.db_url)
         self._ray = start_ray(address, num_cpus)
         self._task = self._ray.remote(process_in_worker).options(
             num_cpus=cpus_per_video, num_gpus=gpus_per_video, max_retries=TASK_RETRIES, retry_exceptions=False)
@@ -188,7 +191,8 @@ class RayFleet:
         try:
             report = self._ray.get(ref)
         except Exception as exc:   # the task's worker died more often than Ray retries, or Ray itself broke
-            return TaskReport(Failed(path, f"Ray task failed: {type(exc).__name__}: {exc}".splitlines()[0]))
+            cause = getattr(exc, "cause", None) or exc   # a RayTaskError carries the task's own exception
+            return TaskReport(Failed(path, f"Ray task failed: {type(cause).__name__}: {cause}".strip()))
         assert isinstance(report, TaskReport)
         return report
 
