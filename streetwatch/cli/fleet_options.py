@@ -44,11 +44,14 @@ DeviceOption = Annotated[str | None, typer.Option(
 
 
 def setup_logging(log_format: str) -> None:
+    """JSON lines on stderr with ``json``; ``text`` leaves logging as it was (warnings only, the console
+    lines carry the rest)."""
     from streetwatch.core.logs import configure_logging
 
     if log_format not in ("text", "json"):
         raise typer.BadParameter(f"--log-format must be text or json, got {log_format!r}")
-    configure_logging("json" if log_format == "json" else "text")
+    if log_format == "json":
+        configure_logging("json")
 
 
 def start_metrics(settings: Settings, port: int | None) -> PipelineMetrics:

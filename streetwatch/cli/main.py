@@ -548,6 +548,7 @@ def bench(
         help="A short run for tests and a first look: 10 s clip, 1 pair, end to end at --fps only.")] = False,
     workdir: Annotated[Path, typer.Option(help="Where the clip and scratch databases go.")]
     = Path("var/bench"),
+    device: fleet_options.DeviceOption = None,
 ) -> None:
     """Measure start-up, decode, inference and end-to-end speed, optionally against `yolo track`.
 
@@ -563,7 +564,9 @@ def bench(
     from streetwatch.core.settings import DEFAULT_MODEL
 
     given = {"seconds": seconds, "rates": parse_rates(rates) if rates is not None else None, "pairs": pairs,
-             "clip": clip, "yolo_weights": yolo_weights}
+             "clip": clip, "yolo_weights": yolo_weights, "device": device}
+    if device is not None:   # the timed `process` children run there too
+        os.environ["STREETWATCH_DEVICE"] = device
     plan = bench_plan(quick=quick, model=model or DEFAULT_MODEL, workdir=workdir, compare=compare, fps=fps,
                       **{name: value for name, value in given.items() if value is not None})
     started = time.perf_counter()
@@ -571,7 +574,13 @@ def bench(
     def log(message: str) -> None:
         console.print(f"[{time.perf_counter() - started:6.1f} s] {message}", markup=False, highlight=False)
 
-    report = run_bench(plan, log=log)
+    from streetwatch.vision.device import DeviceError, plan_device
+
+    try:   # an unusable --device fails before the clip is made
+        plan_device(plan.device, plan.model, runtime="onnx" if plan.model.suffix == ".onnx" else "torch")
+        report = run_bench(plan, log=log)
+    except DeviceError as exc:
+        raise _fail(str(exc)) from None
     print(report.markdown())
 
 

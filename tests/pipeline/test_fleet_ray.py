@@ -8,6 +8,7 @@ skipped, the truncated file is rejected, and the killed worker's video was taken
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -141,6 +142,15 @@ def test_process_cli_runs_on_ray(ray_local: object, tmp_path: Path,
     with engine.connect() as conn:
         assert [str(s) for s in conn.execute(select(Video.status)).scalars()] == ["done"]
     engine.dispose()
+    depot = tmp_path / "depot"                    # the depot service on Ray: the same content again is skipped
+    depot.mkdir()
+    shutil.copyfile(clip, depot / "again.mp4")
+    watched = runner.invoke(app, ["watch", str(depot), "--once", "--stable-s", "0", "--db", db_url, "--evidence",
+                                  str(tmp_path / "ev"), "--ray", "local", "--log-format", "json"])
+    assert watched.exit_code == 0, watched.output
+    assert "1 video(s) handled, 0 rejected or failed" in " ".join(watched.output.split())
+    state = json.loads((depot / ".streetwatch" / "watch-state.json").read_text())
+    assert [row["outcome"] for row in state["files"].values()] == ["skipped"]
 
 
 def test_without_ray_installed_the_message_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
