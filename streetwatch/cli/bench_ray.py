@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Annotated
 
 import typer
@@ -64,6 +66,16 @@ def bench_clips(folder: Path, count: int, seconds: float, size: tuple[int, int] 
     return clips
 
 
+def footage_seconds(path: Path) -> float:
+    """A video's duration, as the pipeline probes it."""
+    from streetwatch.pipeline.ingest import IngestError, probe_video
+
+    info = probe_video(path)
+    if isinstance(info, IngestError):
+        raise typer.BadParameter(f"{path}: {info.message}")
+    return info.duration_s
+
+
 def _fresh(workdir: Path, name: str, sample_fps: float) -> object:
     import shutil
 
@@ -76,8 +88,13 @@ def _fresh(workdir: Path, name: str, sample_fps: float) -> object:
 
 
 def time_ray(clips: list[Path], footage_s: float, workdir: Path, *, workers: int, cpus_per_video: int,
-             sample_fps: float, label: str, runs: int = 1) -> list[Timed]:
-    """Wall time of ``runs`` batches on one fresh local Ray instance of ``workers`` cores."""
+             sample_fps: float, label: str, runs: int = 1,
+             before_each: Callable[[int], None] | None = None) -> list[Timed]:
+    """Wall time of ``runs`` batches on one fresh local Ray instance of ``workers`` cores.
+
+    ``before_each(run)`` runs before each batch, with Ray up and idle (the overhead bench times the
+    single-process path there, so the two alternate under the same load).
+    """
     import ray
 
     from streetwatch.core.settings import Settings
@@ -89,6 +106,8 @@ def time_ray(clips: list[Path], footage_s: float, workdir: Path, *, workers: int
     results = []
     try:
         for run in range(runs):
+            if before_each is not None:
+                before_each(run)
             settings = _fresh(workdir, f"ray-{workers}w-{run}", sample_fps)
             assert isinstance(settings, Settings)
             fleet = RayFleet(settings, "local", cpus_per_video=cpus_per_video)
@@ -97,8 +116,7 @@ def time_ray(clips: list[Path], footage_s: float, workdir: Path, *, workers: int
             wall = time.perf_counter() - started
             if len(summary.processed()) != len(clips):
                 raise RuntimeError(f"{label}: not every clip was processed: {summary.outcomes}")
-            results.append(Timed(label if runs == 1 else f"{label}, run {run + 1}", footage_s, wall, init_s,
-                                 len(clips)))
+            results.append(Timed(f"{label}, run {run + 1}", footage_s, wall, init_s, len(clips)))
             console.print(f"{results[-1].label}: {wall:.1f} s")
     finally:
         ray.shutdown()
@@ -128,6 +146,11 @@ def bench_ray(
     overhead_seconds: Annotated[float, typer.Option(min=1.0, help="Length of the overhead clip (1080p30).")]
     = 60.0,
     sample_fps: Annotated[float, typer.Option(min=0.1, help="Frames analysed per second of video.")] = 5.0,
+    clip: Annotated[list[Path] | None, typer.Option(
+        help="Bench the scaling on these videos (repeatable; distinct content) instead of generated clips.")] = None,
+    overhead_clip: Annotated[Path | None, typer.Option(
+        help="Measure the overhead on this video instead of a generated one (e.g. `bench`'s 60 s clip).")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Rounds of each measurement (medians are reported).")] = 1,
     skip_scaling: Annotated[bool, typer.Option(help="Only measure the overhead.")] = False,
     skip_overhead: Annotated[bool, typer.Option(help="Only measure the scaling.")] = False,
     workdir: Annotated[Path, typer.Option(help="Where the clips and scratch databases go.")] = Path("var/bench-ray"),
@@ -144,31 +167,48 @@ def bench_ray(
         raise typer.BadParameter("--workers: positive worker counts, e.g. 1,2")
     lines = [f"- machine: {machine_description()}",
              f"- load average (1, 5, 15 min) at start: {load_average()}",
-             f"- sampling {sample_fps:g} fps; clips 1920x1080 30 fps H.264, generated (distinct pans over the demo "
-             "street photo)"]
+             f"- sampling {sample_fps:g} fps; generated clips are 1920x1080 30 fps H.264 (distinct pans over the "
+             "demo street photo)"]
     if not skip_scaling:
-        clips = bench_clips(workdir, videos, seconds)
-        scaling = [time_ray(clips, seconds * len(clips), workdir, workers=n, cpus_per_video=1,
-                            sample_fps=sample_fps, label=f"Ray, {n} worker(s) of 1 core")[0] for n in counts]
-        lines += ["", f"Scaling: {videos} distinct {seconds:g} s clips per batch, one core per video's task", "",
-                  "| workers | ray.init s | batch wall s | footage h per wall h | throughput ratio |",
-                  "|---|---|---|---|---|"]
-        base = scaling[0].footage_h_per_h
-        lines += [f"| {n} | {t.init_s:.1f} | {t.wall_s:.1f} | {t.footage_h_per_h:.2f} | "
-                  f"{t.footage_h_per_h / base:.2f} |" for n, t in zip(counts, scaling, strict=True)]
+        clips = list(clip) if clip else bench_clips(workdir, videos, seconds)
+        footage = sum(footage_seconds(c) for c in clips)
+        runs: dict[int, list[Timed]] = {n: [] for n in counts}
+        for _ in range(repeats):   # worker counts alternate, so a change of load hits them alike
+            for n in counts:
+                runs[n] += time_ray(clips, footage, workdir, workers=n, cpus_per_video=1, sample_fps=sample_fps,
+                                    label=f"Ray, {n} worker(s) of 1 core")
+        lines += ["", f"Scaling: {len(clips)} distinct clips per batch ({footage:.1f} s of footage: "
+                  f"{', '.join(c.name for c in clips)}), one core per video's task, {repeats} round(s) "
+                  "alternating the worker counts", "",
+                  "| workers | ray.init s | batch wall s, each round | median | footage h per wall h | "
+                  "throughput ratio |", "|---|---|---|---|---|---|"]
+        base = footage / median(t.wall_s for t in runs[counts[0]])
+        for n in counts:
+            wall = median(t.wall_s for t in runs[n])
+            lines.append(f"| {n} | {median(t.init_s for t in runs[n]):.1f} | "
+                         f"{', '.join(f'{t.wall_s:.1f}' for t in runs[n])} | {wall:.1f} | {footage / wall:.2f} | "
+                         f"{footage / wall / base:.2f} |")
     if not skip_overhead:
-        (clip,) = bench_clips(workdir, 1, overhead_seconds)
+        (one,) = [overhead_clip] if overhead_clip else bench_clips(workdir, 1, overhead_seconds)
+        length = footage_seconds(one)
         cores = os.cpu_count() or 1
-        single = time_single(clip, overhead_seconds, workdir, sample_fps)
-        cold, warm = time_ray([clip], overhead_seconds, workdir, workers=cores, cpus_per_video=cores,
-                              sample_fps=sample_fps, label=f"Ray, one task of {cores} cores", runs=2)
-        lines += ["", f"Overhead: one {overhead_seconds:g} s clip, every core", "",
-                  "| path | wall s | against one process |", "|---|---|---|",
-                  f"| {single.label} (model load included) | {single.wall_s:.1f} | - |",
+        singles: list[Timed] = []
+        rays = time_ray([one], length, workdir, workers=cores, cpus_per_video=cores, sample_fps=sample_fps,
+                        label=f"Ray, one task of {cores} cores", runs=repeats + 1,
+                        before_each=lambda run: singles.append(time_single(one, length, workdir, sample_fps))
+                        if run < repeats else None)
+        cold, warm = rays[0], rays[1:]
+        single = median(t.wall_s for t in singles)
+        warm_s = median(t.wall_s for t in warm)
+        lines += ["", f"Overhead: {one.name} ({length:.1f} s), every core; one-process and Ray runs alternate "
+                  f"({repeats} of each after the cold Ray run)", "",
+                  "| path | wall s, each run | median | against one process |", "|---|---|---|---|",
+                  f"| one process, no Ray (model load included) | {', '.join(f'{t.wall_s:.1f}' for t in singles)} "
+                  f"| {single:.1f} | - |",
                   f"| Ray, cold: fresh worker (start, imports, model load); ray.init {cold.init_s:.1f} s not counted "
-                  f"| {cold.wall_s:.1f} | {100 * (cold.wall_s / single.wall_s - 1):+.1f} % |",
-                  f"| Ray, warm: a second run (worker process and imports reused; model loaded again for the "
-                  f"run's new database) | {warm.wall_s:.1f} | "
-                  f"{100 * (warm.wall_s / single.wall_s - 1):+.1f} % |"]
+                  f"| {cold.wall_s:.1f} | {cold.wall_s:.1f} | {100 * (cold.wall_s / single - 1):+.1f} % |",
+                  f"| Ray, warm: worker process and imports reused (model loaded again for each run's new "
+                  f"database) | {', '.join(f'{t.wall_s:.1f}' for t in warm)} | {warm_s:.1f} | "
+                  f"{100 * (warm_s / single - 1):+.1f} % |"]
     lines += ["", f"- load average at end: {load_average()}"]
     print("\n".join(lines))
