@@ -26,20 +26,20 @@ log = logging.getLogger("streetwatch.outcomes")
 RayOption = Annotated[str | None, typer.Option(
     "--ray", help="Run each video as a Ray task: 'local' starts Ray on this machine (all cores, or --ray-cpus), "
                   "an address (10.0.0.5:6379, from `ray start --head`) joins a cluster. Needs "
-                  "`pip install 'streetwatch[ray]'`. Default: one process, no Ray.")]
+                  "`pip install 'streetwatch\\[ray]'`. Default: one process, no Ray.")]
 RayCpusOption = Annotated[int | None, typer.Option(
-    "--ray-cpus", min=1, help="Cores of a local Ray instance [all]; with --ray local only.")]
+    "--ray-cpus", min=1, help="Cores of a local Ray instance (default: all); with --ray local only.")]
 CpusPerVideoOption = Annotated[int, typer.Option(
     "--cpus-per-video", min=1, help="Cores each video's Ray task takes (its detector's threads).")]
 GpusPerVideoOption = Annotated[float | None, typer.Option(
-    "--gpus-per-video", min=0.0, help="GPU share of each video's Ray task [0.25 with --device cuda, else 0].")]
+    "--gpus-per-video", min=0.0, help="GPU share of each video's Ray task (default: 0.25 with --device cuda, else 0).")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (/metrics): videos, frames, "
                                              "detector latency, and the database's backlog.")]
 LogFormatOption = Annotated[str, typer.Option(
     "--log-format", help="Logs on stderr as 'text' or 'json' (one object per line, for log shippers).")]
 DeviceOption = Annotated[str | None, typer.Option(
-    help="Where the detector runs: auto (CUDA when usable), cpu, cuda, cuda:N [cpu]. CUDA: fp16, batches "
+    help="Where the detector runs: auto (CUDA when usable), cpu, cuda, cuda:N (default: cpu). CUDA: fp16, batches "
          "of 32, NVDEC decoding when PyNvVideoCodec is installed.")]
 
 
