@@ -128,6 +128,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/docs/oauth2-redirect"): Entry(EVERYONE),
     ("GET", "/redoc"): Entry(EVERYONE),
     ("GET", "/health"): Entry(EVERYONE),
+    ("GET", "/metrics"): Entry(EVERYONE),   # backlog counts for Prometheus, like /health (docs/scaling.md)
     # Signing in needs no credentials; /auth/me needs some.
     ("POST", "/auth/token"): Entry(EVERYONE, form={"username": "reviewer", "password": TEST_PASSWORD}),
     ("GET", "/auth/me"): Entry(SIGNED_IN),
