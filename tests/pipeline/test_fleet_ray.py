@@ -104,7 +104,9 @@ def test_a_watched_depot_on_ray_survives_a_killed_worker(ray_local: object, mark
 
     assert len(killed) == 1, "the worker running long.mp4 was never killed mid-video"
     long_runs = sorted(int(p.suffix[1:]) for p in markers.glob("long.mp4.*"))
-    assert killed[0] in long_runs and len(long_runs) == 2, f"expected the killed run and one retry, got {long_runs}"
+    # The killed run, Ray's retry, and (when that retry came before the claim went stale and was told
+    # "held") the driver's resubmission at the stale time: one of them commits (below).
+    assert killed[0] in long_runs and 2 <= len(long_runs) <= 3, f"expected the killed run and its retries: {long_runs}"
     assert sorted(results) == ["a-again.mp4", "a.mp4", "b.mp4", "c.mp4", "cut.mp4", "long.mp4"]
     kinds = Counter(type(o).__name__ for o in results.values())
     assert kinds == {"Processed": 4, "Skipped": 1, "Rejected": 1}, results
