@@ -27,6 +27,7 @@ from streetwatch.api.routes import (
     hotspots,
     labelling,
     labels,
+    metrics,
     observations,
     review,
     uploads,
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, responses=SIGNED_IN_RESPONSES)
     app.include_router(health.router)
     app.include_router(uploads.router, responses=SIGNED_IN_RESPONSES)
+    app.include_router(metrics.router)   # GET /metrics: the backlog for Prometheus (no sign-in, like /health)
     app.include_router(open311_routes.router, responses=COMMON_RESPONSES)  # its own errors, in the spec's format
     for workflow_module in (review, labelling, workflow, exports, notice_routes, hotspots, coverage):
         app.include_router(workflow_module.router, responses=SIGNED_IN_RESPONSES)

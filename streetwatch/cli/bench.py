@@ -53,7 +53,8 @@ class BenchPlan:
         fps: The sampling rate of the comparison.
         pairs: How many alternating (yolo, streetwatch) pairs the comparison runs.
         startup_repeats: Child processes per start-up figure.
-        batch: Inference batch size for the stage timings.
+        batch: Inference batch size for the stage timings (None: the device's, 8 on the CPU, 32 on CUDA).
+        device: Where our detector runs (``auto``, ``cpu``, ``cuda[:N]``; see ``streetwatch.vision.device``).
     """
 
     model: Path
@@ -66,7 +67,8 @@ class BenchPlan:
     fps: float = 5.0
     pairs: int = 3
     startup_repeats: int = 5
-    batch: int = 8
+    batch: int | None = None
+    device: str = "cpu"
 
 
 def bench_plan(*, quick: bool = False, **given: Any) -> BenchPlan:
@@ -256,23 +258,31 @@ def measure_stages(report: BenchReport, plan: BenchPlan, log: Log) -> None:
     report.decode_fps_sampled = clip.frames / s
 
     frames = [f.image for f in iter_frames(clip.path, "bench", sample_fps=2.0)][:32]
-    for name, detector in _detectors(plan).items():
-        report.inference_ms[name] = time_inference(detector.detect, frames, plan.batch)
+    for name, (detector, batch) in _detectors(plan).items():
+        report.inference_ms[name] = time_inference(detector.detect, frames, batch)
         log(f"inference {name}: {report.inference_ms[name]:.1f} ms/frame")
 
 
-def _detectors(plan: BenchPlan) -> dict[str, Detector]:
+def _detectors(plan: BenchPlan) -> dict[str, tuple[Detector, int]]:
     """Our model (ONNX Runtime for an .onnx), and the PyTorch weights yolo runs when they differ."""
     from streetwatch.vision.detector import OnnxConfig, UltralyticsConfig, build_detector
+    from streetwatch.vision.device import plan_device
 
-    ours = (OnnxConfig(weights=plan.model, batch_size=plan.batch) if plan.model.suffix == ".onnx"
-            else UltralyticsConfig(weights=plan.model, batch_size=plan.batch))
+    onnx = plan.model.suffix == ".onnx"
+    where = plan_device(plan.device, plan.model, runtime="onnx" if onnx else "torch", batch_size=plan.batch)
+    ours = (OnnxConfig(weights=where.weights, batch_size=where.batch_size, providers=where.onnx_providers,
+                       device_id=where.device_id) if onnx
+            else UltralyticsConfig(weights=plan.model, batch_size=where.batch_size, device=where.torch_device,
+                                   half=where.half))
     backend = "onnxruntime" if ours.kind == "onnx" else "pytorch"
-    detectors = {f"{backend} {plan.model.name} batch {plan.batch}": build_detector(ours)}
+    detectors = {f"{backend} {where.weights.name} {where.device} batch {where.batch_size}":
+                 (build_detector(ours), where.batch_size)}
     pt = plan.yolo_weights or matching_pt(plan.model)
     if pt is not None and pt.is_file() and pt != plan.model:
-        detectors[f"pytorch {pt.name} 640 batch {plan.batch}"] = build_detector(
-            UltralyticsConfig(weights=pt, batch_size=plan.batch))
+        torch_where = plan_device(plan.device, pt, runtime="torch", batch_size=plan.batch)
+        detectors[f"pytorch {pt.name} 640 {torch_where.device} batch {torch_where.batch_size}"] = (build_detector(
+            UltralyticsConfig(weights=pt, batch_size=torch_where.batch_size, device=torch_where.torch_device,
+                              half=torch_where.half)), torch_where.batch_size)
     return detectors
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from streetwatch.core.errors import StreetwatchError
@@ -27,7 +28,8 @@ def one_line(message: str) -> str:
 
 def report_error(error: StreetwatchError) -> typer.Exit:
     """Print ``error`` as one line on stderr; return the ``typer.Exit`` carrying its exit code."""
-    _console.print(f"[bold red]error:[/] {one_line(str(error)) or type(error).__name__}", markup=True,
+    # The message is text, not markup: "pip install 'streetwatch[ray]'" keeps its brackets.
+    _console.print(f"[bold red]error:[/] {escape(one_line(str(error)) or type(error).__name__)}", markup=True,
                    highlight=False)
     return typer.Exit(error.exit_code)
 

@@ -12,12 +12,15 @@ from rich.table import Table
 
 from streetwatch.cli import (
     backup_commands,
+    bench_ray,
     coverage_commands,
+    fleet_options,
     model_commands,
     notice_commands,
     privacy_commands,
     registry_commands,
     report_commands,
+    status_commands,
 )
 from streetwatch.cli.audit_commands import audit_app
 from streetwatch.cli.dataset_commands import dataset_app
@@ -28,6 +31,7 @@ from streetwatch.cli.zone_commands import zones_app
 
 if TYPE_CHECKING:
     from streetwatch.core.settings import Settings
+    from streetwatch.pipeline.outcomes import Outcome
     from streetwatch.pipeline.shadow import ShadowModel
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # Ultralytics must never reach for the network
@@ -56,6 +60,8 @@ app.command("train")(model_commands.train)
 app.command("eval")(model_commands.evaluate)
 app.command("notice")(notice_commands.notice)
 app.command("coverage")(coverage_commands.coverage)
+app.command("status")(status_commands.status)
+app.command("bench-ray")(bench_ray.bench_ray)
 app.add_typer(models_app, name="models")
 app.command("report")(report_commands.report)
 models_app.command("list")(registry_commands.list_versions)
@@ -118,8 +124,14 @@ def process(
              "See docs/rules.md.")] = None,
     permits: Annotated[Path | None, typer.Option(help="Registry of licensed signboards (CSV or GeoJSON).")]
     = None,
-    device: Annotated[str | None, typer.Option(help="Torch device: cpu, cuda, cuda:0 [cpu].")] = None,
+    device: fleet_options.DeviceOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per video.")] = True,
+    ray: fleet_options.RayOption = None,
+    ray_cpus: fleet_options.RayCpusOption = None,
+    cpus_per_video: fleet_options.CpusPerVideoOption = 1,
+    gpus_per_video: fleet_options.GpusPerVideoOption = None,
+    metrics_port: fleet_options.MetricsPortOption = None,
+    log_format: fleet_options.LogFormatOption = "text",
 ) -> None:
     """Find violations in patrol videos and store them, with evidence, in the database.
 
@@ -137,11 +149,17 @@ def process(
     The detector is --model if given, else the model registry's active version (`models list`),
     else, while the registry is empty, the bundled model. Each video records which one ran.
 
+    With --ray, each video is a Ray task on this machine (local) or a cluster (its address); see
+    docs/scaling.md.
+
     Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
     """
     from streetwatch.core.errors import EXIT_CONFLICT
-    from streetwatch.pipeline.run import RunSummary, process_videos
+    from streetwatch.pipeline.run import RunSummary
     from streetwatch.store.db import DatabaseError
+    from streetwatch.vision.device import DeviceError
+
+    fleet_options.setup_logging(log_format)
 
     missing = [str(v) for v in videos if not v.exists()]
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
@@ -171,10 +189,15 @@ def process(
     from streetwatch.core.zones import ZoneError
 
     try:
-        summary = (process_videos(present, settings, gps, progress=progress, on_outcome=_report_outcome,
-                                  shadow=_shadow_detector(settings, shadow)) if present else RunSummary())
+        metrics = fleet_options.start_metrics(settings, metrics_port)
+        summary = (fleet_options.run_videos(
+            present, settings, gps, progress=progress, on_outcome=_report_outcome,
+            shadow=_shadow_detector(settings, shadow), ray=ray, metrics=metrics, num_cpus=ray_cpus,
+            cpus_per_video=cpus_per_video, gpus_per_video=gpus_per_video) if present else RunSummary())
     except (ZoneError, PermitError) as exc:
         raise _fail(f"rules configuration: {exc}") from None
+    except DeviceError as exc:
+        raise _fail(str(exc)) from None
     except DatabaseError as exc:  # before any video: the database cannot be migrated or opened
         raise _fail(f"database {settings.db_url}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}",
                     1) from None
@@ -220,6 +243,13 @@ def watch(
     state: Annotated[Path | None, typer.Option(
         help="The watcher's memory of handled files [FOLDER/.streetwatch/watch-state.json].")] = None,
     once: Annotated[bool, typer.Option(help="Look once, process what is complete, and exit.")] = False,
+    device: fleet_options.DeviceOption = None,
+    ray: fleet_options.RayOption = None,
+    ray_cpus: fleet_options.RayCpusOption = None,
+    cpus_per_video: fleet_options.CpusPerVideoOption = 1,
+    gpus_per_video: fleet_options.GpusPerVideoOption = None,
+    metrics_port: fleet_options.MetricsPortOption = None,
+    log_format: fleet_options.LogFormatOption = "text",
 ) -> None:
     """Process videos as they arrive in a depot folder: each once, when its copy is complete.
 
@@ -232,6 +262,7 @@ def watch(
     """
     from streetwatch.pipeline.run import VideoProcessor
     from streetwatch.pipeline.watch import DepotWatcher, WatchState, WatchStateError, outcome_kind
+    from streetwatch.vision.device import DeviceError
 
     if not folder.is_dir():
         raise _fail(f"depot folder not found: {folder}")
@@ -239,7 +270,8 @@ def watch(
         raise _fail("--stable-s must be >= 0 and --poll-s > 0")
     from streetwatch.datasets.registry import process_model
 
-    settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps)
+    fleet_options.setup_logging(log_format)
+    settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps, device=device)
     chosen = process_model(settings)   # --model, else the registry's active version, else the bundled model
     settings = settings.model_copy(update={"model_path": chosen.path, "model_label": chosen.label})
     if not settings.model_path.is_file():
@@ -248,9 +280,30 @@ def watch(
         memory = WatchState(state or folder / ".streetwatch" / "watch-state.json")
     except WatchStateError as exc:
         raise _fail(str(exc)) from None
-    processor = VideoProcessor(settings, progress=False)
-    watcher = DepotWatcher(folder, processor.process, memory, stable_s=stable_s,
-                           on_outcome=lambda _video, outcome: _report_outcome(outcome))
+    metrics = fleet_options.start_metrics(settings, metrics_port)
+    if ray is not None:   # each poll's ready videos go to Ray together; the driver loads no model
+        fleet = fleet_options.ray_fleet(settings, ray, metrics, num_cpus=ray_cpus, cpus_per_video=cpus_per_video,
+                                        gpus_per_video=gpus_per_video, on_outcome=fleet_options.log_outcome)
+        processor = None
+        watcher = DepotWatcher(folder, lambda video: fleet.process([video])[0], memory, stable_s=stable_s,
+                               on_outcome=lambda _video, outcome: _report_outcome(outcome),
+                               process_batch=fleet_options.ray_batch(fleet, metrics))
+    else:
+        try:
+            processor = VideoProcessor(settings, progress=False, on_detect=metrics.detected)
+        except DeviceError as exc:
+            raise _fail(str(exc)) from None
+
+        def process_one(video: Path) -> Outcome:
+            assert processor is not None
+            metrics.queued()
+            outcome = processor.process(video)
+            metrics.outcome(outcome)
+            fleet_options.log_outcome(outcome)
+            return outcome
+
+        watcher = DepotWatcher(folder, process_one, memory, stable_s=stable_s,
+                               on_outcome=lambda _video, outcome: _report_outcome(outcome))
     console.print(f"watching {folder} (complete after {stable_s:g} s unchanged; state {memory.path})")
     try:
         if once:
@@ -262,7 +315,8 @@ def watch(
     except KeyboardInterrupt:
         console.print("stopped")
     finally:
-        processor.close()
+        if processor is not None:
+            processor.close()
 
 
 def _shadow_detector(settings: Settings, shadow: object) -> ShadowModel | None:
@@ -521,6 +575,7 @@ def bench(
         help="A short run for tests and a first look: 10 s clip, 1 pair, end to end at --fps only.")] = False,
     workdir: Annotated[Path, typer.Option(help="Where the clip and scratch databases go.")]
     = Path("var/bench"),
+    device: fleet_options.DeviceOption = None,
 ) -> None:
     """Measure start-up, decode, inference and end-to-end speed, optionally against `yolo track`.
 
@@ -536,7 +591,9 @@ def bench(
     from streetwatch.core.settings import DEFAULT_MODEL
 
     given = {"seconds": seconds, "rates": parse_rates(rates) if rates is not None else None, "pairs": pairs,
-             "clip": clip, "yolo_weights": yolo_weights}
+             "clip": clip, "yolo_weights": yolo_weights, "device": device}
+    if device is not None:   # the timed `process` children run there too
+        os.environ["STREETWATCH_DEVICE"] = device
     plan = bench_plan(quick=quick, model=model or DEFAULT_MODEL, workdir=workdir, compare=compare, fps=fps,
                       **{name: value for name, value in given.items() if value is not None})
     started = time.perf_counter()
@@ -544,7 +601,13 @@ def bench(
     def log(message: str) -> None:
         console.print(f"[{time.perf_counter() - started:6.1f} s] {message}", markup=False, highlight=False)
 
-    report = run_bench(plan, log=log)
+    from streetwatch.vision.device import DeviceError, plan_device
+
+    try:   # an unusable --device fails before the clip is made
+        plan_device(plan.device, plan.model, runtime="onnx" if plan.model.suffix == ".onnx" else "torch")
+        report = run_bench(plan, log=log)
+    except DeviceError as exc:
+        raise _fail(str(exc)) from None
     print(report.markdown())
 
 

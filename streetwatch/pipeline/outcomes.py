@@ -38,11 +38,16 @@ class Processed:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """Already processed, or being processed by another worker: nothing new written."""
+    """Already processed, or being processed by another worker: nothing new written.
+
+    Attributes:
+        in_progress: Another live worker holds the video (not done yet): a scheduler may look again later.
+    """
 
     path: Path
     video_id: int
     message: str
+    in_progress: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,7 @@ from streetwatch.store.evidence_backends import evidence_store_for
 from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.calibration import SelfCalibration, choose_camera
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
+from streetwatch.vision.device import plan_device
 from streetwatch.vision.egomotion import BackgroundFlows
 from streetwatch.vision.geometry import CameraModel, median_lateral_m
 from streetwatch.vision.motion_meter import MotionMeter
@@ -117,15 +118,25 @@ def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
 
 
 def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
-    """The detector backend for the settings: ONNX Runtime for ``.onnx`` weights unless told otherwise."""
+    """The detector backend for the settings: ONNX Runtime for ``.onnx`` weights unless told otherwise,
+    on the device ``settings.device`` resolves to (:func:`streetwatch.vision.device.plan_device`).
+
+    Raises:
+        DeviceError: The device is unknown, or CUDA was asked for and cannot be used here.
+    """
     backend = settings.detector_backend
     if backend == "auto":
         backend = "onnx" if settings.model_path.suffix.lower() == ".onnx" else "ultralytics"
+    # A batch size the user set is kept; otherwise the device's own (8 on the CPU, 32 on CUDA).
+    chosen_batch = settings.batch_size if "batch_size" in settings.model_fields_set else None
+    plan = plan_device(settings.device, settings.model_path, runtime="onnx" if backend == "onnx" else "torch",
+                       batch_size=chosen_batch)
     if backend == "onnx":
-        return OnnxConfig(weights=settings.model_path, name=settings.model_label, conf=settings.conf_threshold,
-                          batch_size=settings.batch_size)
-    return UltralyticsConfig(weights=settings.model_path, name=settings.model_label, device=settings.device,
-                             imgsz=settings.imgsz, conf=settings.conf_threshold, batch_size=settings.batch_size)
+        return OnnxConfig(weights=plan.weights, name=settings.model_label, conf=settings.conf_threshold,
+                          batch_size=plan.batch_size, providers=plan.onnx_providers, device_id=plan.device_id)
+    return UltralyticsConfig(weights=settings.model_path, name=settings.model_label, device=plan.torch_device,
+                             imgsz=settings.imgsz, conf=settings.conf_threshold, batch_size=plan.batch_size,
+                             half=plan.half)
 
 
 # Vehicles move by themselves: their motion state decides whether they can be parking items.
@@ -141,8 +152,10 @@ class VideoProcessor:
     """Processes videos one at a time with one detector, database and evidence folder."""
 
     def __init__(self, settings: Settings, detector: Detector | None = None, *, progress: bool = True,
-                 worker: str | None = None, shadow: ShadowModel | None = None) -> None:
+                 worker: str | None = None, shadow: ShadowModel | None = None,
+                 on_detect: Callable[[int, float], None] | None = None) -> None:
         self.settings = settings
+        self.on_detect = on_detect  # told each detector call's frames and seconds (metrics)
         self.shadow = shadow  # a candidate run on the same frames, its detections stored apart
         self.progress = progress
         # The random part keeps two processors in one process (threads, tests) distinct claimants.
@@ -150,7 +163,12 @@ class VideoProcessor:
         self.heartbeat_every_s = min(HEARTBEAT_EVERY_S,
                                      settings.claim_stale_after_s / HEARTBEATS_PER_STALE_WINDOW)
         self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
-        self.detector = detector or build_detector(detector_config(settings))
+        # Frames per detector call: the device's batch (32 on CUDA) unless a detector was handed in.
+        self.batch_size = settings.batch_size
+        if detector is None:
+            config = detector_config(settings)
+            detector, self.batch_size = build_detector(config), config.batch_size
+        self.detector = detector
         self.gps_options = GpsOptions(
             tz=parse_timezone(settings.gps_local_timezone), configured_offset_s=settings.gps_offset_s,
             max_gap_s=settings.gps_max_gap_s, max_hdop=settings.gps_max_hdop,
@@ -306,7 +324,8 @@ class VideoProcessor:
                                               f"(video #{claim.video_id})", stale_at)
         beat = "" if age is None else f"; last heartbeat {age:.0f} s ago"
         return Skipped(path, claim.video_id, f"already being processed by {claim.worker} (video #{claim.video_id})"
-                                             f"{beat}; if that worker stops, a run takes it over {when}")
+                                             f"{beat}; if that worker stops, a run takes it over {when}",
+                       in_progress=True)
 
     def _analyse(self, path: Path, info: VideoInfo, video_id: int, gps: VideoGps) -> writes.VideoResults:
         track = gps.track
@@ -338,8 +357,11 @@ class VideoProcessor:
                   if self.shadow is not None else None)
         # Closing stops the decoding thread and the OCR thread, also when anything below raises.
         with closing(frames), closing(scanner) if scanner is not None else nullcontext():
-            for batch in batched(frames, self.settings.batch_size):
+            for batch in batched(frames, self.batch_size):
+                detect_started = time.perf_counter()
                 found = self.detector.detect([f.image for f in batch])
+                if self.on_detect is not None:
+                    self.on_detect(len(batch), time.perf_counter() - detect_started)
                 if shadow is not None:
                     shadow.add_batch(batch, found)
                 for frame, detections in zip(batch, found, strict=True):
@@ -543,16 +565,17 @@ def lateral_offset(location: Location, poses: Sequence[Pose | None], points: Seq
 
 def process_videos(paths: Sequence[Path], settings: Settings, gps_path: Path | None = None, *,
                    progress: bool = True, detector: Detector | None = None,
-                   on_outcome: Callable[[Outcome], None] | None = None, shadow: ShadowModel | None = None
-                   ) -> RunSummary:
+                   on_outcome: Callable[[Outcome], None] | None = None, shadow: ShadowModel | None = None,
+                   on_detect: Callable[[int, float], None] | None = None) -> RunSummary:
     """Process a batch of videos; every file gets an outcome, none stops the others.
 
     With ``shadow``, that model also runs on every sampled frame; its detections are stored apart
-    (``shadow_frames``) and never file anything.
+    (``shadow_frames``) and never file anything. ``on_detect`` is told each detector call's frames
+    and seconds (metrics).
     """
     started = time.monotonic()
     summary = RunSummary()
-    processor = VideoProcessor(settings, detector, progress=progress, shadow=shadow)
+    processor = VideoProcessor(settings, detector, progress=progress, shadow=shadow, on_detect=on_detect)
     try:
         for path in paths:
             outcome = processor.process(Path(path), gps_path)

@@ -130,6 +130,15 @@ def outcome_message(outcome: Outcome) -> str:
     return outcome.message
 
 
+def depot_videos(root: Path) -> Iterator[Path]:
+    """Video and photo files under a depot folder, in name order (hidden files and folders skipped)."""
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in FOOTAGE_SUFFIXES:
+                yield Path(folder) / name
+
+
 class DepotWatcher:
     """Polls ``root`` (recursively) and hands each video to ``process`` once its copy is complete.
 
@@ -141,11 +150,15 @@ class DepotWatcher:
         on_outcome: Called with each video and its outcome (reporting).
         clock: Monotonic seconds (tests pass a fake one).
         wall: Unix time, to age modification times.
+        process_batch: Processes all of a poll's ready videos together, returning their outcomes in
+            order (the Ray backend: ``streetwatch.pipeline.fleet.RayFleet.process``); used instead of
+            ``process`` when given.
     """
 
     def __init__(self, root: Path, process: Callable[[Path], Outcome], state: WatchState, *,
                  stable_s: float = DEFAULT_STABLE_S, on_outcome: Callable[[Path, Outcome], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 process_batch: Callable[[list[Path]], list[Outcome]] | None = None) -> None:
         if not root.is_dir():
             raise NotADirectoryError(f"depot folder not found: {root}")
         if stable_s < 0:
@@ -157,16 +170,13 @@ class DepotWatcher:
         self.on_outcome = on_outcome
         self.clock = clock
         self.wall = wall
+        self.process_batch = process_batch
         # path -> (stamp, first seen with that stamp): a file is ready when its stamp held stable_s
         self._seen: dict[Path, tuple[Stamp, float]] = {}
 
     def videos(self) -> Iterator[Path]:
         """Video and photo files under the root, in name order (hidden files and folders skipped)."""
-        for folder, subfolders, files in os.walk(self.root):
-            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-            for name in sorted(files):
-                if not name.startswith(".") and Path(name).suffix.lower() in FOOTAGE_SUFFIXES:
-                    yield Path(folder) / name
+        return depot_videos(self.root)
 
     def ready(self) -> list[Path]:
         """Videos whose copy is complete (with their sidecars) and that were not handled as they are."""
@@ -191,22 +201,31 @@ class DepotWatcher:
         return found
 
     def poll_once(self) -> list[tuple[Path, Outcome]]:
-        """Process every ready video, in name order; returns what happened."""
+        """Process every ready video, in name order (all at once with ``process_batch``); returns what happened."""
+        ready = self.ready()
+        if self.process_batch is not None:
+            stamped = [(video, stamp) for video in ready if (stamp := Stamp.of(video)) is not None]
+            outcomes = self.process_batch([video for video, _ in stamped]) if stamped else []
+            return [self._handled(video, stamp, outcome)
+                    for (video, stamp), outcome in zip(stamped, outcomes, strict=True)]
         results: list[tuple[Path, Outcome]] = []
-        for video in self.ready():
+        for video in ready:
             stamp = Stamp.of(video)
             if stamp is None:
                 continue
-            outcome = self.process(video)
-            kind = outcome_kind(outcome)
-            self.state.record(video, Handled(stamp.size, stamp.mtime_ns, kind, outcome_message(outcome), time.time()))
-            self._seen.pop(video, None)
-            if kind in (WatchOutcome.REJECTED, WatchOutcome.FAILED):
-                logger.warning("%s: %s (%s); not retried until the file changes", video, kind, outcome_message(outcome))
-            if self.on_outcome is not None:
-                self.on_outcome(video, outcome)
-            results.append((video, outcome))
+            results.append(self._handled(video, stamp, self.process(video)))
         return results
+
+    def _handled(self, video: Path, stamp: Stamp, outcome: Outcome) -> tuple[Path, Outcome]:
+        """Remember what happened to a video (as it was when handed over) and report it."""
+        kind = outcome_kind(outcome)
+        self.state.record(video, Handled(stamp.size, stamp.mtime_ns, kind, outcome_message(outcome), time.time()))
+        self._seen.pop(video, None)
+        if kind in (WatchOutcome.REJECTED, WatchOutcome.FAILED):
+            logger.warning("%s: %s (%s); not retried until the file changes", video, kind, outcome_message(outcome))
+        if self.on_outcome is not None:
+            self.on_outcome(video, outcome)
+        return video, outcome
 
     def run(self, poll_s: float = DEFAULT_POLL_S, stop: threading.Event | None = None,
             max_polls: int | None = None) -> None:

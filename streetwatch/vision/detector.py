@@ -76,7 +76,10 @@ class UltralyticsConfig(BaseModel):
 
 
 class OnnxConfig(BaseModel):
-    """A YOLO detection ONNX export (``streetwatch.vision.export.export_onnx``) run by ONNX Runtime on the CPU.
+    """A YOLO detection ONNX export (``streetwatch.vision.export.export_onnx``) run by ONNX Runtime.
+
+    On the CPU by default; ``providers`` from :func:`streetwatch.vision.device.plan_device` put it
+    on CUDA (``CUDAExecutionProvider`` on ``device_id``, the CPU provider behind it).
 
     The input size comes from the model (fixed height and width, e.g. 384x640); the class
     names from its metadata.
@@ -95,6 +98,8 @@ class OnnxConfig(BaseModel):
     intra_op_threads: int | None = Field(None, ge=1)
     # Let idle worker threads spin (a little lower latency, a lot more CPU time on small machines).
     spin: bool = False
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    device_id: int = Field(0, ge=0, description="The CUDA device, when providers name CUDA.")
 
 
 DetectorConfig = Annotated[UltralyticsConfig | OnnxConfig, Field(discriminator="kind")]

@@ -133,6 +133,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Uploads: uploaders (cars; tests/api/test_uploads_api.py) and admins. Sent empty, the admin's
     # request passes the role check and is refused for what it lacks (a file name, its sha256).
     ("POST", "/uploads"): Entry({**dict.fromkeys(CALLERS, 403), ANON: 401, "admin": 422}),
+    ("GET", "/metrics"): Entry(EVERYONE),   # backlog counts for Prometheus, like /health (docs/scaling.md)
     # Signing in needs no credentials; /auth/me needs some.
     ("POST", "/auth/token"): Entry(EVERYONE, form={"username": "reviewer", "password": TEST_PASSWORD}),
     ("GET", "/auth/me"): Entry(SIGNED_IN),

@@ -95,6 +95,12 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> npt.NDAr
     return np.asarray(keep, dtype=np.intp)
 
 
+def session_providers(config: OnnxConfig) -> list[str | tuple[str, dict[str, object]]]:
+    """ONNX Runtime's providers for the config: CUDA gets its device index; the CPU provider stays last."""
+    return [(name, {"device_id": config.device_id}) if name == "CUDAExecutionProvider" else name
+            for name in config.providers]
+
+
 class OnnxDetector(WeightsDetector):
     """Batched inference of a YOLO detection ONNX export (from :func:`streetwatch.vision.export.export_onnx`).
 
@@ -117,7 +123,7 @@ class OnnxDetector(WeightsDetector):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self._session = ort.InferenceSession(
-                str(config.weights), sess_options=options, providers=["CPUExecutionProvider"])
+                str(config.weights), sess_options=options, providers=session_providers(config))
         except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/... kinds
             raise DetectorError(f"cannot load ONNX model {config.weights}: {exc}") from exc
         self._names = self._read_names()
