@@ -63,8 +63,8 @@ def shared_detector() -> Detector:
 
 def run_settings(db_url: str, workdir: Path, **overrides: object) -> Settings:
     """Settings for a test run: the given database, evidence under ``workdir``, few frames per second."""
-    values: dict[str, object] = {"sample_fps": SAMPLE_FPS} | overrides
-    return get_settings(db_url=db_url, evidence_dir=workdir / "evidence", **values)
+    values: dict[str, object] = {"sample_fps": SAMPLE_FPS, "evidence_dir": workdir / "evidence"} | overrides
+    return get_settings(db_url=db_url, **values)
 
 
 def sqlite_url(path: Path) -> str:

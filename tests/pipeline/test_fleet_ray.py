@@ -3,11 +3,15 @@
 The depot scenario: six videos land in a watched folder (two with the same content under different
 names, one truncated without its index); one Ray worker is killed with SIGKILL in the middle of a
 video. In the end every distinct readable video is committed exactly once, the duplicate is
-skipped, the truncated file is rejected, and the killed worker's video was taken over once.
+skipped, the truncated file is rejected, and the killed worker's video was taken over once. It runs
+twice: on a SQLite file with an evidence folder, and as a city's fleet runs it, on a real PostgreSQL
+with PostGIS and a real S3-compatible server (moto on 127.0.0.1), where every evidence object must
+be in the bucket under its sha256 and every located observation must carry its point geometry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from streetwatch.cli.main import app
@@ -30,8 +34,16 @@ from streetwatch.pipeline.fleet import RAY_MISSING, RayFleet, RayUnavailableErro
 from streetwatch.pipeline.outcomes import Processed, Rejected, Skipped
 from streetwatch.pipeline.watch import DepotWatcher, WatchState
 from streetwatch.store.db import make_engine
-from streetwatch.store.models import Observation, Video
-from tests.pipeline.run_helpers import CLIP_FPS, CLIP_SIZE, run_settings, shared_street_clip, sqlite_url
+from streetwatch.store.models import Evidence, Observation, Video
+from tests.pipeline.run_helpers import (
+    CLIP_FPS,
+    CLIP_SIZE,
+    run_settings,
+    shared_street_clip,
+    sqlite_url,
+    write_gpx_fixes,
+)
+from tests.s3_fixtures import S3Server
 from tests.video_fixtures import make_bad_file
 
 runner = CliRunner()
@@ -44,8 +56,10 @@ def markers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ray_local(markers: Path) -> Iterator[object]:
-    """One local Ray instance for the module; its workers write a marker per video they start."""
+def ray_local(markers: Path, s3_server: S3Server) -> Iterator[object]:
+    """One local Ray instance for the module; its workers write a marker per video they start.
+
+    Started after the S3 server, so that its workers inherit the (fake) AWS credentials the server set."""
     ray = pytest.importorskip("ray")
     os.environ["STREETWATCH_RAY_TASK_MARKER_DIR"] = str(markers)   # inherited by the Ray workers
     started = start_ray("local", num_cpus=2)
@@ -78,7 +92,11 @@ def kill_mid_video(markers: Path, db_url: str, name: str, killed: list[int], sto
 
 
 @pytest.mark.slow
-def test_a_watched_depot_on_ray_survives_a_killed_worker(ray_local: object, markers: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite-folder", pytest.param("postgis-s3", marks=pytest.mark.postgres)])
+def test_a_watched_depot_on_ray_survives_a_killed_worker(ray_local: object, markers: Path, tmp_path: Path,
+                                                         backend: str, request: pytest.FixtureRequest) -> None:
+    for marker in markers.glob("*"):  # the markers of an earlier parameter's run
+        marker.unlink()
     depot = tmp_path / "depot"
     (depot / "car-2").mkdir(parents=True)
     first = street_clip(depot / "a.mp4", 3.0, (0.0, 1.0))
@@ -87,8 +105,17 @@ def test_a_watched_depot_on_ray_survives_a_killed_worker(ray_local: object, mark
     street_clip(depot / "car-2" / "c.mp4", 3.0, (0.3, 0.7))
     street_clip(depot / "long.mp4", 14.0, (0.0, 1.0))                    # the one whose worker is killed
     shutil.move(make_bad_file("truncated_mp4", tmp_path), depot / "cut.mp4")   # no moov: rejected
-    db_url = sqlite_url(tmp_path / "fleet.db")
-    settings = run_settings(db_url, tmp_path, claim_stale_after_s=STALE_AFTER_S)
+    for video in ("a", "car-2/a-again", "b", "car-2/c", "long"):  # GPS beside each: objects are placed
+        write_gpx_fixes(depot / f"{video}.gpx", [float(t) for t in range(16)])
+    if backend == "sqlite-folder":
+        db_url = sqlite_url(tmp_path / "fleet.db")
+        settings = run_settings(db_url, tmp_path, claim_stale_after_s=STALE_AFTER_S)
+    else:
+        db_url = request.getfixturevalue("postgis_url")
+        server: S3Server = request.getfixturevalue("s3_server")
+        bucket = request.getfixturevalue("s3_bucket")
+        settings = run_settings(db_url, tmp_path, claim_stale_after_s=STALE_AFTER_S,
+                                evidence_dir=f"s3://{bucket}/fleet", s3_endpoint_url=server.endpoint_url)
     fleet = RayFleet(settings, "local", hold_wait_s=120.0)
     watcher = DepotWatcher(depot, lambda video: fleet.process([video])[0], WatchState(tmp_path / "state.json"),
                            stable_s=0.0, process_batch=fleet.process)
@@ -129,6 +156,30 @@ def test_a_watched_depot_on_ray_survives_a_killed_worker(ray_local: object, mark
         if isinstance(outcome, Processed):   # each video's observations stored once: as many as its run found
             assert per_video.get(outcome.video_id, 0) == outcome.observations > 0
             assert distinct_tracks[outcome.video_id] == outcome.observations
+    if backend == "postgis-s3":
+        check_postgis_and_s3(db_url, server, bucket)
+
+
+def check_postgis_and_s3(db_url: str, server: S3Server, bucket: str) -> None:
+    """Every evidence row's object is in the bucket and hashes to its sha256; located observations have geometry."""
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        recorded = set(conn.execute(select(Evidence.sha256)).scalars())
+        off = conn.execute(text(
+            "SELECT count(*) FROM observations WHERE lat IS NOT NULL AND (geom IS NULL "
+            "OR abs(ST_X(geom) - lon) > 1e-9 OR abs(ST_Y(geom) - lat) > 1e-9)")).scalar_one()
+        located = conn.execute(text("SELECT count(*) FROM observations WHERE geom IS NOT NULL")).scalar_one()
+    engine.dispose()
+    client = server.client()
+    keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="fleet/")
+            for item in page.get("Contents", [])]
+    stored = {}
+    for key in keys:
+        data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        stored[hashlib.sha256(data).hexdigest()] = key
+    assert recorded and recorded <= set(stored), f"evidence rows without their object: {sorted(recorded - set(stored))}"
+    assert all(Path(stored[sha]).stem == sha for sha in recorded)  # content-addressed: the key names the hash
+    assert off == 0 and located > 0
 
 
 @pytest.mark.slow
