@@ -33,6 +33,10 @@ CpusPerVideoOption = Annotated[int, typer.Option(
     "--cpus-per-video", min=1, help="Cores each video's Ray task takes (its detector's threads).")]
 GpusPerVideoOption = Annotated[float | None, typer.Option(
     "--gpus-per-video", min=0.0, help="GPU share of each video's Ray task (default: 0.25 with --device cuda, else 0).")]
+DetectorActorsOption = Annotated[int | None, typer.Option(
+    "--detector-actors", min=0, max=64, help="With --ray: shared detectors that batch the frames of every video in "
+                                             "flight (one per GPU with --device cuda). Default: 0, each video's "
+                                             "task runs its own detector (best on CPUs).")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port (/metrics): videos, frames, "
                                              "detector latency, and the database's backlog.")]
@@ -94,7 +98,7 @@ def ray_fleet(settings: Settings, address: str, metrics: PipelineMetrics, *, num
     if gpus_per_video is None:
         gpus_per_video = 0.25 if settings.device.startswith("cuda") else 0.0
     return RayFleet(settings, address, num_cpus=num_cpus, cpus_per_video=cpus_per_video,
-                    gpus_per_video=gpus_per_video, on_report=reported)
+                    gpus_per_video=gpus_per_video, on_report=reported, detector_actors=settings.detector_actors)
 
 
 def ray_batch(fleet: RayFleet, metrics: PipelineMetrics) -> Callable[[list[Path]], list[Outcome]]:

@@ -130,6 +130,7 @@ def process(
     ray_cpus: fleet_options.RayCpusOption = None,
     cpus_per_video: fleet_options.CpusPerVideoOption = 1,
     gpus_per_video: fleet_options.GpusPerVideoOption = None,
+    detector_actors: fleet_options.DetectorActorsOption = None,
     metrics_port: fleet_options.MetricsPortOption = None,
     log_format: fleet_options.LogFormatOption = "text",
 ) -> None:
@@ -164,7 +165,7 @@ def process(
     missing = [str(v) for v in videos if not v.exists()]
     settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps,
                          gps_offset_s=gps_offset, device=device, zones_paths=zones or None,
-                         permits_path=permits, models_dir=models_dir)
+                         permits_path=permits, models_dir=models_dir, detector_actors=detector_actors)
     for path in [*settings.zones_paths, *([settings.permits_path] if settings.permits_path else [])]:
         if not path.is_file():
             raise _fail(f"rules file not found: {path}")
@@ -248,6 +249,7 @@ def watch(
     ray_cpus: fleet_options.RayCpusOption = None,
     cpus_per_video: fleet_options.CpusPerVideoOption = 1,
     gpus_per_video: fleet_options.GpusPerVideoOption = None,
+    detector_actors: fleet_options.DetectorActorsOption = None,
     metrics_port: fleet_options.MetricsPortOption = None,
     log_format: fleet_options.LogFormatOption = "text",
 ) -> None:
@@ -271,7 +273,8 @@ def watch(
     from streetwatch.datasets.registry import process_model
 
     fleet_options.setup_logging(log_format)
-    settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps, device=device)
+    settings = _settings(db_url=db, evidence_dir=evidence, model_path=model, sample_fps=sample_fps, device=device,
+                         detector_actors=detector_actors)
     chosen = process_model(settings)   # --model, else the registry's active version, else the bundled model
     settings = settings.model_copy(update={"model_path": chosen.path, "model_label": chosen.label})
     if not settings.model_path.is_file():

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
                                             "map50, recall, precision.")
     taxonomy_path: Path = Field(DEFAULT_TAXONOMY, description="Class -> family -> event table.")
     device: str = Field("cpu", description="Torch device for the detector: cpu, cuda, cuda:0, ...")
+    detector_actors: int = Field(0, ge=0, le=64, description="With --ray: shared detectors (Ray actors, a GPU each "
+                                 "with --device cuda) that batch the frames of every video in flight; 0: each "
+                                 "video's task runs its own detector (the better choice on CPUs).")
     sample_fps: float = Field(5.0, gt=0, le=120, description="Frames analysed per second of video.")
     imgsz: int = Field(640, ge=160, le=1920, description="Detector input size (longest side).")
     batch_size: int = Field(8, ge=1, le=256, description="Frames per detector call.")

@@ -74,22 +74,28 @@ class TaskReport:
 _PROCESSORS: dict[str, VideoProcessor] = {}
 
 
-def _worker_processor(settings: Settings, threads: int) -> VideoProcessor:
-    key = f"{threads}:{settings.model_dump_json()}"
+def _worker_processor(settings: Settings, threads: int, actor: Any = None) -> VideoProcessor:
+    key = f"{threads}:{settings.model_dump_json()}:{actor._actor_id.hex() if actor is not None else ''}"
     processor = _PROCESSORS.get(key)
     if processor is None:
         config = detector_config(settings)
         if isinstance(config, OnnxConfig):   # a task's CPU share, not every core of the machine
             config = config.model_copy(update={"intra_op_threads": threads})
-        processor = VideoProcessor(settings, build_detector(config), progress=False)
+        if actor is not None:   # the machine's shared detector: frames of every video in flight batched together
+            from streetwatch.pipeline.fleet_detector import RemoteDetector
+
+            processor = VideoProcessor(settings, RemoteDetector(actor), progress=False)
+        else:
+            processor = VideoProcessor(settings, build_detector(config), progress=False)
         processor.batch_size = config.batch_size
         _PROCESSORS[key] = processor
     return processor
 
 
-def process_in_worker(settings: Settings, path: str, gps: str | None, threads: int) -> TaskReport:
-    """The body of a video's Ray task: the single-process path on one video, in a Ray worker."""
-    processor = _worker_processor(settings, threads)
+def process_in_worker(settings: Settings, path: str, gps: str | None, threads: int, actor: Any = None) -> TaskReport:
+    """The body of a video's Ray task: the single-process path on one video, in a Ray worker (its
+    detector calls going to ``actor``, a shared detector, when one is given)."""
+    processor = _worker_processor(settings, threads, actor)
     batches: list[tuple[int, float]] = []
     processor.on_detect = lambda frames, seconds: batches.append((frames, seconds))
     marker = os.environ.get("STREETWATCH_RAY_TASK_MARKER_DIR")
@@ -123,19 +129,30 @@ class RayFleet:
         hold_wait_s: How long a video held by a stopped or another worker is waited for (default:
             the claim staleness window plus a minute).
         on_report: Called with each finished task's report (metrics, progress lines).
+        detector_actors: Shared detectors (Ray actors, one GPU each with ``--device cuda``) that batch the
+            frames of all videos in flight (``streetwatch.pipeline.fleet_detector``); 0: each task its own.
     """
 
     def __init__(self, settings: Settings, address: str = "local", *, num_cpus: int | None = None,
                  cpus_per_video: int = 1, gpus_per_video: float = 0.0, hold_wait_s: float | None = None,
-                 on_report: Callable[[TaskReport], None] | None = None) -> None:
+                 on_report: Callable[[TaskReport], None] | None = None, detector_actors: int = 0) -> None:
         self.settings = settings
         self.cpus_per_video = cpus_per_video
         self.hold_wait_s = hold_wait_s if hold_wait_s is not None else settings.claim_stale_after_s + 60.0
         self.on_report = on_report
-        detector_config(settings)   # an unusable --device fails here, not in every task
+        config = detector_config(settings)   # an unusable --device fails here, not in every task
         # Migrated once, here: workers that all migrate a fresh database at once would race.
         upgrade(settings.db_url)
         self._ray = start_ray(address, num_cpus)
+        self.actors: list[Any] = []
+        if detector_actors > 0:
+            from streetwatch.pipeline.fleet_detector import start_detector_actors
+
+            on_gpu = settings.device.startswith("cuda")
+            self.actors = start_detector_actors(self._ray, config, detector_actors, num_gpus=1.0 if on_gpu else 0.0,
+                                                num_cpus=0.0 if on_gpu else float(cpus_per_video))
+            gpus_per_video = 0.0   # the actors hold the GPUs; the tasks decode, track and judge
+        self._submitted = 0
         self._task = self._ray.remote(process_in_worker).options(
             num_cpus=cpus_per_video, num_gpus=gpus_per_video, max_retries=TASK_RETRIES, retry_exceptions=False)
 
@@ -148,8 +165,10 @@ class RayFleet:
             now = time.monotonic()
             for item in [w for w in waiting if w.not_before <= now]:
                 waiting.remove(item)
+                actor = self.actors[self._submitted % len(self.actors)] if self.actors else None
+                self._submitted += 1
                 ref = self._task.remote(self.settings, str(item.path), str(gps_path) if gps_path else None,
-                                        self.cpus_per_video)
+                                        self.cpus_per_video, actor)
                 running[ref] = item
             if not running:
                 time.sleep(max(0.05, min(w.not_before for w in waiting) - now))
@@ -168,6 +187,10 @@ class RayFleet:
                     self.on_report(report)
         assert all(o is not None for o in outcomes)
         return [o for o in outcomes if o is not None]
+
+    def batch_stats(self) -> list[Any]:
+        """Each shared detector's :class:`~streetwatch.pipeline.fleet_detector.BatchStats` (none without actors)."""
+        return [self._ray.get(actor.batch_stats.remote()) for actor in self.actors]
 
     def run(self, paths: Sequence[Path], gps_path: Path | None = None) -> RunSummary:
         """As :func:`streetwatch.pipeline.run.process_videos`, on Ray."""

@@ -215,3 +215,26 @@ def test_without_ray_installed_the_message_says_what_to_install(monkeypatch: pyt
     clip.write_bytes(b"not read")
     result = runner.invoke(app, ["process", str(clip), "--db", sqlite_url(tmp_path / "x.db"), "--ray", "local"])
     assert result.exit_code == 2 and RAY_MISSING in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_a_shared_detector_actor_gives_the_same_observations(ray_local: object, tmp_path: Path) -> None:
+    """--detector-actors 1: the tasks' detector calls go to one shared actor, with the same results."""
+    import ray
+
+    clips = [street_clip(tmp_path / f"{name}.mp4", 3.0, pan) for name, pan in (("p", (0.0, 1.0)), ("q", (1.0, 0.0)))]
+    counts: dict[int, list[int]] = {}
+    for actors in (0, 1):
+        fleet = RayFleet(run_settings(sqlite_url(tmp_path / f"actors-{actors}.db"), tmp_path / f"w{actors}"),
+                         "local", detector_actors=actors)
+        try:
+            outcomes = fleet.process(clips)
+            assert all(isinstance(o, Processed) for o in outcomes), outcomes
+            counts[actors] = [o.observations for o in outcomes if isinstance(o, Processed)]
+            if actors:
+                (stats,) = fleet.batch_stats()
+                assert stats.calls > 0 and stats.frames > 0   # the frames went through the actor
+        finally:
+            for actor in fleet.actors:   # give its core back to the module's Ray instance
+                ray.kill(actor)
+    assert counts[0] == counts[1] and all(n > 0 for n in counts[0])
