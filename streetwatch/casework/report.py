@@ -27,6 +27,7 @@ COLUMNS_ZH = {
 _TABLE = ("filed", "dispatched", "handled", "handled_on_time", "closed", "closed_on_time", "disposal_rate",
           "on_time_disposal_rate", "closure_rate", "on_time_closure_rate", "rework_rate", "extension_rate",
           "avg_handling_working_hours")
+REPORT_COLUMNS = _TABLE  # the report's columns, in order (the PDF's tables take theirs from here)
 
 
 @dataclass(frozen=True, slots=True)

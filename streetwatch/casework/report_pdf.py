@@ -18,16 +18,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from streetwatch.casework import report_charts as charts
-from streetwatch.casework.kpis import KpiRow
+from streetwatch.casework.kpis import COUNT_NAMES, RATE_NAMES, KpiRow
 from streetwatch.casework.pdf_fonts import register_pdf_font, truetype_font_path
-from streetwatch.casework.report import COLUMNS_ZH, ranked
+from streetwatch.casework.report import COLUMNS_ZH, REPORT_COLUMNS, ranked
 from streetwatch.casework.report_data import MonthlyReportPack
 
 FAMILY_ZH = {"stall": "占道经营", "garbage": "垃圾", "parking": "乱停放", "ads": "违规广告"}
-_KPI_COLUMNS = ("filed", "dispatched", "handled", "handled_on_time", "closed", "closed_on_time", "disposal_rate",
-                "on_time_disposal_rate", "closure_rate", "on_time_closure_rate", "rework_rate", "extension_rate")
-_RATES = {"disposal_rate", "on_time_disposal_rate", "closure_rate", "on_time_closure_rate", "rework_rate",
-          "extension_rate"}
+# The report's KPI columns, as the Markdown/CSV report has them (less the average handling time).
+_KPI_COLUMNS = tuple(name for name in REPORT_COLUMNS if name in COUNT_NAMES or name in RATE_NAMES)
+_RATES = set(RATE_NAMES)
 
 
 def _value(row: KpiRow, name: str) -> str:

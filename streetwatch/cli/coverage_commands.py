@@ -18,7 +18,6 @@ from rich.table import Table
 
 from streetwatch.core.vocab import CoverageStatus
 
-console = Console()
 COLOURS = {CoverageStatus.COVERED.value: "green", CoverageStatus.STALE.value: "yellow",
            CoverageStatus.NEVER.value: "red"}
 
@@ -61,6 +60,7 @@ def coverage(
     from streetwatch.core.settings import get_settings
     from streetwatch.store.db import make_engine, make_session_factory, upgrade
 
+    console = Console()  # made here, so the terminal's width (COLUMNS) is read when the command runs
     settings = get_settings(db_url=db, roads_path=roads)
     end = _time(until, "--until") or datetime.now(UTC)
     start = _time(since, "--since") or end - timedelta(days=days)

@@ -595,8 +595,7 @@ def bench(
 
     given = {"seconds": seconds, "rates": parse_rates(rates) if rates is not None else None, "pairs": pairs,
              "clip": clip, "yolo_weights": yolo_weights, "device": device}
-    if device is not None:   # the timed `process` children run there too
-        os.environ["STREETWATCH_DEVICE"] = device
+    previous_device = os.environ.get("STREETWATCH_DEVICE")
     plan = bench_plan(quick=quick, model=model or DEFAULT_MODEL, workdir=workdir, compare=compare, fps=fps,
                       **{name: value for name, value in given.items() if value is not None})
     started = time.perf_counter()
@@ -606,11 +605,18 @@ def bench(
 
     from streetwatch.vision.device import DeviceError, plan_device
 
+    if device is not None:   # the timed `process` children run there too (restored below: tests run in-process)
+        os.environ["STREETWATCH_DEVICE"] = device
     try:   # an unusable --device fails before the clip is made
         plan_device(plan.device, plan.model, runtime="onnx" if plan.model.suffix == ".onnx" else "torch")
         report = run_bench(plan, log=log)
     except DeviceError as exc:
         raise _fail(str(exc)) from None
+    finally:
+        if previous_device is None:
+            os.environ.pop("STREETWATCH_DEVICE", None)
+        else:
+            os.environ["STREETWATCH_DEVICE"] = previous_device
     print(report.markdown())
 
 

@@ -44,6 +44,7 @@ class WatchOutcome(Vocabulary):
     SKIPPED = "skipped"        # the same content was processed before (or is being processed elsewhere)
     REJECTED = "rejected"      # not a usable video or GPS: reported once, not retried until the file changes
     FAILED = "failed"          # processing broke: reported once, not retried until the file changes
+    HELD = "held"              # claimed by a worker that stopped: not recorded, tried again on a later poll
 
 
 class ViolationStatus(Vocabulary):

@@ -34,7 +34,7 @@ from streetwatch.core.vocab import WatchOutcome
 from streetwatch.pipeline.gps.media import VIDEO_SUFFIXES
 from streetwatch.pipeline.gps.source import SIDECAR_SUFFIXES
 from streetwatch.pipeline.photo_ingest import PHOTO_SUFFIXES
-from streetwatch.pipeline.run import Failed, Outcome, Processed, Rejected, Skipped
+from streetwatch.pipeline.run import Failed, Held, Outcome, Processed, Rejected, Skipped
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +120,8 @@ def outcome_kind(outcome: Outcome) -> WatchOutcome:
         return WatchOutcome.SKIPPED
     if isinstance(outcome, Rejected):
         return WatchOutcome.REJECTED
+    if isinstance(outcome, Held):
+        return WatchOutcome.HELD
     assert isinstance(outcome, Failed)
     return WatchOutcome.FAILED
 
@@ -219,8 +221,13 @@ class DepotWatcher:
     def _handled(self, video: Path, stamp: Stamp, outcome: Outcome) -> tuple[Path, Outcome]:
         """Remember what happened to a video (as it was when handed over) and report it."""
         kind = outcome_kind(outcome)
-        self.state.record(video, Handled(stamp.size, stamp.mtime_ns, kind, outcome_message(outcome), time.time()))
         self._seen.pop(video, None)
+        if kind == WatchOutcome.HELD:   # a stopped worker's claim: not remembered, so a later poll takes it over
+            logger.info("%s: %s", video, outcome_message(outcome))
+            if self.on_outcome is not None:
+                self.on_outcome(video, outcome)
+            return video, outcome
+        self.state.record(video, Handled(stamp.size, stamp.mtime_ns, kind, outcome_message(outcome), time.time()))
         if kind in (WatchOutcome.REJECTED, WatchOutcome.FAILED):
             logger.warning("%s: %s (%s); not retried until the file changes", video, kind, outcome_message(outcome))
         if self.on_outcome is not None:

@@ -152,7 +152,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (the newest by default).
 
     A database already at the newest revision is left alone without loading alembic (start-up time).
-    At the head, on PostgreSQL whose ``postgis`` extension was created after migration 0017 ran,
+    At the head, on PostgreSQL whose ``postgis`` extension was created after migration 0020 ran,
     this also adds the geometry columns then (``streetwatch.store.spatial_ddl``); engines already
     running keep the lat/lon path until restarted (``streetwatch.store.spatial.postgis_enabled``).
     """

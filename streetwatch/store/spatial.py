@@ -1,6 +1,6 @@
 """Where the database can do the geometry: PostGIS when it has it, lat/lon and H3 otherwise.
 
-On PostgreSQL with PostGIS (the extension created in the database; migration 0017, or
+On PostgreSQL with PostGIS (the extension created in the database; migration 0020, or
 ``streetwatch db upgrade`` run after it, adds the columns: :mod:`streetwatch.store.spatial_ddl`),
 observations, violations and cases carry ``geom geometry(Point, 4326)``, kept equal to lat/lon
 by a trigger and indexed with GiST. Three searches then use that index:
@@ -77,7 +77,7 @@ def postgis_enabled(bind: Session | Connection | Engine | sessionmaker[Session])
     """Whether this database has the PostGIS geometry columns (and GeoAlchemy2 is installed).
 
     Asked once per engine (a query of the system catalogue on first use) and remembered. An
-    engine made before migration 0017 ran keeps its answer: call :func:`forget_postgis` after
+    engine made before migration 0020 ran keeps its answer: call :func:`forget_postgis` after
     migrating under a running engine.
     """
     engine = _engine_of(bind)

@@ -1,5 +1,5 @@
-"""The PostGIS geometry columns: adding them (migration 0017, and ``streetwatch db upgrade`` once the
-extension exists) and taking them away (0017's downgrade).
+"""The PostGIS geometry columns: adding them (migration 0020, and ``streetwatch db upgrade`` once the
+extension exists) and taking them away (0020's downgrade).
 
 On each of observations, violations and cases: ``geom geometry(Point, 4326)`` filled from lat/lon,
 the GiST index ``ix_<table>_geom``, and the trigger ``<table>_geom`` that sets ``geom`` from lat/lon

@@ -1,4 +1,4 @@
-"""PostGIS (migration 0017) on a real PostgreSQL with the extension: geometry columns, their GiST
+"""PostGIS (migration 0020) on a real PostgreSQL with the extension: geometry columns, their GiST
 indexes and triggers go up and down; geometry follows lat/lon on every write; the planner uses the
 indexes for a box and for the case-matching search.
 
@@ -30,6 +30,10 @@ from tests.store.sightings import Sighting, commit_sightings
 pytestmark = pytest.mark.postgres
 
 TABLES = ("observations", "violations", "cases")
+# The revision before the geometry migration. It is the newest so that rows can be written through
+# today's models right below it; a later migration must come before it in the chain, or this test
+# must write its rows another way.
+BEFORE_POSTGIS = "0019"
 INSERT_CASE = text(
     "INSERT INTO cases (id, family, event_code, status, lat, lon, h3_cell, sightings, recurrence_count, "
     "created_at, updated_at) VALUES (:id, 'parking', '0508', 'open', :lat, :lon, 'x', 1, 0, now(), now())")
@@ -79,19 +83,19 @@ def _assert_geometry_is_lat_lon(engine: Engine) -> None:
             assert (lat, lon) == (y, x), table
 
 
-def test_0017_goes_up_and_down_and_backfills_existing_rows(postgis_url: str, tmp_path: Path) -> None:
+def test_0020_goes_up_and_down_and_backfills_existing_rows(postgis_url: str, tmp_path: Path) -> None:
     engine = make_engine(postgis_url)
     try:
         assert _geom_columns(engine) == dict.fromkeys(TABLES, True)
         expected = {f"ix_{t}_geom" for t in TABLES} | {f"{t}_geom" for t in TABLES}
         assert _spatial_objects(engine) == expected
 
-        command.downgrade(alembic_config(postgis_url), "0011")
+        command.downgrade(alembic_config(postgis_url), BEFORE_POSTGIS)
         assert _geom_columns(engine) == dict.fromkeys(TABLES, False)
         assert _spatial_objects(engine) == set()
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'streetwatch_%'")).scalar() == 0
-        _commit_some(postgis_url, tmp_path)   # rows written before 0017: backfilled by it
+        _commit_some(postgis_url, tmp_path)   # rows written before 0020: backfilled by it
 
         upgrade(postgis_url)
         assert _geom_columns(engine) == dict.fromkeys(TABLES, True)
@@ -123,7 +127,7 @@ def test_head_schema_matches_the_models_besides_geometry(postgis_url: str) -> No
 
 
 def test_plain_postgresql_and_sqlite_get_no_geometry(db_url: str) -> None:
-    """Without the extension (db_url's PostgreSQL database has none) 0017 changes nothing."""
+    """Without the extension (db_url's PostgreSQL database has none) 0020 changes nothing."""
     engine = make_engine(db_url)
     try:
         assert _geom_columns(engine) == dict.fromkeys(TABLES, False)
@@ -138,7 +142,7 @@ def test_db_upgrade_adds_geometry_once_the_extension_is_created_later(postgres_s
     postgres_server.create_database(name)
     url = postgres_server.url(name)
     try:
-        upgrade(url)    # 0017 runs without the extension: nothing to do
+        upgrade(url)    # 0020 runs without the extension: nothing to do
         _commit_some(url, tmp_path)
         engine = make_engine(url)
         try:
@@ -190,7 +194,7 @@ def test_postgis_enabled_is_asked_once_per_engine(postgis_url: str) -> None:
     engine = make_engine(postgis_url)
     try:
         assert postgis_enabled(engine)
-        command.downgrade(alembic_config(postgis_url), "0011")
+        command.downgrade(alembic_config(postgis_url), BEFORE_POSTGIS)
         assert postgis_enabled(engine)  # remembered: no catalogue query per request
         forget_postgis(engine)
         assert not postgis_enabled(engine)

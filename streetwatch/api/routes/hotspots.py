@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from streetwatch.api.auth import AuthenticatedUser, Role, require_roles
-from streetwatch.api.deps import SessionDep
+from streetwatch.api.deps import SessionDep, TaxonomyDep, check_family
 from streetwatch.api.errors import unprocessable
 from streetwatch.api.routes.workflow import WorkflowConfigDep
 from streetwatch.api.schemas import ErrorPublic, QueryTime
@@ -40,7 +40,7 @@ class HotspotsPublic(BaseModel):
     count: int = Field(description="Number of points.")
     truncated: bool = Field(description="More points than ``limit`` matched: the newest violations, or the "
                                         "cases with the most sightings, are given.")
-    points: list[tuple[float, float, float]]
+    points: list[list[float]] = Field(description="``[lat, lon, weight]`` each.")
 
 
 class RecurringPlacePublic(BaseModel):
@@ -92,32 +92,34 @@ def _unit(user: AuthenticatedUser) -> str | None:
 @router.get("/hotspots", summary="Heat map points", response_model=HotspotsPublic,
             responses={403: {"model": ErrorPublic, "description": "A unit-scoped user without a unit."}})
 def hotspots(
-    session: SessionDep, config: WorkflowConfigDep, user: Reader, family: Family = None, since: Since = None,
-    until: Until = None,
+    session: SessionDep, config: WorkflowConfigDep, taxonomy: TaxonomyDep, user: Reader, family: Family = None,
+    since: Since = None, until: Until = None,
     kind: Annotated[Literal["violations", "cases"], Query(
         description="violations: one point per violation seen in the period; cases: one per case, weighted "
                     "by its sightings in the period.")] = "violations",
     limit: Annotated[int, Query(ge=1, le=200_000, description="At most this many points.")] = 50_000,
 ) -> HotspotsPublic:
     """Points for the cases map's heat layer (rejected violations left out)."""
+    check_family(taxonomy, family)
     start, end = _period(config, since, until)
     unit = _unit(user)
     points = heat_points(session, since=start, until=end, family=family, unit=unit, kind=kind, limit=limit + 1)
     return HotspotsPublic(since=start, until=end, family=family, unit=unit, kind=kind, count=min(len(points), limit),
-                          truncated=len(points) > limit, points=[(p.lat, p.lon, p.weight) for p in points[:limit]])
+                          truncated=len(points) > limit, points=[[p.lat, p.lon, p.weight] for p in points[:limit]])
 
 
 @router.get("/hotspots/recurring", summary="Recurring places, ranked", response_model=RecurringPlacesPublic,
             responses={403: {"model": ErrorPublic, "description": "A unit-scoped user without a unit."}})
 def recurring(
-    session: SessionDep, config: WorkflowConfigDep, user: Reader, family: Family = None, since: Since = None,
-    until: Until = None,
+    session: SessionDep, config: WorkflowConfigDep, taxonomy: TaxonomyDep, user: Reader, family: Family = None,
+    since: Since = None, until: Until = None,
     resolution: Annotated[int, Query(ge=5, le=12, description="H3 resolution of the places (9: ~175 m edge).")]
     = DEFAULT_RESOLUTION,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many places.")] = 20,
 ) -> RecurringPlacesPublic:
     """H3 cells where cases of one family recurred or reopened most, with the trend against the period of the
     same length just before."""
+    check_family(taxonomy, family)
     start, end = _period(config, since, until)
     unit = _unit(user)
     previous = (start - (end - start), start)

@@ -6,7 +6,7 @@ image keep their reference and the audit log's ``evidence.purge`` entry names wh
 purged image is no longer expected on disk by ``streetwatch audit verify``.
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0016
 Create Date: 2026-12-02 07:00:00
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

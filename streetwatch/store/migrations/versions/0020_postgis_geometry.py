@@ -17,8 +17,8 @@ to add geometry to.
 Downgrade drops the triggers, their function, the indexes and the columns; it leaves the
 extension in place (other schemas may use it, and creating it was not this revision's doing).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-02 07:00:00
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ from alembic import op
 
 from streetwatch.store.spatial_ddl import install_geometry, remove_geometry
 
-revision = "0017"
-down_revision = "0016"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
