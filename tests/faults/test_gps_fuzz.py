@@ -29,7 +29,7 @@ from streetwatch.pipeline.gps.gpmf import parse_klv, read_gpmf_raw
 from streetwatch.pipeline.gps.loader import read_gps_file
 from streetwatch.pipeline.gps.srt import parse_srt_cues
 from streetwatch.pipeline.gps.timing import GpsReading, parse_timezone
-from tests.pipeline.gps.media_builders import SHARED_DATA, mai_clip, mai_record
+from tests.pipeline.gps.media_builders import SHARED_DATA, gps5_payload, mai_clip, mai_record
 from tests.pipeline.gps.nmea_lines import gga, rmc, with_wrong_checksum, zda
 
 CST = parse_timezone("+08:00")
@@ -208,3 +208,22 @@ def test_the_fuzzer_catches_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dates_in_the_seeds_are_what_the_parsers_read() -> None:
     """A sanity check on the seeds' clock: 2023-05-01 04:00 UTC (12:00 at +08:00)."""
     assert dt.datetime(2023, 5, 1, 4, tzinfo=dt.UTC).timestamp() == 1682913600.0
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (gps5_payload([(22.5, 113.9, 10.0, 5.0)] * 3, scal=(0, 10_000_000, 1000, 1000, 100)), "zero SCAL"),
+        (gps5_payload([(22.5, 113.9, 10.0, 5.0)] * 3, gpsu="231399999999.000"), "impossible GPSU date"),
+    ],
+    ids=["zero-scale", "bad-gpsu"],
+)
+def test_well_formed_gpmf_with_impossible_values_is_skipped_not_raised(tmp_path: Path, payload: bytes,
+                                                                      why: str) -> None:
+    """What the fuzzer rarely hits: a payload whose layout is right but whose values cannot be used (a
+    zero scale divides by zero, an impossible GPSU date) is counted as malformed, never a crash."""
+    path = tmp_path / "gps.raw"
+    path.write_bytes(payload)
+    report = _survives(lambda: read_gpmf_raw(path))
+    if isinstance(report, GpsReading):
+        assert not report.report.fixes and report.report.skipped_total >= 1, why
