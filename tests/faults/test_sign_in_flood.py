@@ -6,6 +6,7 @@ Before the limit, 120 wrong-password requests cost 120 argon2 hashes and pushed 
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import Counter
@@ -21,7 +22,11 @@ from tests.api.auth_support import TEST_PASSWORD
 from tests.live_server import serve_on_loopback
 
 FLOOD = 120
-HEALTH_WITHIN_S = 2.0
+# /health while the flood runs: its median stays quick and no answer takes seconds. (Before the limit the
+# flood pushed it to 7.2 s. The bounds leave room for a CI machine whose two cores run other tests too:
+# one 2.02 s outlier among answers of 0.06-0.4 s was seen there.)
+HEALTH_MEDIAN_WITHIN_S = 1.0
+HEALTH_WITHIN_S = 5.0
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +69,7 @@ def test_a_wrong_password_flood_is_refused_cheaply(live_url: str, settings: Sett
     assert statuses == {401: allowed, 429: FLOOD - allowed}, statuses
     assert all(a.headers["retry-after"].isdigit() for a in answers if a.status_code == 429)
     assert health_times and max(health_times) < HEALTH_WITHIN_S, f"/health took up to {max(health_times):.2f} s"
+    assert statistics.median(health_times) < HEALTH_MEDIAN_WITHIN_S, f"/health's median: {health_times}"
     assert flood_s < 30, f"the flood took {flood_s:.1f} s"
     with httpx.Client(base_url=live_url, timeout=30) as http:  # the user is locked for the window ...
         locked = http.post("/auth/token", data={"username": "reviewer", "password": TEST_PASSWORD})
