@@ -211,3 +211,15 @@ def test_two_processes_racing_on_one_file_make_one_video(db_url: str, street_cli
     assert counts["videos"] == 1
     assert counts["observations"] == int(found.group(1)) > 0
     assert fetch_rows(db_url, select(Video.status)) == [{"status": "done"}]
+
+
+def test_the_command_line_loads_no_heavy_library_before_a_command_runs() -> None:
+    """Start-up: `streetwatch --help` and every command's parsing stay cheap (about 0.5 s). The database,
+    vision and learning libraries load inside the command that needs them, never with the CLI itself."""
+    import subprocess
+    import sys
+
+    heavy = ("sqlalchemy", "alembic", "torch", "supervision", "numpy", "cv2", "onnxruntime", "ray", "matplotlib")
+    code = f"import sys, streetwatch.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]", found.stdout

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from streetwatch.store.backlog import Backlog
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads when the command runs, not with every `streetwatch --help`
+    from streetwatch.store.backlog import Backlog
 
 console = Console(stderr=True, soft_wrap=True)
 
