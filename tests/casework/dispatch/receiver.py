@@ -9,8 +9,11 @@ by event id), so a test can tell retries on the wire from duplicates the applica
 
 from __future__ import annotations
 
+import io
 import socket
+import struct
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,16 +36,27 @@ class ReceiverLog:
     raw: Counter[str] = field(default_factory=Counter)          # requests per event id, incl. repeats
     applied: list[str] = field(default_factory=list)            # event ids handed to the application
     bad_signatures: list[str] = field(default_factory=list)
+    troubled: Counter[str] = field(default_factory=Counter)     # requests per event id met with the trouble
     forms: list[dict[str, str]] = field(default_factory=list)   # Open311 form posts
 
 
 class Receiver:
-    """A webhook / Open311 receiver answering ``status_code`` (200 = accept)."""
+    """A webhook / Open311 receiver answering ``status_code`` (200 = accept).
 
-    def __init__(self, secret: str, status_code: int = 200, open311_reply: str | None = None) -> None:
+    ``trouble`` makes the first webhook request of each event go wrong: ``"slow"`` answers only after
+    ``slow_s`` (the application has acted on it meanwhile; the sender gave up waiting), ``"reset"``
+    reads the request and resets the connection (TCP RST) without acting on it.
+    """
+
+    def __init__(self, secret: str, status_code: int = 200, open311_reply: str | None = None,
+                 trouble: str | None = None, slow_s: float = 1.0) -> None:
+        if trouble not in (None, "slow", "reset"):
+            raise ValueError(f"trouble must be None, 'slow' or 'reset', got {trouble!r}")
         self.secret = secret
         self.status_code = status_code
         self.open311_reply = open311_reply
+        self.trouble = trouble
+        self.slow_s = slow_s
         self.log = ReceiverLog()
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -98,12 +112,34 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                     log.bad_signatures.append(f"{event_id}: {exc}")
                 self._reply(401, '{"error": "bad signature"}')
                 return
+            if receiver.trouble is not None:
+                with log.lock:
+                    first = log.troubled[event_id] == 0
+                    if first:
+                        log.troubled[event_id] += 1
+                if first and receiver.trouble == "reset":
+                    self._reset()
+                    return
+            else:
+                first = False
             with log.lock:
                 log.raw[event_id] += 1
                 # The application's dedup: act on an event id once, however often it arrives.
                 if receiver.status_code == 200 and event_id not in log.applied:
                     log.applied.append(event_id)
-            self._reply(receiver.status_code, "{}")
+            if first:  # slow: the application has acted on it, but the answer comes after the sender gave up
+                time.sleep(receiver.slow_s)
+            try:
+                self._reply(receiver.status_code, "{}")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # slow: the sender hung up before the answer
+
+        def _reset(self) -> None:
+            """Drop the connection with a TCP RST (SO_LINGER 0), no answer."""
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.wfile = io.BytesIO()   # what the handler would still flush goes nowhere
+            self.close_connection = True
 
         def _reply(self, status: int, text: str) -> None:
             data = text.encode()

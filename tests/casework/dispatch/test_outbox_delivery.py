@@ -33,8 +33,9 @@ def fast_settings(**overrides: object) -> DispatchSettings:
     return DispatchSettings(**values)  # type: ignore[arg-type]
 
 
-def webhook(receiver: Receiver, name: str = "hook") -> WebhookDestination:
-    return WebhookDestination(kind="webhook", name=name, url=receiver.url + "/hook", secret=SECRET, timeout_s=5.0)
+def webhook(receiver: Receiver, name: str = "hook", timeout_s: float = 5.0) -> WebhookDestination:
+    return WebhookDestination(kind="webhook", name=name, url=receiver.url + "/hook", secret=SECRET,
+                              timeout_s=timeout_s)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -203,3 +204,40 @@ def test_backoff_schedule_for_a_seeded_rng() -> None:
 def test_retry_policy_rejects_bad_values(base_s: float, cap_s: float, max_attempts: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RetryPolicy(base_s, cap_s, max_attempts)
+
+
+@pytest.mark.parametrize("trouble", ["slow", "reset"])
+def test_a_slow_or_resetting_receiver_loses_nothing_and_duplicates_nothing(
+    db_session_factory: sessionmaker[Session], trouble: str,
+) -> None:
+    """The first request of every event times out (the receiver answers after 0.8 s; the sender waits 0.3 s)
+    or has its connection reset; the retries deliver every event, and the application sees each once."""
+    receiver = Receiver(SECRET, trouble=trouble, slow_s=0.8)
+    receiver.start_listening()
+    try:
+        event_ids = enqueue_committed(db_session_factory, 10)
+        workers = [DispatchWorker(db_session_factory, [webhook(receiver, timeout_s=0.3)], fast_settings(),
+                                  name=f"w{i}", rng=random.Random(i)) for i in range(2)]
+        stop = threading.Event()
+        runner = run_workers(workers, stop, max_seconds=40)
+        next(runner)
+        try:
+            wait_until(lambda: len(deliveries(db_session_factory)) == 10
+                       and all(d.status == DeliveryStatus.DELIVERED for d in deliveries(db_session_factory)),
+                       30, "every event delivered")
+        finally:
+            next(runner, None)
+    finally:
+        receiver.close()
+
+    rows = deliveries(db_session_factory)
+    assert {r.event_id for r in rows} == set(event_ids)
+    assert all(r.attempts >= 2 for r in rows), [r.attempts for r in rows]   # each first attempt failed
+    assert receiver.log.troubled == dict.fromkeys(event_ids, 1)
+    assert sorted(receiver.log.applied) == sorted(event_ids)                # 0 lost, 0 duplicated for the app
+    if trouble == "reset":    # a reset request never reached the application: one request each got through
+        assert receiver.log.raw == dict.fromkeys(event_ids, 1)
+    else:                     # a slow one did, and its retry came on top: the event id made it harmless
+        assert all(receiver.log.raw[e] >= 2 for e in event_ids)
+    stats = [w.stats for w in workers]
+    assert total(stats, "delivered") == 10 and total(stats, "dead") == 0
