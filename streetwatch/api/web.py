@@ -58,7 +58,7 @@ from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import CaseStatus, DecisionAction, RejectReason, ViolationStatus
 from streetwatch.store import queries
 from streetwatch.store.db import Session, SessionFactory
-from streetwatch.store.models import Violation, utcnow
+from streetwatch.store.models import Observation, Violation, utcnow
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -177,29 +177,38 @@ class BoxView:
         return cls(100 * x1 / w, 100 * y1 / h, 100 * (x2 - x1) / w, 100 * (y2 - y1) / h)
 
 
-def _item_context(session: Session, taxonomy: Taxonomy, violation: Violation, held: list[Violation]
-                  ) -> dict[str, Any]:
-    obs = violation.observation
+def frame_context(session: Session, taxonomy: Taxonomy, obs: Observation) -> dict[str, Any]:
+    """What ``_labeller.html`` draws for an observation's evidence frame: its size, its boxes as views, the labels."""
     frame = queries.get_evidence(session, obs.frame_sha256)
     # Old rows may lack sizes: fall back to the box's own extent so the overlay stays inside.
     frame_w = frame.width if frame is not None and frame.width else int(max(obs.bbox[2], 1))
     frame_h = frame.height if frame is not None and frame.height else int(max(obs.bbox[3], 1))
+    labelled = label_context(session, obs, taxonomy, frame_w, frame_h)
+    for other in labelled["other_objects"]:
+        other["view"] = BoxView.of(other["box"], frame_w, frame_h)
+    return labelled | {"obs": obs, "frame_url": evidence_url(obs.frame_sha256), "frame_w": frame_w, "frame_h": frame_h,
+                       "box": BoxView.of(labelled["label_box"], frame_w, frame_h), "model_name": obs.video.model_name}
+
+
+def held_position(ids: list[int], current: int) -> dict[str, Any]:
+    """Where ``current`` stands among the held items, and its neighbours (J/K)."""
+    pos = ids.index(current)
+    return {"position": pos + 1, "held": len(ids), "prev_id": ids[pos - 1] if pos > 0 else None,
+            "next_id": ids[pos + 1] if pos + 1 < len(ids) else None}
+
+
+def _item_context(session: Session, taxonomy: Taxonomy, violation: Violation, held: list[Violation]
+                  ) -> dict[str, Any]:
+    obs = violation.observation
+    context = frame_context(session, taxonomy, obs)
+    frame_w, frame_h = context["frame_w"], context["frame_h"]
     points = [
         {"t": float(p["pts_s"]), "frame": int(p["frame_index"]), "conf": float(p["confidence"]),
          "box": BoxView.of(p["xyxy"], frame_w, frame_h), "best": abs(float(p["pts_s"]) - obs.best_pts_s) < 1e-6}
         for p in (obs.track_points or [])
     ]
-    ids = [v.id for v in held]
-    pos = ids.index(violation.id)
-    labelled = label_context(session, obs, taxonomy, frame_w, frame_h)
-    for other in labelled["other_objects"]:
-        other["view"] = BoxView.of(other["box"], frame_w, frame_h)
-    return labelled | {
-        "v": violation, "obs": obs, "frame_url": evidence_url(obs.frame_sha256),
-        "crop_url": evidence_url(obs.crop_sha256), "box": BoxView.of(labelled["label_box"], frame_w, frame_h),
-        "frame_w": frame_w, "frame_h": frame_h, "points": points, "position": pos + 1, "held": len(ids),
-        "prev_id": ids[pos - 1] if pos > 0 else None, "next_id": ids[pos + 1] if pos + 1 < len(ids) else None,
-        "reject_keys": REJECT_KEYS, "model_name": obs.video.model_name,
+    return context | held_position([v.id for v in held], violation.id) | {
+        "v": violation, "crop_url": evidence_url(obs.crop_sha256), "points": points, "reject_keys": REJECT_KEYS,
     }
 
 

@@ -16,9 +16,9 @@ from fastapi.responses import HTMLResponse
 from streetwatch.api.auth import AuthenticatedUser, Role, require_roles
 from streetwatch.api.deps import SessionDep, SessionFactoryDep, TaxonomyDep, get_taxonomy
 from streetwatch.api.routes.labelling import LABELLER_ROLES
-from streetwatch.api.schemas import DbId, evidence_url
-from streetwatch.api.web import LEASE_MINUTES, BoxView, PageUser, _render, _require
-from streetwatch.api.web_labels import PageEdits, label_context
+from streetwatch.api.schemas import DbId
+from streetwatch.api.web import LEASE_MINUTES, PageUser, _render, _require, frame_context, held_position
+from streetwatch.api.web_labels import PageEdits, write_frame_edits
 from streetwatch.core.labels import LabelError
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.core.vocab import LabelKind, LabellingStatus
@@ -49,20 +49,7 @@ def _context(session: Session, taxonomy: Taxonomy, item: LabellingItem, held: li
     obs = session.get(Observation, item.observation_id)
     if obs is None:
         raise queries.NotFoundError(f"observation {item.observation_id} of labelling item {item.id} is gone")
-    frame = queries.get_evidence(session, obs.frame_sha256)
-    frame_w = frame.width if frame is not None and frame.width else int(max(obs.bbox[2], 1))
-    frame_h = frame.height if frame is not None and frame.height else int(max(obs.bbox[3], 1))
-    labelled = label_context(session, obs, taxonomy, frame_w, frame_h)
-    for other in labelled["other_objects"]:
-        other["view"] = BoxView.of(other["box"], frame_w, frame_h)
-    ids = [h.id for h in held]
-    pos = ids.index(item.id)
-    return labelled | {
-        "it": item, "obs": obs, "frame_url": evidence_url(obs.frame_sha256), "frame_w": frame_w, "frame_h": frame_h,
-        "box": BoxView.of(labelled["label_box"], frame_w, frame_h), "position": pos + 1, "held": len(ids),
-        "prev_id": ids[pos - 1] if pos > 0 else None, "next_id": ids[pos + 1] if pos + 1 < len(ids) else None,
-        "model_name": obs.video.model_name,
-    }
+    return frame_context(session, taxonomy, obs) | held_position([h.id for h in held], item.id) | {"it": item}
 
 
 def _fragment(request: Request, session: Session, held: list[LabellingItem], current: LabellingItem | None,
@@ -102,24 +89,16 @@ def save_item_labels(session: Session, item_id: int, edits: PageEdits, *, actor:
         raise queries.NotFoundError(f"labelling item {item_id} not found")
     observation_id = item.observation_id
     session.commit()  # end the read: on SQLite the writing transaction must start with its write (the lock)
-    done: list[str] = []
 
-    def write(request: labels.LabelRequest) -> None:
-        labels.record_label(session, observation_id, request, actor=actor, taxonomy=taxonomy)
+    def write(request: labels.LabelRequest) -> labels.ReviewLabel:
+        return labels.record_label(session, observation_id, request, actor=actor, taxonomy=taxonomy)
+
+    def relabel(class_name: str) -> str:  # a labelling item is no violation: a label record only
+        write(labels.LabelRequest(LabelKind.RELABEL, class_name=class_name))
+        return f"labelled {class_name}"
 
     try:
-        if edits.empty:
-            write(labels.LabelRequest(LabelKind.EMPTY_FRAME))
-            done.append("frame marked empty (nothing here)")
-        if edits.box is not None:
-            write(labels.LabelRequest(LabelKind.ADJUST_BOX, box=edits.box))
-            done.append("box adjusted")
-        if edits.class_name is not None:
-            write(labels.LabelRequest(LabelKind.RELABEL, class_name=edits.class_name))
-            done.append(f"labelled {edits.class_name}")
-        if edits.missed_box is not None:
-            write(labels.LabelRequest(LabelKind.ADD_MISSED, box=edits.missed_box, class_name=edits.missed_class))
-            done.append(f"missed {edits.missed_class} added")
+        done = write_frame_edits(edits, write, relabel)
         labelling_queue.finish(session, item_id, LabellingStatus.LABELLED, actor=actor, may_override=may_override)
         session.commit()
     except Exception:

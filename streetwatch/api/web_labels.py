@@ -85,30 +85,42 @@ def save_page_edits(
         raise queries.NotFoundError(f"violation {violation_id} not found")
     session.commit()  # end the read: on SQLite the writing transaction must start with its write (the lock)
     observation_id = violation.observation_id
-    done: list[str] = []
 
     def write(request: labels.LabelRequest) -> labels.ReviewLabel:
         return labels.record_label(session, observation_id, request, actor=actor, taxonomy=taxonomy)
 
     try:
-        if edits.empty:
-            write(labels.LabelRequest(LabelKind.EMPTY_FRAME))
-            done.append("frame marked empty (nothing here): reject the violation if nothing is wrong")
-        if edits.box is not None:
-            write(labels.LabelRequest(LabelKind.ADJUST_BOX, box=edits.box))
-            done.append("box adjusted")
-        if edits.class_name is not None:
-            done.append(_relabel(session, violation, edits.class_name, actor=actor, may_override=may_override,
-                                 taxonomy=taxonomy, config=config, write=write))
-        if edits.missed_box is not None:
-            added = write(labels.LabelRequest(LabelKind.ADD_MISSED, box=edits.missed_box,
-                                              class_name=edits.missed_class))
-            done.append(f"missed {added.class_name} added")
+        done = write_frame_edits(
+            edits, write, lambda name: _relabel(session, violation, name, actor=actor, may_override=may_override,
+                                                taxonomy=taxonomy, config=config, write=write),
+            empty_note=": reject the violation if nothing is wrong")
         session.commit()
     except Exception:
         session.rollback()
         raise
     return f"#{violation_id} labels saved: " + "; ".join(done)
+
+
+def write_frame_edits(edits: PageEdits, write: Callable[[labels.LabelRequest], labels.ReviewLabel],
+                      relabel: Callable[[str], str], *, empty_note: str = "") -> list[str]:
+    """Write the edits as label records in their order (empty_frame alone; else adjust_box, the class, add_missed).
+
+    ``relabel`` writes the class change (a record, or a relabel decision) and says what it did; the
+    result is what was saved, in words, for the page's flash.
+    """
+    done: list[str] = []
+    if edits.empty:
+        write(labels.LabelRequest(LabelKind.EMPTY_FRAME))
+        done.append(f"frame marked empty (nothing here){empty_note}")
+    if edits.box is not None:
+        write(labels.LabelRequest(LabelKind.ADJUST_BOX, box=edits.box))
+        done.append("box adjusted")
+    if edits.class_name is not None:
+        done.append(relabel(edits.class_name))
+    if edits.missed_box is not None:
+        added = write(labels.LabelRequest(LabelKind.ADD_MISSED, box=edits.missed_box, class_name=edits.missed_class))
+        done.append(f"missed {added.class_name} added")
+    return done
 
 
 def _relabel(session: Session, violation: Violation, class_name: str, *, actor: str, may_override: bool,
