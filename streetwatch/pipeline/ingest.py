@@ -135,16 +135,10 @@ def probe_video(path: str | Path) -> VideoInfo | IngestError:
         :class:`IngestError` (never raises for a bad file).
     """
     path = Path(path)
-    if not path.exists():
-        return IngestError(path, "not_found", "no such file")
-    if not path.is_file():
-        return IngestError(path, "not_found", "expected a regular file, found a directory or device")
-    try:
-        sha256, size, head = _hash_and_head(path)
-    except OSError as exc:
-        return IngestError(path, "unreadable", f"cannot read the file: {exc.strerror or exc}")
-    if size == 0:
-        return IngestError(path, "empty", "zero bytes: the camera wrote nothing to this file")
+    read = read_footage_file(path, empty="zero bytes: the camera wrote nothing to this file")
+    if isinstance(read, IngestError):
+        return read
+    sha256, size, head = read
 
     signature = sniff_signature(head)
     if signature.kind in ("other", "text"):
@@ -220,6 +214,22 @@ _MAGIC: tuple[tuple[bytes, Literal["video", "other"], str], ...] = (
     (b"ID3", "other", "an MP3 audio file"),
     (b"fLaC", "other", "a FLAC audio file"),
 )
+
+
+def read_footage_file(path: Path, *, empty: str) -> tuple[str, int, bytes] | IngestError:
+    """A footage file's sha256, size and first bytes, or why it cannot be read (``not_found``,
+    ``unreadable``; ``empty`` with the message given, for a file of zero bytes)."""
+    if not path.exists():
+        return IngestError(path, "not_found", "no such file")
+    if not path.is_file():
+        return IngestError(path, "not_found", "expected a regular file, found a directory or device")
+    try:
+        sha256, size, head = _hash_and_head(path)
+    except OSError as exc:
+        return IngestError(path, "unreadable", f"cannot read the file: {exc.strerror or exc}")
+    if size == 0:
+        return IngestError(path, "empty", empty)
+    return sha256, size, head
 
 
 def _hash_and_head(path: Path) -> tuple[str, int, bytes]:

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from streetwatch.pipeline.gps.media import VIDEO_SUFFIXES
-from streetwatch.pipeline.ingest import IngestError, _hash_and_head, sniff_signature
+from streetwatch.pipeline.ingest import IngestError, read_footage_file, sniff_signature
 from streetwatch.pipeline.photo_exif import PhotoExif, read_exif
 
 logger = logging.getLogger(__name__)
@@ -115,16 +115,10 @@ def probe_photo(path: str | Path, local_tz: dt.tzinfo) -> PhotoInfo | IngestErro
         ``undecodable``) saying what is wrong; never raises for a bad file.
     """
     path = Path(path)
-    if not path.exists():
-        return IngestError(path, "not_found", "no such file")
-    if not path.is_file():
-        return IngestError(path, "not_found", "expected a regular file, found a directory or device")
-    try:
-        sha256, size, head = _hash_and_head(path)
-    except OSError as exc:
-        return IngestError(path, "unreadable", f"cannot read the file: {exc.strerror or exc}")
-    if size == 0:
-        return IngestError(path, "empty", "zero bytes: nothing was written to this file")
+    read = read_footage_file(path, empty="zero bytes: nothing was written to this file")
+    if isinstance(read, IngestError):
+        return read
+    sha256, size, head = read
     kind = photo_kind(head)
     if kind is None:
         found = sniff_signature(head)
