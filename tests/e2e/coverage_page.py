@@ -45,9 +45,10 @@ def open_coverage_page(browser: Any, url: str) -> Any:
     """Sign in as the supervisor through the form, open the coverage page, wait for its map."""
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(f"{url}/ui/login")
-    page.keyboard.type(SUPERVISOR)  # the username field has autofocus
-    page.keyboard.press("Tab")
-    page.keyboard.type(TEST_PASSWORD)
+    # Filled by name, as the other page tests do: typing into whatever has focus raced the field's autofocus
+    # on a loaded machine (the sign-in went nowhere and the page stayed on /ui/login).
+    page.fill("input[name=username]", SUPERVISOR)
+    page.fill("input[name=password]", TEST_PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{url}/ui/queue")
     page.goto(f"{url}/ui/coverage")
