@@ -118,6 +118,8 @@ class Motion:
         total_sightings: All its sightings.
         reason: The evidence in words, for the reviewer.
         lateral_offset_m: Its distance right (+) or left (-) of the patrol car's path, when placed.
+        ground_summary: What its GPS ground positions showed, in words, when they decided a still
+            state; None when the image decided.
     """
 
     state: MotionState
@@ -126,6 +128,7 @@ class Motion:
     total_sightings: int
     reason: str
     lateral_offset_m: float | None = None
+    ground_summary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from streetwatch.vision.motion_state import (
     apply_gps_evidence,
     classify_track,
     in_lane,
+    near_corner_box,
     relabel,
 )
 
@@ -258,7 +259,7 @@ def run_traffic(config: TrafficConfig | None = None) -> TrafficReport:
         lateral = median_lateral_m(camera, [box for _, box in boxes], config.width, config.height)
         image = classify_track(boxes, [relabel(e, motion_config) for e in evidence], config.width, foe,
                                motion_config, vehicle_camera=True, lateral_m=lateral)
-        ground = _ground(config, camera, gps, boxes)
+        ground = _ground(config, camera, gps, boxes, foe[0] if foe is not None else config.width / 2)
         in_a_lane = in_lane(boxes[len(boxes) // 2][1], config.width, foe, motion_config, lateral)
         blank = MotionEstimate("unknown", 0.0, 0, len(boxes), math.nan, "no image evidence")
         both = apply_gps_evidence(image, ground, in_a_lane) if ground is not None else image
@@ -364,24 +365,28 @@ def _pair(config: TrafficConfig, rng: np.random.Generator, vehicle: _Vehicle,
 
 
 def _ground(config: TrafficConfig, camera: CameraModel, gps: object,
-            boxes: list[tuple[float, tuple[float, float, float, float]]]) -> GpsEvidence | None:
-    """Per-sighting flat-ground positions from the noisy GPS pose and the chosen camera."""
+            boxes: list[tuple[float, tuple[float, float, float, float]]], centre_x: float) -> GpsEvidence | None:
+    """Per-sighting flat-ground positions of the near outer corner (``near_corner_box``) from the
+    noisy GPS pose and the chosen camera, as ``pipeline.run`` places them."""
     placed: list[tuple[float, float, float]] = []
     ranges: list[float] = []
+    cameras: list[tuple[float, float]] = []
     plane: LocalPlane | None = None
     for t, box in boxes:
         pose = gps.pose_at(t)   # type: ignore[attr-defined]
-        where = locate_object(pose, camera, box, config.width, config.height)
+        where = locate_object(pose, camera, near_corner_box(box, centre_x), config.width, config.height)
         if (where.status is not LocationStatus.GEOLOCATED or where.lat is None or where.lon is None
                 or where.range_m is None or where.range_m > GPS_MOTION_MAX_RANGE_M):
             continue
         plane = plane or LocalPlane(where.lat, where.lon)
         east, north = plane.to_en(where.lat, where.lon)
         placed.append((t, east, north))
+        cameras.append(plane.to_en(pose.lat, pose.lon))
         ranges.append(where.range_m)
     if len(placed) < 3:
         return None
-    return GpsEvidence(placed, expected_drift_m=max(4.0, 0.2 * float(np.median(ranges))))
+    return GpsEvidence(placed, expected_drift_m=max(4.0, 0.2 * float(np.median(ranges))),
+                       camera_travel_m=math.dist(cameras[0], cameras[-1]))
 
 
 def format_traffic_report(report: TrafficReport) -> str:

@@ -92,7 +92,7 @@ from streetwatch.vision.device import plan_device
 from streetwatch.vision.egomotion import BackgroundFlows
 from streetwatch.vision.geometry import CameraModel, median_lateral_m
 from streetwatch.vision.motion_meter import MotionMeter
-from streetwatch.vision.motion_state import GpsEvidence
+from streetwatch.vision.motion_state import GpsEvidence, near_corner_box
 from streetwatch.vision.ocr import TextReader
 from streetwatch.vision.tracking import MultiObjectTracker
 from streetwatch.vision.types import Frame
@@ -491,34 +491,42 @@ class VideoProcessor:
             # With GPS the camera is a patrol car's: its ranging tells the lane better than the image.
             lateral = median_lateral_m(self._video_camera, [p.xyxy for p in points], *self._frame_size) \
                 if poses else None
+            foe = meter.focus_of_expansion
+            centre_x = foe[0] if foe is not None else self._frame_size[0] / 2
             estimate = meter.estimate(track_id, [(p.pts_s, p.xyxy) for p in points],
-                                      self._ground_evidence(points, poses), lateral)
+                                      self._ground_evidence(points, poses, centre_x), lateral)
             meter.forget(track_id)
             return Motion(MotionState(estimate.state), estimate.score, estimate.stationary_sightings,
-                          estimate.total_sightings, estimate.reason, lateral_offset(location, poses, points))
+                          estimate.total_sightings, estimate.reason, lateral_offset(location, poses, points),
+                          estimate.ground_summary)
         return judge
 
-    def _ground_evidence(self, points: Sequence[TrackPoint], poses: Sequence[Pose | None]) -> GpsEvidence | None:
-        """Where each sighting puts the vehicle on the ground (flat-ground ranging from the GPS pose):
-        a parked vehicle's positions stay within the ranging error, a driving one's drift away."""
+    def _ground_evidence(self, points: Sequence[TrackPoint], poses: Sequence[Pose | None], centre_x: float
+                         ) -> GpsEvidence | None:
+        """Where each sighting puts the vehicle on the ground (flat-ground ranging from the GPS pose
+        of its near outer corner, see :func:`near_corner_box`; ``centre_x`` is the road's centre
+        column): a parked vehicle's positions stay within the ranging error, a driving one's drift away."""
         if not poses:
             return None
         width, height = self._frame_size
         placed: list[tuple[float, float, float]] = []
         plane: LocalPlane | None = None
         ranges: list[float] = []
+        cameras: list[tuple[float, float]] = []
         for point, pose in zip(points, poses, strict=True):
-            where = locate_object(pose, self._video_camera, point.xyxy, width, height)
-            if (where.status is not LocationStatus.GEOLOCATED or where.lat is None or where.lon is None
-                    or where.range_m is None or where.range_m > GPS_MOTION_MAX_RANGE_M):
+            where = locate_object(pose, self._video_camera, near_corner_box(point.xyxy, centre_x), width, height)
+            if (pose is None or where.status is not LocationStatus.GEOLOCATED or where.lat is None
+                    or where.lon is None or where.range_m is None or where.range_m > GPS_MOTION_MAX_RANGE_M):
                 continue
             plane = plane or LocalPlane(where.lat, where.lon)
             east, north = plane.to_en(where.lat, where.lon)
             placed.append((point.pts_s, east, north))
+            cameras.append(plane.to_en(pose.lat, pose.lon))
             ranges.append(where.range_m)
         if len(placed) < 3:
             return None
-        return GpsEvidence(placed, expected_drift_m=max(4.0, 0.2 * float(np.median(ranges))))
+        return GpsEvidence(placed, expected_drift_m=max(4.0, 0.2 * float(np.median(ranges))),
+                           camera_travel_m=math.dist(cameras[0], cameras[-1]))
 
     def _taxonomy_only(self, detections: sv.Detections) -> sv.Detections:
         """Keep the classes the taxonomy knows, named as the taxonomy names them."""

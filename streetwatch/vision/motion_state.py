@@ -53,6 +53,9 @@ class MotionStateConfig:
         box_shrink: Share of the box trimmed on each side before taking its points (background leak).
         moving_share: This share of pairs moving (and at least one) -> moving.
         parked_share: This share of the decisive pairs still-and-informative -> parked/stopped.
+            A short track with no moving pair at all needs one informative pair more than
+            ``min_informative_pairs`` and half the decisive pairs (a walk of two seconds past a
+            parked car gives a handful of pairs, some blurred into "ambiguous").
         min_informative_pairs: Fewer still-and-informative pairs cannot prove parked.
         min_dwell_s: Still this long with no informative pair (stationary camera) -> parked.
         lane_half_width: Foot point within this share of the frame width of the centre line, and
@@ -117,6 +120,9 @@ class MotionEstimate:
         total_sightings: Sightings of the track.
         median_residual_px_norm: Median residual over the pairs, in box diagonals per second.
         reason: Why, in words (shown to reviewers).
+        ground_summary: When the ground positions (GPS) decided a still state, what they showed, in
+            words ("its ground position held within 0.3 m over 14 sightings while the patrol car
+            drove 16 m"); None when the image decided.
     """
 
     state: State
@@ -125,6 +131,7 @@ class MotionEstimate:
     total_sightings: int
     median_residual_px_norm: float
     reason: str
+    ground_summary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +141,14 @@ class GpsEvidence:
     Attributes:
         positions: (t, east_m, north_m) per sighting.
         expected_drift_m: Spread a still object shows from GPS and triangulation error alone.
+        camera_travel_m: How far the camera itself moved between the first and the last placed
+            sighting (metres), None when unknown. Needed before the ground can overrule the image:
+            a car driving with a camera whose GPS froze would also stay put on the ground.
     """
 
     positions: Sequence[tuple[float, float, float]]
     expected_drift_m: float = 4.0
+    camera_travel_m: float | None = None
 
 
 def _diag(box: Box) -> float:
@@ -262,7 +273,10 @@ def classify_track(sightings: Sequence[tuple[float, Box]], evidence: Sequence[Pa
 
     if n_moving >= 1 and n_moving >= config.moving_share * len(evidence):
         return result("moving", n_moving / len(evidence), "moves relative to the background")
-    if n_informative >= config.min_informative_pairs and n_informative >= config.parked_share * decisive:
+    never_moved = (n_moving == 0 and n_informative >= config.min_informative_pairs + 1
+                   and n_informative >= decisive / 2)
+    if n_informative >= config.min_informative_pairs and (n_informative >= config.parked_share * decisive
+                                                          or never_moved):
         score = n_informative / decisive * min(1.0, n_informative / 4)
         mid_box = sightings[n // 2][1]
         if in_lane(mid_box, frame_width, foe_xy, config, lateral_m):
@@ -285,6 +299,35 @@ def classify_track(sightings: Sequence[tuple[float, Box]], evidence: Sequence[Pa
     return result("unknown", 0.0, "evidence too weak or mixed")
 
 
+def near_corner_box(box: Box, centre_x: float) -> Box:
+    """A zero-width box at the near outer bottom corner of a vehicle seen obliquely, for ground positions.
+
+    Why: the bottom-centre of the box of a car beside the road is no point of the car: the box
+    spans from its far inner corner to its near outer one, and that span widens as the car comes
+    closer, so its flat-ground position slides sideways by metres while the car stands still. The
+    near outer corner (the right edge of a box right of the road's centre line, the left edge left
+    of it) stays the same point of the car; the box's bottom row is that corner's row. A box across
+    the centre line (a car ahead) keeps its bottom-centre, the middle of its rear.
+    """
+    x1, y1, x2, y2 = box
+    if x1 > centre_x:
+        return x2, y1, x2, y2
+    if x2 < centre_x:
+        return x1, y1, x1, y2
+    return box
+
+
+GROUND_STILL_MIN_SIGHTINGS = 8
+GROUND_STILL_MIN_SPAN_S = 2.0
+
+
+def _ground_proves_still(gps: GpsEvidence, spread: float, span_s: float) -> bool:
+    """Whether the ground positions alone prove a vehicle stood still (see :func:`apply_gps_evidence`)."""
+    return (gps.camera_travel_m is not None and len(gps.positions) >= GROUND_STILL_MIN_SIGHTINGS
+            and span_s >= GROUND_STILL_MIN_SPAN_S and spread <= gps.expected_drift_m / 2
+            and gps.camera_travel_m >= 3 * gps.expected_drift_m)
+
+
 def apply_gps_evidence(estimate: MotionEstimate, gps: GpsEvidence, in_lane: bool = False) -> MotionEstimate:
     """Let ground positions from GPS triangulation override the image-only estimate.
 
@@ -295,6 +338,12 @@ def apply_gps_evidence(estimate: MotionEstimate, gps: GpsEvidence, in_lane: bool
     The travel is the distance between the median position of the first third of the sightings
     and that of the last third: single ranging outliers (a pitch jolt, a box cut short, a GPS
     heading gone wild at walking pace) move a median little, a vehicle that drives moves both.
+
+    The ground overrules an image verdict of "moving" only when it is strong: at least
+    ``GROUND_STILL_MIN_SIGHTINGS`` placed sightings over ``GROUND_STILL_MIN_SPAN_S`` seconds that stay
+    within half the expected drift while the camera itself travelled three times that drift. The
+    image residual of a car body close to a passing camera is parallax (its points stand above the
+    ground plane the background fit follows); the ground positions of its sightings have none.
     """
     if len(gps.positions) < 3:
         return estimate
@@ -307,10 +356,19 @@ def apply_gps_evidence(estimate: MotionEstimate, gps: GpsEvidence, in_lane: bool
     if spread > 3 * gps.expected_drift_m:
         return replace(estimate, state="moving", score=max(estimate.score, 0.8),
                        reason=f"GPS: ground position moved {spread:.1f} m over {span_s:.1f} s; " + estimate.reason)
+    if estimate.state == "moving" and _ground_proves_still(gps, spread, span_s):
+        state_: State = "stopped_in_traffic" if in_lane else "parked"
+        held = (f"its ground position held within {spread:.1f} m over {len(gps.positions)} sightings while the "
+                f"patrol car drove {gps.camera_travel_m:.0f} m")
+        return replace(estimate, state=state_, score=0.7, ground_summary=held,
+                       reason=f"GPS: {held} in {span_s:.1f} s; the image residual is read as parallax of a body "
+                              f"standing above the road. Image: " + estimate.reason)
     if spread <= gps.expected_drift_m and estimate.state in ("unknown", "parked", "stopped_in_traffic"):
         state: State = "stopped_in_traffic" if in_lane else "parked"
         if estimate.state == "unknown" and span_s < 5.0:
             return estimate  # too short to trust the ground positions alone
         return replace(estimate, state=state, score=max(estimate.score, 0.7),
+                       ground_summary=(f"its ground position held within {spread:.1f} m over {span_s:.0f} s"
+                                       if estimate.state == "unknown" else estimate.ground_summary),
                        reason=f"GPS: ground positions within {spread:.1f} m over {span_s:.1f} s; " + estimate.reason)
     return estimate

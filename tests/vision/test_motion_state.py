@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pytest
 
 from streetwatch.vision.egomotion import Box, EgoMotionConfig, PointFlow, estimate_egomotion, fit_egomotion
+from streetwatch.vision.geometry import CameraModel, ObjectSize
 from streetwatch.vision.motion_meter import estimate_motion_states
 from streetwatch.vision.motion_state import (
     GpsEvidence,
@@ -24,6 +25,7 @@ from streetwatch.vision.motion_state import (
     apply_gps_evidence,
     classify_track,
     in_travel_lane,
+    near_corner_box,
 )
 
 W, H = 480, 360
@@ -182,6 +184,54 @@ def test_gps_evidence_overrides(spread_m: float, state: str, expected: str) -> N
     assert apply_gps_evidence(base, gps).state == expected
 
 
+def _held(n: int, span_s: float, spread_m: float, camera_travel_m: float | None) -> GpsEvidence:
+    """``n`` ground positions over ``span_s`` seconds, drifting ``spread_m`` east in all."""
+    return GpsEvidence([(span_s * k / (n - 1), spread_m * k / (n - 1), 0.0) for k in range(n)],
+                       camera_travel_m=camera_travel_m)
+
+
+@pytest.mark.parametrize(("gps", "in_lane", "expected"), [
+    (_held(12, 3.0, 0.5, 20.0), False, "parked"),              # held while the patrol car drove 20 m
+    (_held(12, 3.0, 0.5, 20.0), True, "stopped_in_traffic"),   # ... in a travel lane
+    (_held(12, 3.0, 0.5, None), False, "moving"),              # camera travel unknown
+    (_held(12, 3.0, 0.5, 2.0), False, "moving"),               # GPS frozen (or the car stood): proves nothing
+    (_held(5, 3.0, 0.5, 20.0), False, "moving"),               # too few sightings
+    (_held(12, 1.0, 0.5, 20.0), False, "moving"),              # too short
+    (_held(12, 3.0, 3.0, 20.0), False, "moving"),              # more than half the expected drift
+])
+def test_ground_overrules_an_image_moving_verdict_only_when_strong(gps: GpsEvidence, in_lane: bool,
+                                                                   expected: str) -> None:
+    """A car body beside a passing camera shows parallax in the image; its ground positions do not."""
+    image = MotionEstimate("moving", 0.6, 0, 12, 0.3, "moves relative to the background")
+    out = apply_gps_evidence(image, gps, in_lane)
+    assert out.state == expected, out.reason
+    if expected != "moving":
+        assert "while the patrol car drove 20 m" in out.reason and out.reason.endswith(image.reason)
+
+
+@pytest.mark.parametrize(("box", "centre_x", "expected"), [
+    ((400.0, 100.0, 600.0, 200.0), 320.0, (600.0, 100.0, 600.0, 200.0)),   # right of the road's centre
+    ((10.0, 100.0, 200.0, 200.0), 320.0, (10.0, 100.0, 10.0, 200.0)),      # left of it
+    ((280.0, 100.0, 360.0, 200.0), 320.0, (280.0, 100.0, 360.0, 200.0)),   # across it: a car ahead
+])
+def test_near_corner_box(box: Box, centre_x: float, expected: Box) -> None:
+    assert near_corner_box(box, centre_x) == expected
+
+
+def test_near_corner_keeps_a_parked_car_still_on_the_ground() -> None:
+    """Passing a parked car, the ground point of its box's bottom-centre slides sideways; its near corner does not."""
+    camera, car = CameraModel(), ObjectSize(4.5, 1.8, 1.5)
+    lateral: dict[str, list[float]] = {"centre": [], "corner": []}
+    for forward in (30.0, 20.0, 12.0, 8.0):
+        box = camera.box_pixels(forward, 3.6, car, 1280, 720)
+        assert box is not None
+        for name, foot in (("centre", box), ("corner", near_corner_box(box, 640.0))):
+            ground = camera.ground_point((foot[0] + foot[2]) / 2, foot[3], 1280, 720)
+            assert ground is not None
+            lateral[name].append(ground.right_m)
+    assert np.ptp(lateral["corner"]) < 0.1 and np.ptp(lateral["corner"]) < np.ptp(lateral["centre"]) / 3, lateral
+
+
 def test_still_vehicle_in_lane_ahead_is_stopped_in_traffic() -> None:
     """Forward motion (zoom about the centre): a world-fixed patch low on the centre line is queued traffic."""
     world = texture((H, W), 11)
@@ -207,4 +257,20 @@ def test_long_dwell_uses_lane_proxy_only_for_vehicle_cameras(vehicle_camera: boo
     evidence = [PairEvidence(t0, t1, 0.01, 0.0, False, 20, "still", False) for t0, t1 in pairwise(times)]
     sightings = [(t, box) for t in times]
     estimate = classify_track(sightings, evidence, W, (W / 2, H / 2), vehicle_camera=vehicle_camera)
+    assert estimate.state == expected, estimate.reason
+
+
+@pytest.mark.parametrize(("residuals", "expected"), [
+    ((0.05, 0.05, 0.05, 0.2, 0.2), "parked"),     # a short walk past a parked car: 3 followed the ground, none moved
+    ((0.05, 0.05, 0.05, 0.2, 0.2, 0.5), "unknown"),   # ... but one pair moved against it: mixed
+    ((0.05, 0.05, 0.2, 0.2, 0.2), "unknown"),     # 2 of 5: too few
+    ((0.05, 0.05, 0.05, 0.2, 0.2, 0.2, 0.2), "unknown"),   # 3 of 7: less than half the decisive pairs
+])
+def test_a_short_track_that_never_moved(residuals: tuple[float, ...], expected: str) -> None:
+    """Pairs with the background moving fast at the car (0.6 box/s); the residual decides each pair's kind."""
+    times = [0.2 * k for k in range(len(residuals) + 1)]
+    evidence = [PairEvidence(t0, t1, r, 0.6, True, 20, "ambiguous", False)
+                for (t0, t1), r in zip(pairwise(times), residuals, strict=True)]
+    box = (10.0, 250.0, 90.0, 330.0)   # kerb side
+    estimate = classify_track([(t, box) for t in times], evidence, W, (W / 2, H / 2), vehicle_camera=True)
     assert estimate.state == expected, estimate.reason

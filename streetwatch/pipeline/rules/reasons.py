@@ -150,8 +150,8 @@ def describe_motion(motion: Motion, class_name: str, seconds: float) -> str:
     if motion.lateral_offset_m is not None:
         offset = motion.lateral_offset_m
         side = f", {abs(offset):.1f} m {'right' if offset >= 0 else 'left'} of the patrol car's path"
-    still = (f"stationary against the background in {motion.stationary_sightings} of "
-             f"{motion.total_sightings} sightings")
+    still = motion.ground_summary or (f"stationary against the background in {motion.stationary_sightings} of "
+                                      f"{motion.total_sightings} sightings")
     state = {MotionState.PARKED: "parked", MotionState.MOVING: "moving",
              MotionState.STOPPED_IN_TRAFFIC: "stopped in traffic",
              MotionState.UNKNOWN: "standing or waiting (motion cannot tell)"}[motion.state]
