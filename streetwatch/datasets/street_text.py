@@ -124,11 +124,13 @@ def render_street_frame(
     ad_phone: str = "13812345678",
     plates: tuple[str, ...] = ("京A12345", "沪AD12345"),
     seed: int = 0,
+    car_boxes: tuple[tuple[float, float, float, float], ...] | None = None,
 ) -> RenderedFrame:
     """Draw a street frame (BGR uint8) with a banner, a small ad on a pole and one car per plate.
 
     Plates of 7 characters are drawn blue, of 8 characters green (new energy). ``seed`` adds a little sensor noise
-    so the OCR does not see perfectly flat colour.
+    so the OCR does not see perfectly flat colour. ``car_boxes`` places the cars (x1, y1, x2, y2 as shares of the
+    frame, one per plate); by default they stand side by side at the bottom of the frame.
     """
     w, h = size
     img = Image.new("RGB", size, (150, 155, 160))
@@ -160,9 +162,14 @@ def render_street_frame(
     rendered: list[RenderedPlate] = []
     car_w, car_h = int(0.24 * w), int(0.36 * h)
     colours = [(230, 230, 232), (60, 60, 70), (160, 40, 40)]
+    if car_boxes is not None and len(car_boxes) != len(plates):
+        raise ValueError(f"one car box per plate: {len(car_boxes)} boxes for {len(plates)} plates")
     for i, plate in enumerate(plates):
         cx = int(0.06 * w) + i * int(0.3 * w)
         vehicle_box = (cx, int(0.6 * h), cx + car_w, int(0.6 * h) + car_h)
+        if car_boxes is not None:
+            bx1, by1, bx2, by2 = car_boxes[i]
+            vehicle_box = (int(bx1 * w), int(by1 * h), int(bx2 * w), int(by2 * h))
         plate_box = _draw_car(draw, vehicle_box, plate, colours[i % len(colours)])
         rendered.append(RenderedPlate(plate, plate_box, vehicle_box))
 
