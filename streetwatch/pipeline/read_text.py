@@ -1,4 +1,5 @@
-"""The OCR second stage of a run: text on ad objects (with phone numbers), plates on parked vehicles.
+"""The OCR second stage of a run: text on ad objects (with phone numbers), plates on parked vehicles
+(and on vehicles in photos).
 
 OCR costs about half a second of CPU per crop, so it runs only where it helps: on the evidence
 crop of each ads-family object (the text is the ad's message; a phone number traces the
@@ -43,8 +44,10 @@ class TextStage:
     def __call__(self, observation: Observation) -> Observation:
         family = self._family(observation.class_name)
         wants_text = family == ADS_FAMILY and "text" not in observation.attributes  # not read already
+        # Plates of parked vehicles (the digital chalk mark across passes), and of the vehicle in a
+        # photo: an inspector photographs the car they report, and one sighting cannot show parking.
         wants_plate = (family == VEHICLE_FAMILY and observation.motion is not None
-                       and observation.motion.state is MotionState.PARKED)
+                       and (observation.motion.state is MotionState.PARKED or observation.motion.total_sightings <= 1))
         if not self.available or not (wants_text or wants_plate):
             return observation
         decoded = cv2.imdecode(np.frombuffer(observation.crop.data, np.uint8), cv2.IMREAD_COLOR)

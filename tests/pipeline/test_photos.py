@@ -260,6 +260,24 @@ def test_real_chinese_street_photos_place_their_vehicles(tmp_path: Path, name: s
     assert rows_of(db, select(Violation.id)) == []
 
 
+@pytest.mark.shared_data
+@pytest.mark.parametrize(("name", "plate"), [("hefei_roadside_parking_0.jpg", "皖A195K9"),
+                                             ("hefei_roadside_parking_2.jpg", "皖AT022C")])
+def test_an_inspectors_photo_of_a_parked_car_has_its_plate_read(tmp_path: Path, name: str, plate: str) -> None:
+    """One photo cannot show parking, but the car in it is the one reported: its plate is read (OCR on)."""
+    source = SHARED_PHOTOS / name
+    if not source.is_file():
+        pytest.skip(f"{source} is absent (the public data set beside the checkout)")
+    db = sqlite_url(tmp_path / "sw.db")
+    photo = write_photo(tmp_path / name, exif_block(*PHOTO_LATLON, heading=180.0), source=source)
+    summary = process_videos([photo], run_settings(db, tmp_path, ocr=True), None, progress=False,
+                             detector=shared_detector())
+    assert isinstance(summary.outcomes[0], Processed), summary.outcomes
+    read = {row.attributes.get("plate") for row in rows_of(db, select(Observation.class_name, Observation.attributes))
+            if row.class_name in VEHICLES}
+    assert plate in read, read
+
+
 @pytest.mark.slow   # the CLI loads its own detector and OCR models (about 8 s)
 def test_the_cli_processes_photos_and_reports_a_bad_one_with_exit_1(tmp_path: Path) -> None:
     from typer.testing import CliRunner
