@@ -54,7 +54,6 @@ class EgoMotionConfig:
     max_width: int = 480
     max_corners: int = 400
     min_distance: int = 8
-    quality_level: float = 0.01
     box_margin: float = 0.05
     fb_max_px: float = 1.0
     ransac_px: float = 2.0
@@ -170,10 +169,9 @@ def box_mask(shape: tuple[int, int], boxes: Sequence[Box], scale: float, margin:
 
 
 def track_points(gray0: npt.NDArray[np.uint8], gray1: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8],
-                 max_corners: int, min_distance: int, fb_max_px: float, quality_level: float = 0.01
-                 ) -> tuple[FloatArray, FloatArray]:
+                 max_corners: int, min_distance: int, fb_max_px: float) -> tuple[FloatArray, FloatArray]:
     """Corners in ``mask`` of ``gray0`` and where LK finds them in ``gray1`` (scaled px), FB-checked."""
-    corners = cv2.goodFeaturesToTrack(gray0, maxCorners=max_corners, qualityLevel=quality_level,
+    corners = cv2.goodFeaturesToTrack(gray0, maxCorners=max_corners, qualityLevel=0.01,
                                       minDistance=min_distance, mask=mask, blockSize=5)
     if corners is None or len(corners) == 0:
         empty = np.zeros((0, 2), np.float64)
@@ -440,8 +438,7 @@ def estimate_egomotion(image0: npt.NDArray[np.uint8], image1: npt.NDArray[np.uin
     g0, scale = to_gray_scaled(image0, config.max_width)
     g1, _ = to_gray_scaled(image1, config.max_width)
     mask = box_mask(g0.shape[:2], exclude_boxes, scale, config.box_margin, inside=False)
-    p0, p1 = track_points(g0, g1, mask, config.max_corners, config.min_distance, config.fb_max_px,
-                          config.quality_level)
+    p0, p1 = track_points(g0, g1, mask, config.max_corners, config.min_distance, config.fb_max_px)
     return fit_egomotion(PointFlow(p0 / scale, p1 / scale), t0, t1, width, scale, config)
 
 

@@ -304,7 +304,8 @@ def near_corner_box(box: Box, centre_x: float) -> Box:
 
     Why: the bottom-centre of the box of a car beside the road is no point of the car: the box
     spans from its far inner corner to its near outer one, and that span widens as the car comes
-    closer, so its flat-ground position slides sideways by metres while the car stands still. The
+    closer, so its flat-ground position slides sideways while the car stands still (0.36 m passing
+    a car 3.6 m right of the path from 30 m to 8 m; more on a turn or a wider angle). The
     near outer corner (the right edge of a box right of the road's centre line, the left edge left
     of it) stays the same point of the car; the box's bottom row is that corner's row. A box across
     the centre line (a car ahead) keeps its bottom-centre, the middle of its rear.
