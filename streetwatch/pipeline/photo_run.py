@@ -34,6 +34,7 @@ import numpy as np
 
 from streetwatch.core.types import Location, LocationStatus, Motion, MotionState, Observation, Pose, TrackPoint
 from streetwatch.core.vocab import TimeStatus
+from streetwatch.pipeline.ad_board import is_board, judge_boards
 from streetwatch.pipeline.ad_scan import AdTextScanner, ad_text_observations
 from streetwatch.pipeline.bin_fill import judge_bins
 from streetwatch.pipeline.gps.source import GpsOptions, find_sidecar, load_video_gps
@@ -124,6 +125,12 @@ def place_photo(photo: PhotoInfo, gps_path: Path | None, options: GpsOptions) ->
                       len(track) if track is not None else 0, dict(gps.dropped), note=f"photo: {where}; {when}")
 
 
+def _placed_again(observation: Observation, locate: Locator, width: int, height: int) -> Observation:
+    """The observation placed as its (changed) class stands: a standing board on the ground."""
+    location, _ = locate(observation.points, observation.best, observation.class_name, width, height)
+    return replace(observation, location=location)
+
+
 def photo_camera(exif: PhotoExif, width: int, height: int, max_range_m: float) -> CameraModel:
     """A hand-held camera with the photo's field of view across its width (portrait pictures too)."""
     long_side = exif.hfov_deg or DEFAULT_PHOTO_HFOV_DEG
@@ -143,6 +150,8 @@ def analyse_photo(processor: VideoProcessor, photo: PhotoInfo, place: PhotoPlace
     detections = processor._taxonomy_only(processor.detector.detect([frame.image])[0])
     detections.tracker_id = np.arange(1, len(detections) + 1)   # one "track" per detected object
     observations: list[Observation] = [*builder.add(frame, detections), *builder.finish_all()]
+    observations = [_placed_again(o, locate, width, height) if is_board(o) else o
+                    for o in judge_boards(observations, camera, width, height)]
     if processor.read_text is not None:
         scanner = AdTextScanner(processor.scan_reader, max_width=processor.settings.ocr_scan_width)
         scanner.offer(frame)   # banners and small ads from the OCR's own text regions

@@ -53,6 +53,7 @@ from streetwatch.core.types import (
 )
 from streetwatch.core.vocab import MediaKind
 from streetwatch.core.zones import ZoneIndex, load_zones
+from streetwatch.pipeline.ad_board import is_board, judge_boards
 from streetwatch.pipeline.ad_scan import AdTextScanner, ad_text_observations
 from streetwatch.pipeline.bin_fill import judge_bins
 from streetwatch.pipeline.coverage import video_passes
@@ -392,6 +393,9 @@ class VideoProcessor:
         camera = choose_camera(self.camera, self.camera_explicit, calibration.estimate(self.camera, *self._frame_size))
         if camera.camera != self.camera or self._camera_varied:   # all placed with the video's final camera
             observations = [self._relocated(o, camera.camera, track, start_utc) for o in observations]
+        # signs standing on the pavement: 落地广告, placed on the ground as such
+        observations = [self._relocated(o, camera.camera, track, start_utc) if is_board(o) else o
+                        for o in judge_boards(observations, camera.camera, *self._frame_size)]
         if self.read_text is not None:
             observations = [self.read_text(o) for o in observations]
         observations = judge_bins(observations, self.taxonomy)   # garbage at a bin: 垃圾满溢

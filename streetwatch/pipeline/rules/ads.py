@@ -71,14 +71,16 @@ class AdsRule(FamilyRule):
                        f"(about {uncertainty:.0f} m)")
             extra["nearby_licence_id"] = near_miss.permit.licence_id
         return [judged(observation, context, spec, event, rule=self.name, version=self.version,
-                       reason=reason + describe_text(observation), basis="no_licence", extra=extra)]
+                       reason=reason + describe_text(observation) + describe_board(observation), basis="no_licence",
+                       extra=extra)]
 
     def _unchecked(self, observation: Observation, context: RuleContext, spec: ClassSpec, event: EventSpec,
                    note: str) -> list[Violation]:
         """Licences not checked: a banner or small ad with its text read files on basis ``text``; the rest
         is the baseline candidate."""
         if spec.name not in SELF_EVIDENT or not observation.attributes.get("text"):
-            return candidate(observation, context, rule=self.name, version=self.version, note=note)
+            return candidate(observation, context, rule=self.name, version=self.version,
+                             note=note + describe_board(observation))
         how = observation.attributes.get("ad_text_reason")
         reason = (f"{label(spec.name)}{describe_text(observation)}"
                   f"{f' ({how})' if how else ''}, {describe_place(observation)} "
@@ -95,6 +97,15 @@ def describe_text(observation: Observation) -> str:
     phones = [p for p in str(observation.attributes.get("phones") or "").split(",") if p]
     shown = str(text) if len(str(text)) <= 60 else str(text)[:57] + "..."
     return f" reading '{shown}'" + (f" (phone {', '.join(phones)})" if phones else "")
+
+
+def describe_board(observation: Observation) -> str:
+    """``; a standing board: the shop sign's box stands on the ground 6.2 m from the camera, ...``
+    (``pipeline/ad_board.py``), or nothing for other objects."""
+    evidence = observation.attributes.get("board_evidence")
+    if not evidence:
+        return ""
+    return f"; a standing board: the {label(str(observation.attributes.get('detected_as', 'sign')))}'s box {evidence}"
 
 
 def describe_lapsed(match: PermitMatch) -> str:
