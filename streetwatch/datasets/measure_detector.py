@@ -134,6 +134,50 @@ def vehicle_agreement(base_weights: Path, candidate_weights: Path, images: Seque
     return [Agreement(name, m, n) for name, (m, n) in totals.items()]
 
 
+GARBAGE_CLASSES = ("garbage_pile", "trash_bag", "bin")
+
+
+def garbage_hits(weights: Path, photos: Sequence[Path], conf: float = CANDIDATE_CONF
+                 ) -> tuple[dict[str, int], list[tuple[Path, Boxes]]]:
+    """On unlabelled photos: how many images get each garbage class at ``conf``, and the images hit."""
+    found = _detect(weights, photos, conf)
+    per_class = {name: sum(1 for f in found if f.get(name)) for name in GARBAGE_CLASSES}
+    hits = [(p, f) for p, f in zip(photos, found, strict=True) if any(f.get(name) for name in GARBAGE_CLASSES)]
+    return per_class, hits
+
+
+def contact_sheet(hits: Sequence[tuple[Path, Boxes]], out: Path, count: int = 10, width: int = 480) -> list[Path]:
+    """``count`` evenly spaced hit images with their garbage boxes drawn, two per row, as one PNG."""
+    import cv2
+
+    chosen = [hits[round(i * (len(hits) - 1) / max(count - 1, 1))] for i in range(min(count, len(hits)))]
+    tiles = []
+    colours = {"garbage_pile": (0, 0, 255), "trash_bag": (0, 200, 255), "bin": (255, 128, 0)}
+    for path, boxes in chosen:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"cannot read image {path}")
+        scale = width / image.shape[1]
+        image = cv2.resize(image, (width, round(image.shape[0] * scale)))
+        for name in GARBAGE_CLASSES:
+            for c, xyxy in boxes.get(name, []):
+                x1, y1, x2, y2 = (round(v * scale) for v in xyxy)
+                cv2.rectangle(image, (x1, y1), (x2, y2), colours[name], 2)
+                cv2.putText(image, f"{name} {c:.2f}", (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                            colours[name], 1, cv2.LINE_AA)
+        tiles.append(image)
+    if not tiles:
+        return []
+    tall = max(t.shape[0] for t in tiles)
+    tiles = [cv2.copyMakeBorder(t, 0, tall - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
+    if len(tiles) % 2:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), np.vstack(rows))
+    return [path for path, _ in chosen]
+
+
 def read_list(path: Path) -> list[Path]:
     """Image paths, one per line (relative lines are taken from the list's folder)."""
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -166,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
                              "source is the held-out street frames)")
     parser.add_argument("--imgsz", type=int, default=512, help="validation image size (the training size)")
     parser.add_argument("--agreement-imgsz", type=int, default=640, help="image size of the agreement predictions")
+    parser.add_argument("--photos", type=Path, help="also: a folder of unlabelled street photos (Amsterdam "
+                                                      "garbage): images with a garbage detection, and a sheet")
+    parser.add_argument("--sheet", type=Path, help="where the photos' contact sheet goes (PNG)")
     parser.add_argument("--out", type=Path, help="write the figures as YAML here too")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -186,6 +233,16 @@ def main(argv: list[str] | None = None) -> None:
         print(format_agreement(f"{name}: {len(images)} images", rows_a), flush=True)
         report["vehicle_agreement"][name] = {r.name: {"matched": r.matched, "of": r.of, "recall": r.recall}
                                              for r in rows_a}
+    if args.photos:
+        photos = sorted(p for p in args.photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        per_class, hits = garbage_hits(args.deployed or args.model, photos)
+        print(f"== {args.photos}: {len(photos)} photos, {len(hits)} with a garbage detection at conf >= "
+              f"{CANDIDATE_CONF}: " + ", ".join(f"{name} {n}" for name, n in per_class.items()), flush=True)
+        shown = contact_sheet(hits, args.sheet) if args.sheet else []
+        if shown:
+            print(f"sheet {args.sheet}: " + ", ".join(p.name for p in shown))
+        report["photos"] = {"folder": str(args.photos), "images": len(photos), "with_garbage": len(hits),
+                            "per_class_images": per_class, "sheet": [p.name for p in shown]}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(yaml.safe_dump(report, sort_keys=False, allow_unicode=True), encoding="utf-8")

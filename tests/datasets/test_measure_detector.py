@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
-from streetwatch.datasets.measure_detector import Agreement, format_agreement, iou, match_counts
+from streetwatch.datasets.measure_detector import Agreement, contact_sheet, format_agreement, iou, match_counts
 
 
 def box(x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
@@ -35,3 +38,17 @@ def test_a_shifted_box_below_the_iou_threshold_is_missed() -> None:
 def test_report_lines() -> None:
     text = format_agreement("held out", [Agreement("car", 9, 10), Agreement("bicycle", 0, 0)])
     assert "car             9/10     0.900" in text and "n/a" in text
+
+
+def test_contact_sheet_draws_evenly_spaced_hits(tmp_path: Path) -> None:
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"p{i}.jpg"
+        cv2.imwrite(str(path), np.full((300, 400, 3), 40 * i, np.uint8))
+        paths.append(path)
+    hits = [(p, {"bin": [(0.6, box(10, 10, 100, 100))]}) for p in paths]
+    shown = contact_sheet(hits, tmp_path / "sheet.png", count=3, width=200)
+    assert shown == [paths[0], paths[2], paths[4]]
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    assert sheet.shape == (2 * 150, 2 * 200, 3)         # two rows of two tiles (the last one blank)
+    assert (sheet[:150, :200] != 0).any()               # the first photo's box is drawn on black
