@@ -168,11 +168,13 @@ def contact_sheet(hits: Sequence[tuple[Path, Boxes]], out: Path, count: int = 10
         tiles.append(image)
     if not tiles:
         return []
-    tall = max(t.shape[0] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, tall - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
     if len(tiles) % 2:
         tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)]
+    rows = []
+    for left, right in zip(tiles[::2], tiles[1::2], strict=True):   # each row as tall as its taller photo
+        tall = max(left.shape[0], right.shape[0])
+        rows.append(np.hstack([cv2.copyMakeBorder(t, 0, tall - t.shape[0], 0, 0, cv2.BORDER_CONSTANT)
+                               for t in (left, right)]))
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), np.vstack(rows))
     return [path for path, _ in chosen]
