@@ -68,9 +68,13 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labelled]:
         token = http.post("/auth/token", data={"username": REVIEWER, "password": TEST_PASSWORD}).json()
         http.headers["Authorization"] = f"Bearer {token['access_token']}"
         found = sorted(http.get("/observations", params={"limit": 500}).json()["items"], key=lambda o: o["id"])
-        people = [o for o in found if o["class_name"] == "person"]
         bus = next(o for o in found if o["class_name"] == "bus")
-        assert len(people) >= 3 and len({o["frame_url"] for o in found}) == len(found), found
+        people, frames = [], {bus["frame_url"]}   # the bus and three people, each labelled on a frame of its own
+        for o in found:
+            if o["class_name"] == "person" and o["frame_url"] not in frames:
+                people.append(o)
+                frames.add(o["frame_url"])
+        assert len(people) >= 3, found
         confirmed, moved, emptied = people[:3]
         frame = http.get(f"/observations/{bus['id']}/labels").json()
         width, height = frame["width"], frame["height"]
