@@ -74,7 +74,7 @@ def evaluate_detector(detector: Detector, frames: Sequence[LabelledFrame], evide
         found = detector.detect([_read_image(evidence, f.frame_sha256) for f in chunk])
         for frame, detections in zip(chunk, found, strict=True):
             targets.append(_targets(frame, classes))
-            predictions.append(_mapped(detections, to_taxonomy))
+            predictions.append(_mapped(detections.to_supervision(), to_taxonomy))
     per_class, overall = _scores(predictions, targets, conf)
     per_family, _ = _scores([_remapped(p, family_of) for p in predictions], [_remapped(t, family_of) for t in targets],
                             conf)

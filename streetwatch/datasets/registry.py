@@ -24,7 +24,6 @@ from streetwatch.core.model_metrics import AgreementReport, EvalReport, Regressi
 from streetwatch.core.settings import Settings
 from streetwatch.core.taxonomy import Taxonomy, load_taxonomy
 from streetwatch.core.vocab import ModelAction
-from streetwatch.datasets.frozen_eval import eval_detector, eval_set_fingerprint, evaluate_detector, shadow_agreement
 from streetwatch.datasets.registry_types import ModelRef, ModelSource, VersionInfo, bundled_source, model_card
 from streetwatch.store import registry as rows
 from streetwatch.store.audit import take_writer_lock
@@ -187,6 +186,10 @@ class Registry:
         return self._register(source, actor=actor, only_if_empty=False)
 
     def _register(self, source: ModelSource, *, actor: str, only_if_empty: bool) -> VersionInfo:
+        # Imported here, not at the top: the metrics import supervision (about 0.7 s), which
+        # `streetwatch process` (it resolves the active model here) should not pay for.
+        from streetwatch.datasets.frozen_eval import eval_detector, evaluate_detector
+
         source.check()
         digest = sha256_file(source.weights)
         with self._sessions() as session:
@@ -236,6 +239,8 @@ class Registry:
         Raises:
             RegistryError: The frozen evaluation set is empty.
         """
+        from streetwatch.datasets.frozen_eval import eval_detector, eval_set_fingerprint, evaluate_detector
+
         frames = self.frozen_frames() if frames is None else frames
         if not frames:
             raise RegistryError("the frozen evaluation set is empty: choose it first with "
@@ -257,6 +262,8 @@ class Registry:
 
     def compare(self, current: ModelRef, candidate: ModelRef) -> Comparison:
         """Both models on the frozen set, the gate's verdict, and the candidate's agreement on shadow footage."""
+        from streetwatch.datasets.frozen_eval import shadow_agreement
+
         frames = self.frozen_frames()
         mine, theirs = self.measure(current, frames), self.measure(candidate, frames)
         scores = tuple(self.settings.promote_scores)

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
 
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
 
 DEFAULT_MAX_BATCH = 64      # frames per detector call at most (the GPU path's batch ceiling)
@@ -59,7 +59,7 @@ class BatchingDetector:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.stats = BatchStats()
-        self._queue: asyncio.Queue[tuple[list[npt.NDArray[np.uint8]], asyncio.Future[list[sv.Detections]]]] | None
+        self._queue: asyncio.Queue[tuple[list[npt.NDArray[np.uint8]], asyncio.Future[list[Detections]]]] | None
         self._queue = None
         self._runner: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="streetwatch-shared-detector")
@@ -71,7 +71,7 @@ class BatchingDetector:
     def batch_stats(self) -> BatchStats:
         return self.stats
 
-    async def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    async def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         """One caller's frames in, their detections out (in order), batched with other callers' frames."""
         if not images:
             return []
@@ -80,7 +80,7 @@ class BatchingDetector:
             self._queue = asyncio.Queue()
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._run())
-        done: asyncio.Future[list[sv.Detections]] = loop.create_future()
+        done: asyncio.Future[list[Detections]] = loop.create_future()
         await self._queue.put((list(images), done))
         return await done
 
@@ -103,7 +103,7 @@ class BatchingDetector:
                 frames += len(item[0])
             images = [image for request, _ in batch for image in request]
             try:
-                found: list[sv.Detections] = []
+                found: list[Detections] = []
                 for start in range(0, len(images), self.max_batch):
                     chunk = images[start:start + self.max_batch]
                     found += await loop.run_in_executor(self._pool, self.detector.detect, chunk)
@@ -144,8 +144,8 @@ class RemoteDetector:
     def model_name(self) -> str:
         return self._model_name
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
-        found: list[sv.Detections] = self._ray.get(self._actor.detect.remote(list(images)))
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
+        found: list[Detections] = self._ray.get(self._actor.detect.remote(list(images)))
         return found
 
 

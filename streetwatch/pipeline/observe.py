@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
 
 from streetwatch.core.types import EvidenceImage, Location, LocationStatus, Motion, Observation, TrackPoint
 from streetwatch.store.evidence import encode_jpeg
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.types import Frame
 
 # (all track points, best point, class name, frame width, frame height) -> where the object is,
@@ -75,11 +75,11 @@ class ObservationBuilder:
         self._open: dict[int, _OpenTrack] = {}
         self._size = (0, 0)
 
-    def add(self, frame: Frame, detections: sv.Detections) -> Iterator[Observation]:
+    def add(self, frame: Frame, detections: Detections) -> Iterator[Observation]:
         """Add one frame's tracked detections; yields the tracks that this frame finishes."""
         self._size = (frame.width, frame.height)
         if detections.tracker_id is not None and len(detections):
-            names = detections.data.get("class_name", np.array(["object"] * len(detections)))
+            names = detections.class_names(default="object")
             confidences = (detections.confidence if detections.confidence is not None
                            else np.ones(len(detections)))
             for xyxy, conf, track_id, name in zip(detections.xyxy, confidences, detections.tracker_id, names,

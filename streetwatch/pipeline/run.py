@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
 from tqdm import tqdm
 
 from streetwatch.core.geo import LocalPlane
@@ -88,6 +87,7 @@ from streetwatch.store.db import DatabaseError, is_lock_timeout, make_engine, ma
 from streetwatch.store.evidence_backends import evidence_store_for
 from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.calibration import SelfCalibration, choose_camera
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
 from streetwatch.vision.device import plan_device
 from streetwatch.vision.egomotion import BackgroundFlows
@@ -446,10 +446,10 @@ class VideoProcessor:
                                f"{verdict.priority_reason}"}
         return replace(observation, attributes={**observation.attributes, **held}), None
 
-    def _calibrate(self, calibration: SelfCalibration, tracked: sv.Detections, frame: Frame) -> None:
+    def _calibrate(self, calibration: SelfCalibration, tracked: Detections, frame: Frame) -> None:
         """Give the self-calibration this frame's vehicles (of known width); now and then, let the
         motion judge range with the estimate so far."""
-        names = tracked.data.get("class_name", np.array([""] * len(tracked)))
+        names = tracked.class_names()
         if tracked.tracker_id is not None:
             for box, tid, name in zip(as_boxes(tracked.xyxy), tracked.tracker_id, names, strict=True):
                 if str(name) in self.movable and (size := self.taxonomy.typical_size(str(name))) is not None:
@@ -475,11 +475,11 @@ class VideoProcessor:
             motion = replace(motion, lateral_offset_m=lateral_offset(location, poses, observation.points))
         return replace(observation, location=location, motion=motion)
 
-    def _movable_boxes(self, tracked: sv.Detections) -> dict[int, tuple[float, float, float, float]]:
+    def _movable_boxes(self, tracked: Detections) -> dict[int, tuple[float, float, float, float]]:
         """Tracked vehicles' boxes by track id: the objects whose motion state is measured."""
         if tracked.tracker_id is None or len(tracked) == 0:
             return {}
-        names = tracked.data.get("class_name", np.array([""] * len(tracked)))
+        names = tracked.class_names()
         return {int(tid): box for box, tid, name in zip(as_boxes(tracked.xyxy), tracked.tracker_id, names, strict=True)
                 if str(name) in self.movable}
 
@@ -532,13 +532,13 @@ class VideoProcessor:
         return GpsEvidence(placed, expected_drift_m=max(4.0, 0.2 * float(np.median(ranges))),
                            camera_travel_m=math.dist(cameras[0], cameras[-1]))
 
-    def _taxonomy_only(self, detections: sv.Detections) -> sv.Detections:
+    def _taxonomy_only(self, detections: Detections) -> Detections:
         """Keep the classes the taxonomy knows, named as the taxonomy names them."""
         if detections.class_id is None or len(detections) == 0:
-            return sv.Detections.empty()
-        kept = detections[np.isin(detections.class_id, list(self.class_names))]
-        assert isinstance(kept, sv.Detections) and kept.class_id is not None  # a boolean mask keeps the type
-        kept.data["class_name"] = np.array([self.class_names[int(c)] for c in kept.class_id])
+            return Detections.empty()
+        keep = np.isin(detections.class_id, list(self.class_names))
+        kept = detections[keep]
+        kept.data["class_name"] = np.array([self.class_names[int(c)] for c in detections.class_id[keep]])
         return kept
 
     def _locator(self, track: GpsTrack | None, start_utc: float | None) -> Locator:

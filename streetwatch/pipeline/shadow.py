@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import supervision as sv
-
 from streetwatch.core.taxonomy import Taxonomy
 from streetwatch.store.shadow import ShadowFrameDetections, ShadowRun, StoredDetection
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import Detector
 from streetwatch.vision.types import Frame
 
@@ -26,7 +25,7 @@ class ShadowModel:
     version: int | None = None
 
 
-def stored_detections(detections: sv.Detections, names: dict[int, str]) -> list[StoredDetection]:
+def stored_detections(detections: Detections, names: dict[int, str]) -> list[StoredDetection]:
     """Detections as ``[x1, y1, x2, y2, confidence, class]`` rows, for the classes in ``names`` (id -> taxonomy)."""
     if detections.class_id is None or len(detections) == 0:
         return []
@@ -55,7 +54,7 @@ class ShadowRecorder:
         self._shadow_names = {i: spec.name for i, name in self.shadow.detector.names.items()
                               if (spec := self.taxonomy.lookup(name)) is not None}
 
-    def add_batch(self, frames: list[Frame], active: list[sv.Detections]) -> None:
+    def add_batch(self, frames: list[Frame], active: list[Detections]) -> None:
         """Run the shadow model on a batch and keep its detections beside the active model's (raw, per frame)."""
         shadowed = self.shadow.detector.detect([f.image for f in frames])
         for frame, mine, theirs in zip(frames, active, shadowed, strict=True):

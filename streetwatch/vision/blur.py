@@ -103,7 +103,7 @@ class PersonalDataBlur:
         if self.vehicles is None:
             return []
         detections = self.vehicles.detect([image])[0]
-        names = detections.data.get("class_name", [])
+        names = detections.class_names()
         return [tuple(float(v) for v in detections.xyxy[i]) for i in range(len(detections))  # type: ignore[misc]
                 if str(names[i]) in PLATE_BEARING_CLASSES]
 

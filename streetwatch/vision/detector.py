@@ -1,6 +1,6 @@
 """The detector interface and its backends, chosen by a typed config.
 
-A backend turns a batch of BGR frames into one ``supervision.Detections`` per frame, with
+A backend turns a batch of BGR frames into one :class:`~streetwatch.vision.detections.Detections` per frame, with
 ``data["class_name"]`` set from the model's own class names. Backends are registered
 explicitly in ``BACKENDS``; a config's ``kind`` picks one.
 """
@@ -13,8 +13,9 @@ from typing import Annotated, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
 from pydantic import BaseModel, ConfigDict, Field
+
+from streetwatch.vision.detections import Detections
 
 
 class DetectorError(RuntimeError):
@@ -34,7 +35,7 @@ class Detector(Protocol):
         """A short name for provenance (stored with every processed video)."""
         ...
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         """Detect objects in each BGR image; one Detections per image, in order."""
         ...
 

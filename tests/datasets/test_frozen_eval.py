@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-import supervision as sv
 
 from streetwatch.core.labels import Box, LabelRecord, resolve_frame
 from streetwatch.core.settings import DEFAULT_TAXONOMY
@@ -23,6 +22,7 @@ from streetwatch.datasets.frozen_eval import eval_set_fingerprint, evaluate_dete
 from streetwatch.datasets.yolo_layout import DatasetError
 from streetwatch.store.evidence import EvidenceStore, encode_jpeg
 from streetwatch.store.labels import LabelledFrame
+from streetwatch.vision.detections import Detections
 
 TAXONOMY = load_taxonomy(DEFAULT_TAXONOMY)
 PERSON: Box = (10.0, 10.0, 50.0, 90.0)
@@ -38,14 +38,14 @@ class StubDetector:
         self.names = {0: "person", 1: "car", 2: "a class the taxonomy does not know"}
         self.model_name = "stub"
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         found = []
         for _ in images:
             rows = self._script.pop(0)
             if not rows:
-                found.append(sv.Detections.empty())
+                found.append(Detections.empty())
                 continue
-            found.append(sv.Detections(xyxy=np.array([r[0] for r in rows], dtype=np.float32),
+            found.append(Detections(xyxy=np.array([r[0] for r in rows], dtype=np.float32),
                                        confidence=np.array([r[1] for r in rows], dtype=np.float32),
                                        class_id=np.array([r[2] for r in rows], dtype=int)))
         return found

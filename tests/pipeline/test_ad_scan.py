@@ -12,7 +12,6 @@ from typing import ClassVar
 import cv2
 import numpy as np
 import pytest
-import supervision as sv
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +23,7 @@ from streetwatch.pipeline.run import Processed, process_videos
 from streetwatch.store import queries
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.models import Observation, Violation
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.ocr import OcrEngineMissingError, TextLine
 from streetwatch.vision.types import Frame
 from tests.pipeline.run_helpers import run_settings, shared_detector, sqlite_url, write_straight_gpx
@@ -158,12 +158,12 @@ class ScriptedCars:
     def __init__(self, boxes: list[list[tuple[float, float, float, float]]]) -> None:
         self.boxes, self.calls = boxes, 0
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         out = []
         for _ in images:
             here = self.boxes[self.calls]
             self.calls += 1
-            out.append(sv.Detections(xyxy=np.array(here, np.float32).reshape(-1, 4),
+            out.append(Detections(xyxy=np.array(here, np.float32).reshape(-1, 4),
                                      confidence=np.full(len(here), 0.9, np.float32),
                                      class_id=np.full(len(here), 2)))
         return out

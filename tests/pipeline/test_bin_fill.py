@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import supervision as sv
 from sqlalchemy import select
 
 from streetwatch.core.types import Observation, TrackPoint
@@ -19,6 +18,7 @@ from streetwatch.pipeline.rules import GarbageRule, RuleContext, RuleParams
 from streetwatch.pipeline.run import Processed, process_videos
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.models import Violation
+from streetwatch.vision.detections import Detections
 from tests.pipeline.rules.builders import OPEN_STREET, TAXONOMY, local_utc, moved
 from tests.pipeline.rules.builders import observation as placed
 from tests.pipeline.run_helpers import run_settings, sqlite_url
@@ -98,10 +98,10 @@ class BinSeer:
         self.bags = bags
         self.names = {0: "bin", 1: "trash_bag"}
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         boxes = [(300.0, 150.0, 360.0, 260.0)] + ([(365.0, 215.0, 410.0, 262.0), (250.0, 225.0, 298.0, 262.0)]
                                                   if self.bags else [])
-        found = sv.Detections(xyxy=np.array(boxes, dtype=np.float32),
+        found = Detections(xyxy=np.array(boxes, dtype=np.float32),
                               confidence=np.array([0.9] + [0.8] * (len(boxes) - 1), dtype=np.float32),
                               class_id=np.array([0] + [1] * (len(boxes) - 1)))
         return [found for _ in images]

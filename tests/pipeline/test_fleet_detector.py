@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-import supervision as sv
 
 from streetwatch.datasets.demo import demo_image_path
 from streetwatch.pipeline.fleet_detector import BatchingDetector
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import Detector
 from tests.pipeline.run_helpers import shared_detector
 
@@ -33,7 +33,7 @@ class Counting:
     def model_name(self) -> str:
         return self.inner.model_name
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         self.calls.append(len(images))
         if self.fail_next:
             self.fail_next = False
@@ -65,7 +65,7 @@ def test_concurrent_videos_share_one_call_and_get_their_own_detections(detector:
     shared = BatchingDetector(detector, max_batch=64, max_wait_s=0.5)
     detector.calls.clear()
 
-    async def three_videos() -> list[list[sv.Detections]]:
+    async def three_videos() -> list[list[Detections]]:
         return list(await asyncio.gather(*(shared.detect(v) for v in videos)))
 
     got = asyncio.run(three_videos())
@@ -89,7 +89,7 @@ def test_a_large_request_is_split_at_max_batch(detector: Counting) -> None:
 def test_a_failed_call_reaches_its_callers_and_the_next_batch_runs(detector: Counting) -> None:
     shared = BatchingDetector(detector, max_batch=64, max_wait_s=0.2)
 
-    async def run() -> tuple[list[object], list[sv.Detections]]:
+    async def run() -> tuple[list[object], list[Detections]]:
         detector.fail_next = True
         failed = await asyncio.gather(shared.detect(frames(1, 1)), shared.detect(frames(1, 2)),
                                       return_exceptions=True)

@@ -27,7 +27,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-import supervision as sv
 from sqlalchemy import select
 
 from streetwatch.core.geo import destination
@@ -36,6 +35,7 @@ from streetwatch.datasets import synthetic
 from streetwatch.pipeline.run import Processed, process_videos
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.models import Observation, Video, Violation
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.geometry import CameraModel, ObjectSize
 
 W, H, FPS, SECONDS = 640, 360, 10.0, 6.0
@@ -217,17 +217,17 @@ class ScriptedCars:
     def __init__(self) -> None:
         self._calls = 0
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         out = []
         for _ in images:
             t = self._calls / 5.0          # sample_fps 5: the n-th sampled frame is at n / 5 s
             self._calls += 1
             boxes = boxes_at(t)
             if not boxes:
-                out.append(sv.Detections.empty())
+                out.append(Detections.empty())
                 continue
             xyxy = np.array(list(boxes.values()), dtype=np.float32)
-            out.append(sv.Detections(xyxy=xyxy, confidence=np.full(len(xyxy), 0.9, np.float32),
+            out.append(Detections(xyxy=xyxy, confidence=np.full(len(xyxy), 0.9, np.float32),
                                      class_id=np.full(len(xyxy), 2)))
         return out
 

@@ -2,7 +2,7 @@
 
 Importing torch and torchvision costs about two seconds of start-up and CPU on every run; the
 test runs a whole ``streetwatch process`` with the defaults in a fresh interpreter and fails if
-torch, torchvision or Ultralytics were imported on the way.
+torch, torchvision, Ultralytics or supervision (with scipy: about 0.7 s) were imported on the way.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tests.video_fixtures import make_clip
 
-HEAVY = ("torch", "torchvision", "ultralytics")
+# torch and Ultralytics: about two seconds; supervision: about 0.7 s (its annotators import scipy)
+HEAVY = ("torch", "torchvision", "ultralytics", "supervision", "scipy")
 
 
 def test_process_with_the_defaults_imports_no_torch(tmp_path: Path) -> None:

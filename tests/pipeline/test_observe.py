@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import pytest
-import supervision as sv
 
 from streetwatch.core.types import Location, LocationStatus, Observation, TrackPoint
 from streetwatch.pipeline.observe import ObservationBuilder, crop_with_margin, evidence_score
 from streetwatch.store.evidence import encode_jpeg
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.types import Frame
 
 WIDTH, HEIGHT = 200, 100
@@ -107,10 +107,10 @@ def make_frame(index: int, pts_s: float) -> Frame:
     return Frame(video_id="v", index=index, pts_s=pts_s, image=image)
 
 
-def tracked(sightings: Sequence[Sighting]) -> sv.Detections:
+def tracked(sightings: Sequence[Sighting]) -> Detections:
     if not sightings:
-        return sv.Detections.empty()
-    return sv.Detections(
+        return Detections.empty()
+    return Detections(
         xyxy=np.array([s.box for s in sightings], dtype=np.float32),
         confidence=np.array([s.confidence for s in sightings], dtype=np.float32),
         class_id=np.zeros(len(sightings), dtype=int),

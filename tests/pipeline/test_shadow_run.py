@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-import supervision as sv
 from sqlalchemy import select
 
 from streetwatch.pipeline.run import Processed, process_videos
 from streetwatch.pipeline.shadow import ShadowModel
 from streetwatch.store.models import Case, Observation, Video, Violation
 from streetwatch.store.models_registry import ShadowFrame
+from streetwatch.vision.detections import Detections
 from tests.pipeline.run_helpers import (
     fetch_rows,
     run_settings,
@@ -37,9 +37,9 @@ class EverywhereACar:
         self.model_name = "everywhere-a-car@v9"
         self.frames = 0
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         self.frames += len(images)
-        return [sv.Detections(xyxy=np.array([PARKED_CAR, PARKED_CAR], dtype=np.float32),
+        return [Detections(xyxy=np.array([PARKED_CAR, PARKED_CAR], dtype=np.float32),
                               confidence=np.array([0.9, 0.8], dtype=np.float32), class_id=np.array([0, 1]))
                 for _ in images]
 

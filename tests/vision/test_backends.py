@@ -20,6 +20,7 @@ from streetwatch.datasets.demo import make_demo_footage
 from streetwatch.pipeline.frames import iter_frames
 from streetwatch.vision.backends.onnx_backend import OnnxDetector, letterbox_geometry, nms
 from streetwatch.vision.backends.ultralytics_backend import UltralyticsDetector
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import DetectorConfig, DetectorError, OnnxConfig, UltralyticsConfig, build_detector
 from streetwatch.vision.export import ExportError, export_onnx, export_openvino
 
@@ -51,13 +52,13 @@ def demo_frames(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def pytorch_detections(demo_frames: list[np.ndarray]) -> list[sv.Detections]:
+def pytorch_detections(demo_frames: list[np.ndarray]) -> list[Detections]:
     # imgsz 640 with Ultralytics' minimal-rectangle letterbox gives 384x640 for 960x540 frames.
     detector = UltralyticsDetector(UltralyticsConfig(weights=MODEL_PT, imgsz=640, batch_size=8))
     return detector.detect(demo_frames)
 
 
-def unmatched(reference: sv.Detections, candidate: sv.Detections) -> list[str]:
+def unmatched(reference: Detections, candidate: Detections) -> list[str]:
     """Strong detections of ``reference`` with no same-class partner of IoU >= MIN_IOU in ``candidate``."""
     problems = []
     for i in np.flatnonzero(reference.confidence >= STRONG_CONF):
@@ -75,7 +76,7 @@ def unmatched(reference: sv.Detections, candidate: sv.Detections) -> list[str]:
 def test_onnx_agrees_with_pytorch(
     onnx_exports: dict[str, Path],
     demo_frames: list[np.ndarray],
-    pytorch_detections: list[sv.Detections],
+    pytorch_detections: list[Detections],
     export: str,
     batch_size: int,
 ) -> None:

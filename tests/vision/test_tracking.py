@@ -30,6 +30,7 @@ import supervision as sv
 from streetwatch.datasets.demo import make_demo_footage
 from streetwatch.pipeline.frames import iter_frames
 from streetwatch.vision import egomotion, motion_meter
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.egomotion import BackgroundFlows, EgoMotionConfig, PointFlow, fit_camera_affine
 from streetwatch.vision.motion_meter import MotionMeter
 from streetwatch.vision.tracking import MultiObjectTracker, TrackerConfig
@@ -40,7 +41,7 @@ SAMPLE_FPS = 5.0
 REAL_CLIP = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "street_clips" / "video"
              / "hubei_parked_bays_handheld_1.mp4")
 Image = npt.NDArray[np.uint8]
-Sequence_ = list[tuple[Image, sv.Detections]]
+Sequence_ = list[tuple[Image, Detections]]
 
 
 # --- the reference: Ultralytics' BOTSORT, fed as the tracker used to feed it -----------------------------------------
@@ -90,14 +91,14 @@ def record_camera_motion(tracker: Any) -> list[npt.NDArray[np.float64]]:
     return affines
 
 
-def reference_update(tracker: Any, detections: sv.Detections, image: Image | None) -> dict[int, int]:
+def reference_update(tracker: Any, detections: Detections, image: Image | None) -> dict[int, int]:
     """One frame through Ultralytics: {track id: index of its detection}."""
     conf = np.asarray(detections.confidence, np.float32)
     rows = tracker.update(_BoxesView(detections.xyxy.astype(np.float32), conf), image)
     return {int(r[4]): int(r[7]) for r in rows}
 
 
-def ours_by_id(tracked: sv.Detections, detections: sv.Detections) -> dict[int, int]:
+def ours_by_id(tracked: Detections, detections: Detections) -> dict[int, int]:
     """Our output as {track id: index of its detection} (the output keeps the detector's boxes)."""
     if len(tracked) == 0:
         return {}
@@ -343,26 +344,28 @@ def test_only_botsort_is_known() -> None:
     with pytest.raises(ValueError, match="gmc_method"):
         TrackerConfig(gmc_method="ecc")
     with pytest.raises(ValueError, match="2x3"):
-        MultiObjectTracker(5.0).update(sv.Detections.empty(), texture((96, 160), 4), camera_motion=np.eye(3))
+        MultiObjectTracker(5.0).update(Detections.empty(), texture((96, 160), 4), camera_motion=np.eye(3))
 
 
 def test_tracker_and_pipeline_import_no_torch() -> None:
-    """The CPU path must not pay torch's start-up: checked in a fresh interpreter."""
+    """The CPU path must not pay torch's start-up, nor supervision's (its annotators import scipy):
+    checked in a fresh interpreter."""
     script = textwrap.dedent("""
         import sys
         import numpy as np
-        import supervision as sv
         import streetwatch.pipeline.run
+        from streetwatch.vision.detections import Detections
         from streetwatch.vision.tracking import MultiObjectTracker
 
         tracker = MultiObjectTracker(5.0)
         image = np.random.default_rng(0).integers(0, 255, (360, 640, 3), dtype=np.uint8)
-        detections = sv.Detections(xyxy=np.array([[10.0, 10.0, 90.0, 80.0]]), confidence=np.array([0.9]),
-                                   class_id=np.array([2]))
+        detections = Detections(xyxy=np.array([[10.0, 10.0, 90.0, 80.0]]), confidence=np.array([0.9]),
+                                class_id=np.array([2]))
         for _ in range(3):
             tracker.update(detections, image)
         tracker.update(detections, image, camera_motion=np.eye(2, 3))
-        print(sorted({m.split(".")[0] for m in sys.modules} & {"torch", "torchvision", "ultralytics"}))
+        print(sorted({m.split(".")[0] for m in sys.modules}
+                     & {"torch", "torchvision", "ultralytics", "supervision", "scipy"}))
     """)
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root,

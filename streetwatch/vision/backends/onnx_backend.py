@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
 
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import DetectorError, OnnxConfig, WeightsDetector
 
 PAD_VALUE = 114
@@ -146,14 +146,14 @@ class OnnxDetector(WeightsDetector):
         """The model's input ``(height, width)``."""
         return self._input_h, self._input_w
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         """Detect objects in each BGR image; one Detections per image, in order."""
         for position, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or 0 in image.shape:
                 raise DetectorError(
                     f"image {position}: expected a non-empty HxWx3 uint8 BGR array, "
                     f"got shape {image.shape} dtype {image.dtype}")
-        results: list[sv.Detections] = []
+        results: list[Detections] = []
         for start in range(0, len(images), self._chunk):
             chunk = images[start:start + self._chunk]
             boxes = [letterbox_into(self._canvas[slot], image) for slot, image in enumerate(chunk)]
@@ -169,7 +169,7 @@ class OnnxDetector(WeightsDetector):
                 results.append(self._decode(prediction, image.shape, placement))
         return results
 
-    def _decode(self, prediction: FloatArray, shape: tuple[int, ...], placement: Letterbox) -> sv.Detections:
+    def _decode(self, prediction: FloatArray, shape: tuple[int, ...], placement: Letterbox) -> Detections:
         """One image's ``(4 + classes, anchors)`` output -> detections in original pixels."""
         class_scores = prediction[4:]
         class_ids = class_scores.argmax(axis=0)
@@ -197,9 +197,9 @@ class OnnxDetector(WeightsDetector):
 
     def _detections(
         self, xyxy: FloatArray, confidence: FloatArray, class_ids: npt.NDArray[np.int_]
-    ) -> sv.Detections:
+    ) -> Detections:
         class_names = np.array([self._names.get(int(i), str(int(i))) for i in class_ids], dtype=str)
-        return sv.Detections(xyxy=xyxy, confidence=confidence, class_id=class_ids,
+        return Detections(xyxy=xyxy, confidence=confidence, class_id=class_ids,
                              data={"class_name": class_names})
 
     def _read_names(self) -> dict[int, str]:

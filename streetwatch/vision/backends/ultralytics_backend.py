@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import supervision as sv
 
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import DetectorError, UltralyticsConfig, WeightsDetector
 
 # Never let Ultralytics reach for the network (fonts, weights, hub, version checks).
@@ -32,7 +33,7 @@ class UltralyticsDetector(WeightsDetector):
             raise DetectorError(f"cannot load detector weights {config.weights}: {exc}") from exc
         self._names: dict[int, str] = {int(k): str(v) for k, v in self._model.names.items()}
 
-    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         if not images:
             return []
         results = self._model.predict(
@@ -45,4 +46,4 @@ class UltralyticsDetector(WeightsDetector):
             verbose=False,
             **({"half": True} if self.config.half else {}),
         )
-        return [sv.Detections.from_ultralytics(result) for result in results]
+        return [Detections.from_supervision(sv.Detections.from_ultralytics(result)) for result in results]

@@ -9,7 +9,8 @@ Modules:
     kalman: the constant-velocity Kalman filter of boxes and its camera-motion warp.
     matching: IoU costs and the assignment (``lap.lapjv``).
     botsort: the tracker itself, on plain arrays.
-    tracker: :class:`MultiObjectTracker`, for ``sv.Detections``, with its own cheap camera-motion estimate.
+    tracker: :class:`MultiObjectTracker`, for :class:`~streetwatch.vision.detections.Detections`, with its own
+        cheap camera-motion estimate.
 """
 
 from streetwatch.vision.tracking.tracker import MultiObjectTracker, TrackerConfig

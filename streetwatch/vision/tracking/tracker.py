@@ -1,6 +1,6 @@
 """Multi-object tracking of a video's detections, for a moving camera.
 
-:class:`MultiObjectTracker` feeds ``sv.Detections`` to :class:`~streetwatch.vision.tracking.botsort.BotSort`
+:class:`MultiObjectTracker` feeds ``Detections`` to :class:`~streetwatch.vision.tracking.botsort.BotSort`
 and hands back the confirmed ones with ``tracker_id`` set. The camera's own motion between two
 sampled frames (a 2x3 affine) comes from the caller, who may already have the background flow
 (the pipeline shares it with the motion meter), or else from the tracker's own cheap estimate:
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import supervision as sv
 
+from streetwatch.vision.detections import Detections
 from streetwatch.vision.egomotion import BackgroundFlows, EgoMotionConfig
 from streetwatch.vision.tracking.botsort import BotSort, BotSortParams
 
@@ -82,8 +82,8 @@ class MultiObjectTracker:
         (a caller passing ``camera_motion`` may pass the identity otherwise)."""
         return self._tracker.has_tracks
 
-    def update(self, detections: sv.Detections, image: npt.NDArray[np.uint8], *,
-               camera_motion: npt.NDArray[np.floating] | None = None) -> sv.Detections:
+    def update(self, detections: Detections, image: npt.NDArray[np.uint8], *,
+               camera_motion: npt.NDArray[np.floating] | None = None) -> Detections:
         """Track one frame's detections; returns the confirmed ones with ``tracker_id`` set.
 
         The detector's own boxes are kept (not the Kalman-smoothed ones): they are the evidence.
@@ -108,9 +108,8 @@ class MultiObjectTracker:
             warp = self._own_camera_motion(image, xyxy)
         tracks = self._tracker.update(xyxy, scores, warp)
         if not tracks:
-            return sv.Detections.empty()
+            return Detections.empty()
         result = detections[np.array([t.det_index for t in tracks], dtype=int)]
-        assert isinstance(result, sv.Detections)  # integer-array indexing returns Detections
         result.tracker_id = np.array([t.track_id for t in tracks], dtype=int)
         return result
 
