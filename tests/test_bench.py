@@ -201,7 +201,7 @@ def test_quick_compare_prints_every_section(tmp_path: Path) -> None:
 
     startup = table_rows(out, "| start-up (median of 3 child processes) |")
     assert [row[0] for row in startup] == ["`streetwatch process --help`",
-                                           '`python -c "import streetwatch.pipeline.run"`']
+                                           "`from streetwatch.cli.startup import import_pipeline; import_pipeline()`"]
     for row in startup:
         positive_numbers(row[1:])
     slowest = table_rows(out, "| module | cumulative s | self s | first imported by |")

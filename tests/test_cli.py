@@ -223,3 +223,18 @@ def test_the_command_line_loads_no_heavy_library_before_a_command_runs() -> None
     code = f"import sys, streetwatch.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]", found.stdout
+
+
+def test_the_pipeline_is_imported_with_the_collector_paused_then_frozen() -> None:
+    """`process` and `watch` import the pipeline through import_pipeline: afterwards the collector runs
+    again, and the objects the imports built are out of its reach (frozen)."""
+    import subprocess
+    import sys
+
+    code = ("import gc, sys; from streetwatch.cli.startup import import_pipeline; "
+            "before = gc.get_freeze_count(); import_pipeline(); "
+            "print(gc.isenabled(), 'streetwatch.pipeline.run' in sys.modules, gc.get_freeze_count() - before)")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    enabled, imported, frozen = found.stdout.split()
+    assert (enabled, imported) == ("True", "True")
+    assert int(frozen) > 100_000, found.stdout

@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import streetwatch
+from streetwatch.cli.startup import PIPELINE_MODULE
 from streetwatch.core.errors import StreetwatchError
 
 # The import whose cost the start-up section measures: what `streetwatch process` needs before it
 # can touch a video.
-PIPELINE_MODULE = "streetwatch.pipeline.run"
 OUTPUT_TAIL_LINES = 6
+# The pipeline's imports as `streetwatch process` pays them (garbage collector paused, then frozen).
+IMPORT_SNIPPET = "from streetwatch.cli.startup import import_pipeline; import_pipeline()"
 LAUNCHER = Path(__file__).with_name("bench_launch.py")
 
 
@@ -162,7 +164,7 @@ class StartupReport:
 
     Attributes:
         help_runs: ``streetwatch process --help`` (the CLI only).
-        import_runs: ``python -c "import streetwatch.pipeline.run"`` (what processing needs).
+        import_runs: the pipeline imported as ``process`` imports it (:func:`streetwatch.cli.startup.import_pipeline`).
         slowest_imports: The imports with the largest cumulative time under the latter, slowest first.
     """
 
@@ -177,7 +179,7 @@ class StartupReport:
                  "|---|---|---|---|",
                  f"| `streetwatch process --help` | {helped.wall_s:.2f} | {helped.cpu_s:.2f} | "
                  f"{helped.peak_rss_mib:.0f} |",
-                 f'| `python -c "import {PIPELINE_MODULE}"` | {imported.wall_s:.2f} | {imported.cpu_s:.2f} | '
+                 f"| `{IMPORT_SNIPPET}` | {imported.wall_s:.2f} | {imported.cpu_s:.2f} | "
                  f"{imported.peak_rss_mib:.0f} |",
                  "",
                  f'Slowest imports, cumulative (`python -X importtime -c "import {PIPELINE_MODULE}"`, one run):',
@@ -192,11 +194,11 @@ class StartupReport:
 def measure_startup(repeats: int, *, cwd: Path, top: int = 5) -> StartupReport:
     """Time ``process --help`` and the pipeline import ``repeats`` times each; list the slowest imports."""
     env = child_env()
-    import_argv = [sys.executable, "-c", f"import {PIPELINE_MODULE}"]
+    import_argv = [sys.executable, "-c", IMPORT_SNIPPET]
     return StartupReport(
         help_runs=run_children(streetwatch_argv("process", "--help"), repeats, env=env, cwd=cwd,
                                what="streetwatch process --help"),
-        import_runs=run_children(import_argv, repeats, env=env, cwd=cwd, what=f"import {PIPELINE_MODULE}"),
+        import_runs=run_children(import_argv, repeats, env=env, cwd=cwd, what="import the pipeline"),
         slowest_imports=slowest_imports(PIPELINE_MODULE, top, env=env, cwd=cwd),
     )
 

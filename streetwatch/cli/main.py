@@ -155,6 +155,9 @@ def process(
 
     Example: streetwatch process patrol/*.mp4 --gps patrol/route.gpx --db sqlite:///city.db
     """
+    from streetwatch.cli.startup import import_pipeline
+
+    import_pipeline()   # first, with the garbage collector paused
     from streetwatch.core.errors import EXIT_CONFLICT
     from streetwatch.pipeline.run import RunSummary
     from streetwatch.store.db import DatabaseError
@@ -262,6 +265,9 @@ def watch(
 
     Example: streetwatch watch /srv/depot --db postgresql+psycopg://... --evidence /srv/evidence
     """
+    from streetwatch.cli.startup import import_pipeline
+
+    import_pipeline()   # first, with the garbage collector paused
     from streetwatch.pipeline.run import VideoProcessor
     from streetwatch.pipeline.watch import DepotWatcher, WatchState, WatchStateError, outcome_kind
     from streetwatch.vision.device import DeviceError
