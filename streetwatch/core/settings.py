@@ -48,6 +48,16 @@ def _evidence_location(value: object) -> object:
 EvidenceLocation = Annotated[Path | str, BeforeValidator(_evidence_location)]
 
 
+def _off_is_none(value: object) -> object:
+    """An environment variable cannot be None: "off", "none", "null" or "" turn the setting off."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none", "null", ""):
+        return None
+    return value
+
+
+OptionalNumber = Annotated[float | None, BeforeValidator(_off_is_none)]
+
+
 class WebSettings(BaseSettings):
     """The review page and reports. Environment: ``STREETWATCH_TILE_URL``, ``STREETWATCH_TILE_ATTRIBUTION``,
     ``STREETWATCH_REPORT_FONT_PATH``."""
@@ -180,6 +190,11 @@ class Settings(BaseSettings):
                                        "banners and small ads (about 0.2 s of CPU per frame at 960 px).")
     ocr_scan_width: int = Field(960, ge=320, le=4096, description="Frames are scanned for banners and small ads at "
                                 "most this wide (pixels); wider finds smaller text for more CPU.")
+    ocr_scan_same_view: OptionalNumber = Field(10.0, ge=0, description="A frame due for the banner/small-ad scan is "
+                                             "skipped while its view is the last scanned one (90th percentile of "
+                                             "the grey differences of 96x54 thumbnails at most this; fixed "
+                                             "cameras measure 1-7, moving ones 48 and up); a still view is "
+                                             "scanned again after 60 s. None (or \"off\"): scan every interval.")
     min_track_frames: int = Field(2, ge=1, description="Tracks seen in fewer sampled frames are dropped.")
     gps_max_gap_s: float = Field(5.0, gt=0, description="Longer gaps between fixes mean 'no position'.")
     gps_offset_s: float | None = Field(None, description="Seconds from the first GPS record (usable or not) to the "

@@ -352,7 +352,8 @@ class VideoProcessor:
             frames = decode_ahead(frames, self.settings.decode_ahead)
         # The banner/small-ad scan reads in a thread of its own, overlapping the detector.
         scanner = (AdTextScanner(self.scan_reader, interval_s=self.settings.ocr_scan_interval_s,
-                                 max_width=self.settings.ocr_scan_width, background=True)
+                                 max_width=self.settings.ocr_scan_width, background=True,
+                                 same_view_diff=self.settings.ocr_scan_same_view)
                    if self.read_text is not None else None)
         shadow = (ShadowRecorder(self.shadow, self.taxonomy, self.class_names, self.detector.model_name)
                   if self.shadow is not None else None)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from streetwatch.core.rule_params import RuleParams
+from streetwatch.core.settings import get_settings
 from streetwatch.datasets.street_text import render_street_frame
 from streetwatch.datasets.synthetic import write_video
 from streetwatch.pipeline.ad_scan import FOUND_BY, AdTextScanner
@@ -92,8 +93,8 @@ def test_the_scan_reads_one_frame_per_interval_at_reduced_size_and_groups_sighti
     rendered = render_street_frame(size=(1280, 720))
     reader = ScriptedReader()
     scanner = AdTextScanner(reader, interval_s=2.0, max_width=640, background=background)  # type: ignore[arg-type]
-    for i in range(25):                                    # 5 s at 5 fps
-        scanner.offer(Frame("v", i, i * 0.2, rendered.image))
+    for i in range(25):                                    # 5 s at 5 fps, the camera panning
+        scanner.offer(Frame("v", i, i * 0.2, np.roll(rendered.image, 6 * i, axis=1)))
     (banner,) = scanner.sightings()                        # in the background: waits for the last reads
     assert scanner.frames_read == 3 and reader.widths == [640, 640, 640]   # at 0, 2 and 4 s
     assert banner.kind == "banner" and len(banner.points) == 3
@@ -102,6 +103,31 @@ def test_the_scan_reads_one_frame_per_interval_at_reduced_size_and_groups_sighti
     scanner.close()
     if background:
         assert not [t for t in threading.enumerate() if t.name.startswith("streetwatch-ocr")]
+
+
+def test_a_view_that_stays_the_same_is_read_once_until_it_changes_or_a_minute_passes() -> None:
+    """A fixed camera (or a patrol car at a light): the view is read once; traffic moving through it does
+    not make it another view, the camera moving on does; after 60 s a still view is read again."""
+    street = render_street_frame(size=(960, 540)).image
+    reader = ScriptedReader()
+    scanner = AdTextScanner(reader, interval_s=4.0)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    for i in range(100):                               # 50 s at 2 fps, something crossing the view
+        image = street.copy()
+        x = (i * 37) % 800
+        image[300:420, x:x + 160] = (40, 40, 200)        # a car-sized block driving through
+        image = np.clip(image.astype(np.int16) + rng.integers(-3, 4, image.shape), 0, 255).astype(np.uint8)
+        scanner.offer(Frame("v", i, i * 0.5, image))
+    assert scanner.frames_read == 1 and scanner.frames_same_view == 12   # due at 4, 8, ... 48 s: all the same
+    scanner.offer(Frame("v", 100, 52.0, np.roll(street, 200, axis=1)))   # the camera moved on
+    assert scanner.frames_read == 2
+    for i, t in enumerate((56.0, 60.0, 112.0)):
+        scanner.offer(Frame("v", 101 + i, t, np.roll(street, 200, axis=1)))
+    assert scanner.frames_read == 3                    # 56 and 60 s: the same view; 112 s: a minute later
+    everything = AdTextScanner(ScriptedReader(), interval_s=4.0, same_view_diff=None)  # type: ignore[arg-type]
+    for i in range(5):
+        everything.offer(Frame("v", i, i * 4.0, street))
+    assert everything.frames_read == 5
 
 
 def test_a_missing_ocr_engine_turns_the_background_scan_off(caplog: pytest.LogCaptureFixture) -> None:
@@ -199,3 +225,13 @@ def test_a_passing_patrol_car_files_the_ads_and_reads_the_parked_cars_plate(pass
             assert read and read <= set(plates), (read, plates)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("off", None), ("null", None), ("7.5", 7.5)])
+def test_the_same_view_skip_is_set_or_turned_off_from_the_environment(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                                     expected: float | None) -> None:
+    monkeypatch.setenv("STREETWATCH_OCR_SCAN_SAME_VIEW", value)
+    assert get_settings().ocr_scan_same_view == expected
+    monkeypatch.setenv("STREETWATCH_OCR_SCAN_SAME_VIEW", "-1")
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        get_settings()
