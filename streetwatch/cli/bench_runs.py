@@ -28,10 +28,9 @@ import streetwatch
 from streetwatch.cli.startup import PIPELINE_MODULE
 from streetwatch.core.errors import StreetwatchError
 
-# The import whose cost the start-up section measures: what `streetwatch process` needs before it
-# can touch a video.
 OUTPUT_TAIL_LINES = 6
-# The pipeline's imports as `streetwatch process` pays them (garbage collector paused, then frozen).
+# The import whose cost the start-up section measures, as `streetwatch process` pays it before it can
+# touch a video (garbage collector paused, then frozen).
 IMPORT_SNIPPET = "from streetwatch.cli.startup import import_pipeline; import_pipeline()"
 LAUNCHER = Path(__file__).with_name("bench_launch.py")
 

@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from streetwatch.core.zones import DEFAULT_TIMEZONE, check_timezone
 
+
+def off_is_none(value: object) -> object:
+    """An environment variable cannot be None: "off", "none", "null" or "" turn a setting off."""
+    if isinstance(value, str) and value.strip().lower() in ("off", "none", "null", ""):
+        return None
+    return value
+
 # Without a city's zones or permits a parked car, a shop sign or an umbrella is only a candidate
 # (basis "unverified", priority <= 0.35): it stays out of the queue. Garbage is a problem wherever
 # it lies (basis "class"): a confident sighting enters.
@@ -44,10 +51,7 @@ class RuleParams(BaseModel):
     @field_validator("parking_overstay_minutes", mode="before")
     @classmethod
     def _off(cls, value: object) -> object:
-        # environment variables are strings: let "off" / "none" / "null" turn the check off
-        if isinstance(value, str) and value.strip().lower() in ("off", "none", "null", ""):
-            return None
-        return value
+        return off_is_none(value)
 
     @field_validator("timezone")
     @classmethod

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streetwatch.core.model_metrics import DEFAULT_GATE_SCORES
 from streetwatch.core.resources import ASSETS_DIR
-from streetwatch.core.rule_params import RuleParams
+from streetwatch.core.rule_params import RuleParams, off_is_none
 from streetwatch.core.vocab import ScoreName
 
 MODELS_DIR = ASSETS_DIR
@@ -48,14 +48,7 @@ def _evidence_location(value: object) -> object:
 EvidenceLocation = Annotated[Path | str, BeforeValidator(_evidence_location)]
 
 
-def _off_is_none(value: object) -> object:
-    """An environment variable cannot be None: "off", "none", "null" or "" turn the setting off."""
-    if isinstance(value, str) and value.strip().lower() in ("off", "none", "null", ""):
-        return None
-    return value
-
-
-OptionalNumber = Annotated[float | None, BeforeValidator(_off_is_none)]
+OptionalNumber = Annotated[float | None, BeforeValidator(off_is_none)]
 
 
 class WebSettings(BaseSettings):

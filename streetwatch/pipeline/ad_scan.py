@@ -86,11 +86,11 @@ class AdTextScanner:
         reader: The OCR reader (shared with the run's other OCR stage).
         interval_s: At most one frame per this much footage is read.
         max_width: Frames wider than this are shrunk before reading (boxes are scaled back).
+        background: Read in a thread of its own while the caller goes on (the OCR then overlaps the
+            detector on a second core); results are taken in frame order. Call :meth:`close` when done.
         same_view_diff: A frame whose view differs from the last frame read by at most this much (see
             :func:`view_difference`) is not read, unless ``rescan_s`` have passed; None reads every interval.
         rescan_s: How long a view that stays the same goes unread.
-        background: Read in a thread of its own while the caller goes on (the OCR then overlaps the
-            detector on a second core); results are taken in frame order. Call :meth:`close` when done.
     """
 
     def __init__(self, reader: TextReader, interval_s: float = SCAN_INTERVAL_S,

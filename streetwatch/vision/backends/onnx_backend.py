@@ -199,8 +199,7 @@ class OnnxDetector(WeightsDetector):
         self, xyxy: FloatArray, confidence: FloatArray, class_ids: npt.NDArray[np.int_]
     ) -> Detections:
         class_names = np.array([self._names.get(int(i), str(int(i))) for i in class_ids], dtype=str)
-        return Detections(xyxy=xyxy, confidence=confidence, class_id=class_ids,
-                             data={"class_name": class_names})
+        return Detections(xyxy=xyxy, confidence=confidence, class_id=class_ids, data={"class_name": class_names})
 
     def _read_names(self) -> dict[int, str]:
         metadata = self._session.get_modelmeta().custom_metadata_map
