@@ -150,9 +150,45 @@ def classify_ad_text(lines: Sequence[TextLine], frame: BgrImage, rules: AdRules 
     return out
 
 
+def ad_text_regions(frame: BgrImage, boxes: Sequence[BoxXyxy], rules: AdRules | None = None) -> list[bool]:
+    """Which detected text regions could be part of a banner or a small ad, judged before any is read.
+
+    Recognition is most of the OCR's cost on a street full of shop signs, and a sign's text cannot make it an ad
+    when its shape and colour already rule it out. The regions are grouped as :func:`classify_ad_text` groups the
+    lines it is given (one sign); a group is worth reading when it is small enough for a small ad, or long, flat and
+    on uniform saturated cloth like a banner. The text tests (Chinese characters, phone numbers, small-ad words,
+    plates) come after reading, in :func:`classify_ad_text`.
+
+    The one way this differs from reading everything: a large sign whose lines the recogniser would partly reject
+    (score below the threshold) could leave a small cluster of the rest, a small-ad candidate, when read in full;
+    here that sign is not read at all, since the text detector saw one large sign.
+    """
+    check_image(frame)
+    rules = rules or AdRules()
+    frame_area = float(frame.shape[0] * frame.shape[1])
+    keep = [False] * len(boxes)
+    for cluster in _cluster_indices(boxes, rules.cluster_gap):
+        box = _union_all(boxes[i] for i in cluster)
+        w, h = box[2] - box[0], box[3] - box[1]
+        worth = (w * h) / frame_area <= rules.small_ad_max_frame_share
+        if not worth and w / max(h, 1.0) >= rules.banner_min_aspect:
+            sat, _, spread = _background_colour(frame, box)
+            worth = (rules.banner_min_saturated_share <= sat <= rules.banner_max_saturated_share
+                     and spread <= rules.banner_max_hue_spread)
+        for i in cluster:
+            keep[i] = worth
+    return keep
+
+
 def _clusters(lines: Sequence[TextLine], gap: float) -> list[list[TextLine]]:
     """Single-link grouping of lines whose boxes come within ``gap`` line heights of each other (one sign)."""
-    parent = list(range(len(lines)))
+    return [[lines[i] for i in cluster] for cluster in _cluster_indices([ln.box_xyxy for ln in lines], gap)]
+
+
+def _cluster_indices(boxes: Sequence[BoxXyxy], gap: float) -> list[list[int]]:
+    """Single-link grouping (indices into ``boxes``) of boxes that come within ``gap`` times the lower one's
+    height of each other, in order of each group's first box."""
+    parent = list(range(len(boxes)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -160,17 +196,17 @@ def _clusters(lines: Sequence[TextLine], gap: float) -> list[list[TextLine]]:
             i = parent[i]
         return i
 
-    for i, a in enumerate(lines):
-        for j in range(i + 1, len(lines)):
-            b = lines[j]
-            pad = gap * min(a.height, b.height)
-            dx = max(b.box_xyxy[0] - a.box_xyxy[2], a.box_xyxy[0] - b.box_xyxy[2], 0.0)
-            dy = max(b.box_xyxy[1] - a.box_xyxy[3], a.box_xyxy[1] - b.box_xyxy[3], 0.0)
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            b = boxes[j]
+            pad = gap * min(a[3] - a[1], b[3] - b[1])
+            dx = max(b[0] - a[2], a[0] - b[2], 0.0)
+            dy = max(b[1] - a[3], a[1] - b[3], 0.0)
             if dx <= pad and dy <= pad:
                 parent[root(i)] = root(j)
-    groups: dict[int, list[TextLine]] = {}
-    for i, line in enumerate(lines):
-        groups.setdefault(root(i), []).append(line)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(root(i), []).append(i)
     return list(groups.values())
 
 

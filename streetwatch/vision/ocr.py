@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,8 @@ import numpy.typing as npt
 
 BgrImage = npt.NDArray[np.uint8]
 BoxXyxy = tuple[float, float, float, float]
+# Shown an image and the text regions detected on it, says which to recognise (see TextReader.read).
+RegionFilter = Callable[[BgrImage, list[BoxXyxy]], Sequence[bool]]
 EngineName = Literal["rapidocr", "rapidocr_onnxruntime"]
 
 DEFAULT_ENGINE: EngineName = "rapidocr_onnxruntime"
@@ -127,8 +130,15 @@ class TextReader:
         return self._engine
 
     # -- reading -----------------------------------------------------------------------------------------------------
-    def read(self, image: BgrImage) -> list[TextLine]:
-        """Detect and recognise text lines on ``image`` (BGR), boxes in ``image`` coordinates, top-to-bottom."""
+    def read(self, image: BgrImage, select: RegionFilter | None = None) -> list[TextLine]:
+        """Detect and recognise text lines on ``image`` (BGR), boxes in ``image`` coordinates, top-to-bottom.
+
+        ``select``, when given, is shown ``image`` and the detected regions (boxes in ``image`` coordinates) and says
+        which of them to recognise; the others are dropped unread. Recognition costs about as much as detection on
+        a street of shop signs, so a caller that can rule regions out by shape or colour saves it (the banner and
+        small-ad scan: :func:`streetwatch.vision.ad_text.ad_text_regions`). With the ``rapidocr`` 3.x engine every
+        region is recognised and the selection is applied afterwards (the same lines, no saving).
+        """
         check_image(image)
         engine = self._load()
         if self.engine_name == "rapidocr":
@@ -136,6 +146,11 @@ class TextReader:
             if out.boxes is None or out.txts is None or out.scores is None:
                 return []
             triples: list[tuple[Any, Any, Any]] = list(zip(out.boxes, out.txts, out.scores, strict=True))
+            if select is not None:
+                keep = select(image, [_quad_to_xyxy(box) for box, _, _ in triples])
+                triples = [t for t, k in zip(triples, keep, strict=True) if k]
+        elif select is not None:
+            triples = _read_selected(engine, image, select)
         else:
             result, _ = engine(image, use_det=True, use_cls=True, use_rec=True)
             triples = [(box, txt, score) for box, txt, score in (result or [])]
@@ -215,6 +230,26 @@ def _build_engine(engine: EngineName, threads: int, min_score: float, det_max_si
     sizing: dict[str, Any] = ({"det_limit_type": "max", "det_limit_side_len": det_max_side}
                               if det_max_side is not None else {})
     return module.RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, text_score=min_score, **sizing)
+
+
+def _read_selected(engine: Any, image: BgrImage, select: RegionFilter) -> list[tuple[Any, Any, Any]]:
+    """``rapidocr_onnxruntime``'s own steps (its ``RapidOCR.__call__``, pinned at 1.4.4), with ``select`` between
+    detection and recognition: (quad in ``image`` coordinates, text, score) for the regions it keeps."""
+    raw_h, raw_w = image.shape[:2]
+    img, ratio_h, ratio_w = engine.preprocess(image)
+    record: dict[str, Any] = {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}}
+    img, record = engine.maybe_add_letterbox(img, record)
+    quads, _ = engine.auto_text_det(img)
+    if quads is None:
+        return []
+    origin = engine._get_origin_points(quads, record, raw_h, raw_w)
+    keep = [i for i, k in enumerate(select(image, [_quad_to_xyxy(q) for q in origin])) if k]
+    if not keep:
+        return []
+    crops = engine.get_crop_img_list(img, [quads[i] for i in keep])
+    crops, _, _ = engine.text_cls(crops)
+    recognised, _ = engine.text_rec(crops)
+    return [(origin[i], found[0], found[1]) for i, found in zip(keep, recognised, strict=True)]
 
 
 def check_image(image: BgrImage) -> None:

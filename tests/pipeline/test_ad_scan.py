@@ -25,7 +25,7 @@ from streetwatch.store import queries
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.models import Observation, Violation
 from streetwatch.vision.detections import Detections
-from streetwatch.vision.ocr import OcrEngineMissingError, TextLine
+from streetwatch.vision.ocr import OcrEngineMissingError, RegionFilter, TextLine
 from streetwatch.vision.types import Frame
 from tests.pipeline.run_helpers import run_settings, shared_detector, sqlite_url, write_straight_gpx
 
@@ -82,10 +82,13 @@ class ScriptedReader:
     def __init__(self) -> None:
         self.widths: list[int] = []
 
-    def read(self, image: np.ndarray) -> list[TextLine]:
+    def read(self, image: np.ndarray, select: RegionFilter | None = None) -> list[TextLine]:
         self.widths.append(image.shape[1])
         k = image.shape[1] / 1280
-        return [TextLine("创建全国文明城市共建美好家园", 0.99, (110 * k, 50 * k, 900 * k, 110 * k))]
+        lines = [TextLine("创建全国文明城市共建美好家园", 0.99, (110 * k, 50 * k, 900 * k, 110 * k))]
+        if select is not None:   # as the engine does: only the regions the caller selects are read
+            lines = [ln for ln, keep in zip(lines, select(image, [ln.box_xyxy for ln in lines]), strict=True) if keep]
+        return lines
 
 
 @pytest.mark.parametrize("background", [False, True])
@@ -132,7 +135,7 @@ def test_a_view_that_stays_the_same_is_read_once_until_it_changes_or_a_minute_pa
 
 def test_a_missing_ocr_engine_turns_the_background_scan_off(caplog: pytest.LogCaptureFixture) -> None:
     class Missing:
-        def read(self, image: np.ndarray) -> list[TextLine]:
+        def read(self, image: np.ndarray, select: RegionFilter | None = None) -> list[TextLine]:
             raise OcrEngineMissingError("OCR engine 'x' is not installed")
 
     scanner = AdTextScanner(Missing(), interval_s=1.0, background=True)  # type: ignore[arg-type]

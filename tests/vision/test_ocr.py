@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
-from streetwatch.datasets.street_text import RenderedFrame, render_street_frame
+from streetwatch.datasets.street_text import RenderedFrame, cjk_font_path, render_street_frame
 from streetwatch.vision import ocr
-from streetwatch.vision.ad_text import classify_ad_text, extract_phones
+from streetwatch.vision.ad_text import ad_text_regions, classify_ad_text, extract_phones
 from streetwatch.vision.ocr import Plate, TextLine
 from streetwatch.vision.plates import find_plates, mask_plate, parse_plate, read_plate
 
@@ -138,6 +139,24 @@ def test_classify_ad_text_geometry_only() -> None:
     assert found["small_ad"].phones == ("13812345678",)
 
 
+def test_ad_text_regions_reads_small_and_banner_like_signs_only() -> None:
+    """Before reading: a small patch (a small ad's size) and a long flat saturated one (a banner's) are worth
+    reading; a large grey shop sign is not, and neither is a small line that belongs to it (one sign)."""
+    frame = np.full((720, 1280, 3), 160, np.uint8)
+    frame[40:120, 100:900] = (24, 16, 200)       # red cloth
+    frame[70:90, 150:850] = (250, 250, 250)      # its white lettering
+    frame[300:420, 600:1200] = (200, 200, 200)   # a large grey shop sign
+    boxes = [
+        (150.0, 55.0, 850.0, 105.0),     # the banner's line: 4% of the frame, flat, on red
+        (620.0, 310.0, 1180.0, 380.0),   # the shop sign's name: 4% of the frame, grey
+        (700.0, 385.0, 900.0, 410.0),    # its small phone line, within a line height of the name
+        (1000.0, 500.0, 1100.0, 520.0),  # a small patch on its own
+        (100.0, 600.0, 700.0, 700.0),    # large, flat enough, but on grey: not cloth
+    ]
+    assert ad_text_regions(frame, boxes) == [True, False, False, True, False]
+    assert ad_text_regions(frame, []) == []
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Engine: rendered frame end to end
 # ---------------------------------------------------------------------------------------------------------------------
@@ -212,6 +231,52 @@ def test_rendered_ads_classified(rendered: RenderedFrame, frame_lines: list[Text
     assert len(small) == 1 and small[0].phones == (rendered.ad_phone,)
     for plate in rendered.plates:  # plates are neither banners nor small ads
         assert not any(_inside(c.box_xyxy, plate.vehicle_box) for c in found)
+
+
+def _with_shop_sign(image: np.ndarray) -> np.ndarray:
+    """The rendered street with a large shop sign over the road: black Chinese on a light grey board, about 8% of
+    the frame, too large for a small ad and not a banner's saturated cloth."""
+    path, index = cjk_font_path()
+    picture = Image.fromarray(image[..., ::-1].copy())
+    draw = ImageDraw.Draw(picture)
+    w, h = picture.size
+    board = (int(0.05 * w), int(0.5 * h), int(0.6 * w), int(0.64 * h))
+    draw.rectangle(board, fill=(225, 225, 220))
+    font = ImageFont.truetype(path, size=int((board[3] - board[1]) * 0.6), index=index)
+    draw.text((board[0] + 20, board[1] + 10), SHOP_SIGN, font=font, fill=(20, 20, 20))
+    return np.ascontiguousarray(np.asarray(picture)[..., ::-1])
+
+
+SHOP_SIGN = "百姓大药房连锁"
+
+
+def test_a_selected_read_recognises_only_what_is_selected(reader: ocr.TextReader, rendered: RenderedFrame,
+                                                          frame_lines: list[TextLine]) -> None:
+    everything = reader.read(rendered.image, select=lambda image, boxes: [True] * len(boxes))
+    assert everything == frame_lines        # the same steps as a plain read
+    shown: list[list[tuple[float, float, float, float]]] = []
+
+    def nothing(image: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> list[bool]:
+        shown.append(boxes)
+        return [False] * len(boxes)
+
+    assert reader.read(rendered.image, select=nothing) == []
+    (boxes,) = shown                       # shown the detected regions, in the image's coordinates
+    assert len(boxes) >= len(frame_lines)
+    assert all(any(_inside(ln.box_xyxy, tuple(int(v) + d for v, d in zip(b, (-2, -2, 2, 2), strict=True)))
+                   for b in boxes) for ln in frame_lines)
+
+
+def test_the_ad_scan_reads_the_ads_but_not_the_shop_sign(reader: ocr.TextReader, rendered: RenderedFrame) -> None:
+    street = _with_shop_sign(rendered.image)
+    full = reader.read(street)
+    assert SHOP_SIGN in "".join(ln.text for ln in full)      # the engine can read the sign
+    selected = reader.read(street, select=ad_text_regions)
+    assert SHOP_SIGN not in "".join(ln.text for ln in selected)
+    assert len(selected) < len(full)
+    as_found = [(c.kind, c.text, c.phones) for c in classify_ad_text(full, street)]
+    assert [(c.kind, c.text, c.phones) for c in classify_ad_text(selected, street)] == as_found
+    assert sorted(kind for kind, _, _ in as_found) == ["banner", "small_ad"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
