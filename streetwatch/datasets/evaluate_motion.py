@@ -25,6 +25,7 @@ import yaml
 
 from streetwatch.store.db import make_engine, make_session_factory
 from streetwatch.store.queries import observation_motion_tracks
+from streetwatch.vision.geometry import box_iou
 
 Box = tuple[float, float, float, float]
 
@@ -56,15 +57,7 @@ class MatchCounts:
         return self.true_parked / truth if truth else None
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x1, y1, x2, y2) boxes."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / area if area > 0 else 0.0
+iou = box_iou   # the name this module's callers and tests use
 
 
 def match_label(label: dict[str, Any], observations: Sequence[tuple[str | None, list[dict[str, Any]]]],
@@ -83,7 +76,7 @@ def match_label(label: dict[str, Any], observations: Sequence[tuple[str | None, 
     for state, points in observations:
         for point in points:
             if abs(float(point["pts_s"]) - t) <= max_dt_s:
-                overlap = iou(box, tuple(float(v) for v in point["xyxy"]))  # type: ignore[arg-type]
+                overlap = iou(box, [float(v) for v in point["xyxy"]])
                 if overlap >= best:
                     best, best_state = overlap, state or "none"
     return best_state

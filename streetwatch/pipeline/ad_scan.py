@@ -36,17 +36,13 @@ from streetwatch.store.evidence import encode_jpeg
 from streetwatch.vision.ad_text import AdTextCandidate, ad_text_regions, classify_ad_text
 from streetwatch.vision.ocr import OcrEngineMissingError, TextLine, TextReader
 from streetwatch.vision.types import Frame
+from streetwatch.vision.views import SAME_VIEW_DIFF, thumbnail, view_difference
 
 log = logging.getLogger(__name__)
 
 SCAN_INTERVAL_S: Final = 2.0     # at most one OCR'd frame per this much footage (CPU budget)
 SCAN_MAX_WIDTH: Final = 960      # frames are read at this width at most
-# The same view: the 90th percentile of the absolute grey differences of two 96x54 thumbnails is at
-# most this. Measured on the real street clips, frames 2 s apart: fixed cameras 1-7 (traffic passing
-# included), dashcams in slow traffic 48-60, moving faster 70-94, handheld 66-134 (grey levels of 255).
-SAME_VIEW_DIFF: Final = 10.0
 RESCAN_S: Final = 60.0           # a view that stays the same is read again after this long
-THUMBNAIL: Final = (96, 54)
 MAX_PENDING: Final = 2           # frames waiting for the background reader before offer() waits
 SAME_TEXT: Final = 0.6           # texts at least this similar are the same ad
 FOUND_BY: Final = "ocr_text"     # attributes["found_by"] of an ad found this way
@@ -183,20 +179,6 @@ class AdTextScanner:
         """The ads found so far (waiting for the frames still being read), each with at least one sighting."""
         self._take_results(wait=True)
         return [s for s in self._sightings if s.best is not None]
-
-
-def thumbnail(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """A 96x54 grey thumbnail of a BGR frame, for :func:`view_difference`."""
-    small = cv2.resize(image, THUMBNAIL, interpolation=cv2.INTER_AREA)
-    return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-
-
-def view_difference(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
-    """How far two thumbnails show different views: the 90th percentile of their absolute grey
-    differences. Traffic crossing a fixed view changes only a small part of it; a moving camera changes
-    most pixels, and even in a dark or flat scene its textured tenth (the percentile errs towards
-    "changed", that is, towards reading the frame)."""
-    return float(np.percentile(np.abs(a.astype(np.int16) - b.astype(np.int16)), 90))
 
 
 def _inside(box: tuple[float, float, float, float], outer: tuple[float, float, float, float]) -> bool:

@@ -79,6 +79,7 @@ from streetwatch.pipeline.outcomes import (
 from streetwatch.pipeline.photo_ingest import PhotoInfo, is_photo, probe_photo
 from streetwatch.pipeline.photo_run import analyse_photo, place_photo
 from streetwatch.pipeline.read_text import TextStage
+from streetwatch.pipeline.resighting import merge_resightings
 from streetwatch.pipeline.rules import RuleContext, default_rules, evaluate_rules
 from streetwatch.pipeline.shadow import ShadowModel, ShadowRecorder
 from streetwatch.pipeline.triangulate import class_size, locate_track
@@ -388,6 +389,8 @@ class VideoProcessor:
                         raise RuntimeError("another worker took this video over; stopping")
                     last_beat = time.monotonic()
         observations.extend(builder.finish_all())
+        # a still object the tracker lost and found again in the same view: one observation, not two
+        observations = merge_resightings(observations, self._moves_by_itself)
         if scanner is not None:
             observations.extend(ad_text_observations(scanner.sightings(), self._locator(track, start_utc)))
         bar.close()
@@ -475,6 +478,10 @@ class VideoProcessor:
         if motion is not None:
             motion = replace(motion, lateral_offset_m=lateral_offset(location, poses, observation.points))
         return replace(observation, location=location, motion=motion)
+
+    def _moves_by_itself(self, class_name: str) -> bool:
+        """Vehicles and people move by themselves; a re-sighting of them in the same view may be another one."""
+        return class_name in self.movable or class_name == "person"
 
     def _movable_boxes(self, tracked: Detections) -> dict[int, tuple[float, float, float, float]]:
         """Tracked vehicles' boxes by track id: the objects whose motion state is measured."""

@@ -306,3 +306,14 @@ def median_lateral_m(camera: CameraModel, boxes: Sequence[tuple[float, float, fl
               if (g := camera.ground_point((x1 + x2) / 2.0, y2, width, height)) is not None
               and g.range_m <= max_range_m]
     return float(np.median(rights)) if rights else None
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes; 0 when they do not overlap."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
