@@ -123,6 +123,7 @@ class BenchReport:
     load_after: str = ""
     decode_fps_all: float = 0.0
     decode_fps_sampled: float = 0.0
+    decoder: str = "pyav"            # what decoded in the stage timings: pyav (the CPU) or nvdec
     inference_ms: dict[str, float] = field(default_factory=dict)
     startup: StartupReport | None = None
     compare: CompareReport | Skipped | None = None
@@ -154,8 +155,9 @@ class BenchReport:
 
     def _stages(self) -> str:
         lines = ["| measure | value |", "|---|---|",
-                 f"| decode, every frame | {self.decode_fps_all:.0f} frames/s |",
-                 f"| decode, sampling 5 fps (every frame still decoded) | {self.decode_fps_sampled:.0f} frames/s |"]
+                 f"| decode ({self.decoder}), every frame | {self.decode_fps_all:.0f} frames/s |",
+                 f"| decode ({self.decoder}), sampling 5 fps (every frame still decoded) "
+                 f"| {self.decode_fps_sampled:.0f} frames/s |"]
         lines += [f"| inference {name} | {ms:.1f} ms/frame |" for name, ms in self.inference_ms.items()]
         return "\n".join(lines)
 
@@ -228,13 +230,15 @@ def prepare_clip(plan: BenchPlan, log: Log) -> Clip:
     return Clip(path.absolute(), info.duration_s, info.avg_fps, description)
 
 
-def time_decode(path: Path, sample_fps: float | None) -> tuple[int, float]:
-    """Frames yielded and seconds taken to decode ``path`` (every frame, or sampled)."""
-    from streetwatch.pipeline.frames import iter_frames
+def time_decode(path: Path, sample_fps: float | None, nvdec_device: int | None = None) -> tuple[int, float, str]:
+    """Frames yielded and seconds taken to decode ``path`` (every frame, or sampled), and what decoded it
+    (``pyav``, or ``nvdec`` when ``nvdec_device`` was asked for and could be used)."""
+    from streetwatch.pipeline.frames import DecodeStats, iter_frames
 
+    stats = DecodeStats()
     started = time.perf_counter()
-    count = sum(1 for _ in iter_frames(path, "bench", sample_fps=sample_fps))
-    return count, time.perf_counter() - started
+    count = sum(1 for _ in iter_frames(path, "bench", sample_fps=sample_fps, stats=stats, nvdec_device=nvdec_device))
+    return count, time.perf_counter() - started, stats.decoder
 
 
 def time_inference(detect: Callable[[list[np.ndarray]], object], frames: list[np.ndarray], batch: int) -> float:
@@ -249,12 +253,16 @@ def time_inference(detect: Callable[[list[np.ndarray]], object], frames: list[np
 def measure_stages(report: BenchReport, plan: BenchPlan, log: Log) -> None:
     """Decode and inference speed, in this process."""
     from streetwatch.pipeline.frames import iter_frames
+    from streetwatch.vision.device import FrameDecoder, plan_device
 
     clip = report.clip
-    n, s = time_decode(clip.path, None)
+    where = plan_device(plan.device, plan.model, runtime="onnx" if plan.model.suffix == ".onnx" else "torch",
+                        batch_size=plan.batch)
+    nvdec = where.device_id if where.decoder is FrameDecoder.NVDEC else None
+    n, s, report.decoder = time_decode(clip.path, None, nvdec)
     report.decode_fps_all = n / s
-    log(f"decode every frame: {n} frames in {s:.1f} s")
-    _, s = time_decode(clip.path, 5.0)
+    log(f"decode every frame ({report.decoder}): {n} frames in {s:.1f} s")
+    _, s, _ = time_decode(clip.path, 5.0, nvdec)
     report.decode_fps_sampled = clip.frames / s
 
     frames = [f.image for f in iter_frames(clip.path, "bench", sample_fps=2.0)][:32]

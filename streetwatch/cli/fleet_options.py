@@ -44,7 +44,7 @@ LogFormatOption = Annotated[str, typer.Option(
     "--log-format", help="Logs on stderr as 'text' or 'json' (one object per line, for log shippers).")]
 DeviceOption = Annotated[str | None, typer.Option(
     help="Where the detector runs: auto (CUDA when usable), cpu, cuda, cuda:N (default: cpu). CUDA: fp16, batches "
-         "of 32, NVDEC decoding when PyNvVideoCodec is installed.")]
+         "of 32, NVDEC decoding through PyAV's FFmpeg (CPU decoding if the GPU cannot decode).")]
 
 
 def setup_logging(log_format: str) -> None:

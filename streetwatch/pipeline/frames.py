@@ -21,7 +21,9 @@ non-reference frames (B-frames no other frame is predicted from: about half the 
 typical H.264 file with B-frames) when sampling at most half the frame rate, so an instant is
 then served by the next decoded frame, one or two frames later, with its own true time.
 :func:`decode_ahead` runs the decoding in a thread of its own (PyAV releases the GIL while
-decoding and converting), so the next frames are ready while the detector works.
+decoding and converting), so the next frames are ready while the detector works. On a CUDA machine
+``nvdec_device`` moves the decoding itself to the GPU's NVDEC (FFmpeg's ``cuda`` hwaccel through
+PyAV), with the CPU as the fallback.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import av
+import av.container
 import av.error
 import numpy as np
+from av.codec.hwaccel import HWAccel
 
 from streetwatch.core.errors import ProcessingError
 from streetwatch.vision.types import Frame
@@ -62,6 +66,8 @@ class DecodeStats:
         first_error: The decoder's message for the first rejected packet.
         last_pts_s: Time of the last decoded frame, relative to the first.
         declared_duration_s: Duration the container declares, if any.
+        decoder: What decoded the file: ``pyav`` (the CPU) or ``nvdec`` (an NVIDIA GPU through PyAV).
+        decoder_note: Why the CPU decoded a file that NVDEC was asked to decode.
     """
 
     decoded_frames: int = 0
@@ -70,6 +76,8 @@ class DecodeStats:
     first_error: str | None = None
     last_pts_s: float | None = None
     declared_duration_s: float | None = None
+    decoder: str = "pyav"
+    decoder_note: str | None = None
 
     @property
     def ended_early(self) -> bool:
@@ -103,6 +111,7 @@ def iter_frames(
     stats: DecodeStats | None = None,
     max_bad_packets: int | None = DEFAULT_MAX_BAD_PACKETS,
     skip_nonref: bool = False,
+    nvdec_device: int | None = None,
 ) -> Generator[Frame, None, None]:
     """Yield upright BGR frames of a video, sampled by presentation time.
 
@@ -117,6 +126,10 @@ def iter_frames(
         skip_nonref: Let the decoder drop non-reference frames when ``sample_fps`` is at most
             half the stream's frame rate (faster; a sampled instant may then be served a frame
             or two later than with every frame decoded).
+        nvdec_device: Decode on this CUDA device with NVIDIA's NVDEC (FFmpeg's ``cuda`` hwaccel in
+            PyAV; frames come back to memory for conversion). When the device cannot be opened the
+            CPU decodes, ``stats.decoder_note`` says why and a warning is logged once per process;
+            a codec NVDEC does not know is decoded on the CPU by FFmpeg itself.
 
     Yields:
         :class:`streetwatch.vision.types.Frame` with ``index`` = position among the decoded frames and
@@ -141,6 +154,7 @@ def iter_frames(
         stats if stats is not None else DecodeStats(),
         max_bad_packets,
         skip_nonref,
+        nvdec_device,
     )
 
 
@@ -152,14 +166,16 @@ def _generate_frames(
     stats: DecodeStats,
     max_bad_packets: int | None,
     skip_nonref: bool,
+    nvdec_device: int | None,
 ) -> Generator[Frame, None, None]:
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = _open(path, nvdec_device, stats)
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoDecodeError(path, f"cannot open as a video: {exc}", stats) from exc
     with container:
         stream = _video_stream(container, path, stats)
-        stream.thread_type = "AUTO"
+        if stats.decoder == "pyav":
+            stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
         if skip_nonref and sample_fps is not None and rate and sample_fps <= SKIP_NONREF_MAX_SHARE * float(rate):
             stream.codec_context.skip_frame = "NONREF"
@@ -189,6 +205,26 @@ def _generate_frames(
             stats.last_pts_s,
             stats.declared_duration_s,
         )
+
+
+def _open(path: Path, nvdec_device: int | None, stats: DecodeStats) -> av.container.InputContainer:
+    """Open ``path`` for decoding on NVDEC (``nvdec_device``) when asked and possible, else on the CPU."""
+    if nvdec_device is not None:
+        try:
+            hwaccel = HWAccel(device_type="cuda", device=str(nvdec_device), allow_software_fallback=True)
+            container = av.open(str(path), metadata_errors="ignore", hwaccel=hwaccel)
+        except (av.error.FFmpegError, OSError) as exc:
+            stats.decoder_note = f"NVDEC could not be used on CUDA device {nvdec_device} ({exc}): decoded on the CPU"
+            if not _nvdec_warned.is_set():
+                _nvdec_warned.set()
+                logger.warning("%s: %s", path, stats.decoder_note)
+        else:
+            stats.decoder = "nvdec"
+            return container
+    return av.open(str(path), metadata_errors="ignore")
+
+
+_nvdec_warned = threading.Event()   # the fallback to the CPU is logged once per process
 
 
 def decode_ahead(items: Iterable[T], depth: int) -> Generator[T, None, None]:

@@ -29,7 +29,7 @@ from contextlib import closing, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -90,7 +90,7 @@ from streetwatch.store.history import DbSightingHistory
 from streetwatch.vision.calibration import SelfCalibration, choose_camera
 from streetwatch.vision.detections import Detections
 from streetwatch.vision.detector import Detector, OnnxConfig, UltralyticsConfig, build_detector
-from streetwatch.vision.device import plan_device
+from streetwatch.vision.device import DevicePlan, FrameDecoder, plan_device
 from streetwatch.vision.egomotion import BackgroundFlows
 from streetwatch.vision.geometry import CameraModel, median_lateral_m
 from streetwatch.vision.motion_meter import MotionMeter
@@ -119,9 +119,9 @@ def batched(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
-    """The detector backend for the settings: ONNX Runtime for ``.onnx`` weights unless told otherwise,
-    on the device ``settings.device`` resolves to (:func:`streetwatch.vision.device.plan_device`).
+def device_plan(settings: Settings) -> tuple[Literal["onnx", "ultralytics"], DevicePlan]:
+    """The detector backend for the settings (ONNX Runtime for ``.onnx`` weights unless told otherwise)
+    and the device ``settings.device`` resolves to (:func:`streetwatch.vision.device.plan_device`).
 
     Raises:
         DeviceError: The device is unknown, or CUDA was asked for and cannot be used here.
@@ -133,6 +133,16 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
     chosen_batch = settings.batch_size if "batch_size" in settings.model_fields_set else None
     plan = plan_device(settings.device, settings.model_path, runtime="onnx" if backend == "onnx" else "torch",
                        batch_size=chosen_batch)
+    return backend, plan
+
+
+def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
+    """The detector for the settings, on the device they resolve to (:func:`device_plan`).
+
+    Raises:
+        DeviceError: The device is unknown, or CUDA was asked for and cannot be used here.
+    """
+    backend, plan = device_plan(settings)
     if backend == "onnx":
         return OnnxConfig(weights=plan.weights, name=settings.model_label, conf=settings.conf_threshold,
                           batch_size=plan.batch_size, providers=plan.onnx_providers, device_id=plan.device_id)
@@ -167,9 +177,14 @@ class VideoProcessor:
         self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
         # Frames per detector call: the device's batch (32 on CUDA) unless a detector was handed in.
         self.batch_size = settings.batch_size
+        # NVDEC decodes when the device plan says so (CUDA, and PyAV's FFmpeg can); a detector handed
+        # in (tests, the fleet's shared detector actors) leaves decoding on the CPU.
+        self.nvdec_device: int | None = None
         if detector is None:
             config = detector_config(settings)
             detector, self.batch_size = build_detector(config), config.batch_size
+            plan = device_plan(settings)[1]
+            self.nvdec_device = plan.device_id if plan.decoder is FrameDecoder.NVDEC else None
         self.detector = detector
         self.gps_options = GpsOptions(
             tz=parse_timezone(settings.gps_local_timezone), configured_offset_s=settings.gps_offset_s,
@@ -348,7 +363,7 @@ class VideoProcessor:
         decoded = DecodeStats()
         frames: Generator[Frame, None, None] = iter_frames(
             path, info.sha256, sample_fps=self.settings.sample_fps, skip_nonref=self.settings.skip_nonref_frames,
-            stats=decoded)
+            stats=decoded, nvdec_device=self.nvdec_device)
         if self.settings.decode_ahead:
             frames = decode_ahead(frames, self.settings.decode_ahead)
         # The banner/small-ad scan reads in a thread of its own, overlapping the detector.

@@ -5,14 +5,15 @@ machine can do (the probes): CUDA is usable for an ONNX model when ONNX Runtime 
 ``CUDAExecutionProvider`` (the ``onnxruntime-gpu`` wheel), and for PyTorch weights when
 ``torch.cuda.is_available()``. On CUDA the detector runs in fp16 (an ``<name>-fp16.onnx`` beside
 the ONNX model when there is one; ``half=True`` for PyTorch) on batches of 32 (the issue's 32-64),
-and frames are decoded by NVDEC through PyNvVideoCodec when that package is installed. On the CPU:
+and frames are decoded by NVDEC, through FFmpeg's ``cuda`` hardware decoding in PyAV, when PyAV's
+FFmpeg has it (the PyPI wheels do; ``pipeline/frames.py`` falls back to the CPU, and says so, when
+the device cannot be opened). On the CPU:
 fp32, batches of 8, PyAV. ``cuda`` on a machine without CUDA is an error that says what to install;
 ``auto`` falls back to the CPU and says why.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,7 +33,7 @@ class ComputeDevice(StrEnum):
 
 
 class FrameDecoder(StrEnum):
-    """What decodes the footage: PyAV on the CPU, or NVIDIA's NVDEC through PyNvVideoCodec."""
+    """What decodes the footage: PyAV on the CPU, or NVIDIA's NVDEC through PyAV (FFmpeg's ``cuda`` hwaccel)."""
 
     PYAV = "pyav"
     NVDEC = "nvdec"
@@ -67,7 +68,10 @@ def _torch_cuda() -> bool:
 
 
 def _nvdec() -> bool:
-    return importlib.util.find_spec("PyNvVideoCodec") is not None
+    """Whether PyAV's FFmpeg can decode on an NVIDIA GPU (has the ``cuda`` hardware device type)."""
+    from av.codec.hwaccel import hwdevices_available
+
+    return "cuda" in hwdevices_available()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +172,8 @@ def plan_device(requested: str, weights: Path, *, runtime: Runtime = "onnx", bat
         f"{why}: CUDA device {index}, fp16",
         f"fp16 weights {half_weights.name}" if half_weights else "PyTorch runs the weights in fp16"
         if runtime == "torch" else "no -fp16.onnx beside the model: fp32 weights",
-        "NVDEC decoding (PyNvVideoCodec)" if nvdec else "PyAV decoding (PyNvVideoCodec is not installed)"])
+        "NVDEC decoding (FFmpeg's cuda hwaccel in PyAV)" if nvdec
+        else "PyAV decoding on the CPU (this PyAV's FFmpeg has no cuda hardware device type)"])
     return DevicePlan(
         device=ComputeDevice.CUDA, torch_device=f"cuda:{index}", device_id=index,
         batch_size=min(batch_size or CUDA_BATCH, CUDA_MAX_BATCH),

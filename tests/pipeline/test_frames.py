@@ -375,3 +375,33 @@ def test_decode_ahead_stops_its_thread_when_the_consumer_stops(tmp_path: Path) -
     assert "streetwatch-decode" in {t.name for t in threading.enumerate()}
     ahead.close()
     assert {t.name for t in threading.enumerate()} <= before | {"MainThread"}
+
+
+def test_nvdec_decodes_the_same_frames_or_says_why_the_cpu_did(patrol_clip: Path) -> None:
+    """``nvdec_device`` asks for NVIDIA's decoder (FFmpeg's cuda hwaccel in PyAV). Where no GPU can be
+    opened (this project's CI) the CPU decodes, the same frames, and the stats say why; on a GPU the
+    frames agree with the CPU's to within a grey level or two (colour conversion differs)."""
+    on_cpu = list(iter_frames(patrol_clip, "v", sample_fps=5.0))
+    stats = DecodeStats()
+    asked = list(iter_frames(patrol_clip, "v", sample_fps=5.0, stats=stats, nvdec_device=0))
+    assert [f.pts_s for f in asked] == [f.pts_s for f in on_cpu] and on_cpu
+    if stats.decoder == "pyav":
+        assert (stats.decoder_note or "").startswith("NVDEC could not be used on CUDA device 0")
+        assert all(np.array_equal(a.image, b.image) for a, b in zip(asked, on_cpu, strict=True))
+    else:
+        assert stats.decoder == "nvdec" and stats.decoder_note is None
+        assert max(np.abs(a.image.astype(int) - b.image.astype(int)).mean() for a, b in zip(asked, on_cpu,
+                                                                                             strict=True)) < 3
+    plain = DecodeStats()
+    list(iter_frames(patrol_clip, "v", sample_fps=5.0, stats=plain))
+    assert (plain.decoder, plain.decoder_note) == ("pyav", None)
+
+
+def test_pyav_can_decode_on_nvidia_gpus() -> None:
+    """The device plan offers NVDEC when PyAV's FFmpeg has the cuda device type (PyPI's wheels do)."""
+    from av.codec.hwaccel import hwdevices_available
+
+    from streetwatch.vision.device import Probes
+
+    assert "cuda" in hwdevices_available()
+    assert Probes().nvdec()
