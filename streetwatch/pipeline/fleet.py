@@ -33,7 +33,7 @@ from typing import Any
 from streetwatch.core.errors import StreetwatchError
 from streetwatch.core.settings import Settings
 from streetwatch.pipeline.outcomes import Failed, Held, Outcome, RunSummary, Skipped
-from streetwatch.pipeline.run import VideoProcessor, detector_config
+from streetwatch.pipeline.run import VideoProcessor, detector_config, device_plan, nvdec_device_of
 from streetwatch.store.db import upgrade
 from streetwatch.vision.detector import OnnxConfig, build_detector
 
@@ -86,7 +86,9 @@ def _worker_processor(settings: Settings, threads: int, actor: Any = None) -> Vi
 
             processor = VideoProcessor(settings, RemoteDetector(actor), progress=False)
         else:
-            processor = VideoProcessor(settings, build_detector(config), progress=False)
+            # the task's own detector, on the device its plan names: NVDEC decodes there too when it can
+            processor = VideoProcessor(settings, build_detector(config), progress=False,
+                                       nvdec_device=nvdec_device_of(device_plan(settings)[1]))
         processor.batch_size = config.batch_size
         _PROCESSORS[key] = processor
     return processor

@@ -136,6 +136,11 @@ def device_plan(settings: Settings) -> tuple[Literal["onnx", "ultralytics"], Dev
     return backend, plan
 
 
+def nvdec_device_of(plan: DevicePlan) -> int | None:
+    """The CUDA device whose NVDEC decodes the footage under ``plan``, or None for the CPU."""
+    return plan.device_id if plan.decoder is FrameDecoder.NVDEC else None
+
+
 def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
     """The detector for the settings, on the device they resolve to (:func:`device_plan`).
 
@@ -165,7 +170,7 @@ class VideoProcessor:
 
     def __init__(self, settings: Settings, detector: Detector | None = None, *, progress: bool = True,
                  worker: str | None = None, shadow: ShadowModel | None = None,
-                 on_detect: Callable[[int, float], None] | None = None) -> None:
+                 on_detect: Callable[[int, float], None] | None = None, nvdec_device: int | None = None) -> None:
         self.settings = settings
         self.on_detect = on_detect  # told each detector call's frames and seconds (metrics)
         self.shadow = shadow  # a candidate run on the same frames, its detections stored apart
@@ -177,14 +182,13 @@ class VideoProcessor:
         self.taxonomy: Taxonomy = load_taxonomy(settings.taxonomy_path)
         # Frames per detector call: the device's batch (32 on CUDA) unless a detector was handed in.
         self.batch_size = settings.batch_size
-        # NVDEC decodes when the device plan says so (CUDA, and PyAV's FFmpeg can); a detector handed
-        # in (tests, the fleet's shared detector actors) leaves decoding on the CPU.
-        self.nvdec_device: int | None = None
+        # NVDEC decodes when the device plan says so (CUDA, and PyAV's FFmpeg can); with a detector handed
+        # in, where the caller says (``nvdec_device``; the fleet's shared detector actors: the CPU).
+        self.nvdec_device = nvdec_device
         if detector is None:
             config = detector_config(settings)
             detector, self.batch_size = build_detector(config), config.batch_size
-            plan = device_plan(settings)[1]
-            self.nvdec_device = plan.device_id if plan.decoder is FrameDecoder.NVDEC else None
+            self.nvdec_device = nvdec_device_of(device_plan(settings)[1])
         self.detector = detector
         self.gps_options = GpsOptions(
             tz=parse_timezone(settings.gps_local_timezone), configured_offset_s=settings.gps_offset_s,

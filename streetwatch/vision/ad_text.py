@@ -153,8 +153,8 @@ def classify_ad_text(lines: Sequence[TextLine], frame: BgrImage, rules: AdRules 
 def ad_text_regions(frame: BgrImage, boxes: Sequence[BoxXyxy], rules: AdRules | None = None) -> list[bool]:
     """Which detected text regions could be part of a banner or a small ad, judged before any is read.
 
-    Recognition is most of the OCR's cost on a street full of shop signs, and a sign's text cannot make it an ad
-    when its shape and colour already rule it out. The regions are grouped as :func:`classify_ad_text` groups the
+    Recognition is about half of the OCR's cost on a street full of shop signs, and a sign's text cannot make it an
+    ad when its shape and colour already rule it out. The regions are grouped as :func:`classify_ad_text` groups the
     lines it is given (one sign); a group is worth reading when it is small enough for a small ad, or long, flat and
     on uniform saturated cloth like a banner. The text tests (Chinese characters, phone numbers, small-ad words,
     plates) come after reading, in :func:`classify_ad_text`.

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from streetwatch.core.geo import haversine_m
+from streetwatch.pipeline.frames import DecodeStats, iter_frames
 from streetwatch.pipeline.run import (
     Held,
     Processed,
@@ -276,3 +277,23 @@ def test_a_killed_run_leaves_no_results_and_a_rerun_takes_over(
     (done,) = fetch_rows(db_url, select(Video.status, Video.worker, Video.error))
     assert done["status"] == "done" and done["error"] is None
     assert done["worker"] != killed["worker"]
+
+
+def test_a_video_asked_of_nvdec_is_processed_alike_where_no_gpu_can_decode(street_clip: Path, tmp_path: Path) -> None:
+    """``nvdec_device`` sends decoding to an NVIDIA GPU; where none can be opened (no GPU, or a task that
+    holds none) the CPU decodes and the results are the CPU run's."""
+    probe = DecodeStats()
+    next(iter_frames(street_clip, "probe", stats=probe, nvdec_device=0))
+    if probe.decoder == "nvdec":
+        pytest.skip("a GPU decodes here: tests/pipeline/test_frames.py compares NVDEC's frames with the CPU's")
+    rows = []
+    for name, nvdec in (("cpu", None), ("nvdec", 0)):
+        url = sqlite_url(tmp_path / f"{name}.sqlite")
+        processor = VideoProcessor(run_settings(url, tmp_path / name), shared_detector(), progress=False,
+                                   nvdec_device=nvdec)
+        try:
+            assert isinstance(processor.process(street_clip), Processed)
+        finally:
+            processor.close()
+        rows.append(fetch_rows(url, select(Observation.track_id, Observation.class_name, Observation.best_pts_s)))
+    assert rows[0] and rows[1] == rows[0]
