@@ -238,7 +238,7 @@ def time_decode(path: Path, sample_fps: float | None, nvdec_device: int | None =
     stats = DecodeStats()
     started = time.perf_counter()
     count = sum(1 for _ in iter_frames(path, "bench", sample_fps=sample_fps, stats=stats, nvdec_device=nvdec_device))
-    return count, time.perf_counter() - started, stats.decoder
+    return count, time.perf_counter() - started, stats.decoder.value
 
 
 def time_inference(detect: Callable[[list[np.ndarray]], object], frames: list[np.ndarray], batch: int) -> float:

@@ -36,7 +36,7 @@ from streetwatch.store.evidence import encode_jpeg
 from streetwatch.vision.ad_text import AdTextCandidate, ad_text_regions, classify_ad_text
 from streetwatch.vision.ocr import OcrEngineMissingError, TextLine, TextReader
 from streetwatch.vision.types import Frame
-from streetwatch.vision.views import SAME_VIEW_DIFF, thumbnail, view_difference
+from streetwatch.vision.views import SAME_VIEW_DIFF, same_view, thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class AdTextScanner:
         background: Read in a thread of its own while the caller goes on (the OCR then overlaps the
             detector on a second core); results are taken in frame order. Call :meth:`close` when done.
         same_view_diff: A frame whose view differs from the last frame read by at most this much (see
-            :func:`view_difference`) is not read, unless ``rescan_s`` have passed; None reads every interval.
+            :func:`~streetwatch.vision.views.view_difference`) is not read, unless ``rescan_s`` have
+            passed; None reads every interval.
         rescan_s: How long a view that stays the same goes unread.
     """
 
@@ -121,7 +122,7 @@ class AdTextScanner:
         if self.same_view_diff is not None:
             view = thumbnail(image)
             if (self._last_view is not None and frame.pts_s - self._last_view[0] < self.rescan_s
-                    and view_difference(view, self._last_view[1]) <= self.same_view_diff):
+                    and same_view(view, self._last_view[1], self.same_view_diff)):
                 self.frames_same_view += 1
                 return
             self._last_view = (frame.pts_s, view)

@@ -33,7 +33,13 @@ from typing import Any
 from streetwatch.core.errors import StreetwatchError
 from streetwatch.core.settings import Settings
 from streetwatch.pipeline.outcomes import Failed, Held, Outcome, RunSummary, Skipped
-from streetwatch.pipeline.run import VideoProcessor, detector_config, device_plan, nvdec_device_of
+from streetwatch.pipeline.run import (
+    VideoProcessor,
+    detector_config,
+    device_plan,
+    nvdec_device_of,
+    planned_detector_config,
+)
 from streetwatch.store.db import upgrade
 from streetwatch.vision.detector import OnnxConfig, build_detector
 
@@ -78,7 +84,8 @@ def _worker_processor(settings: Settings, threads: int, actor: Any = None) -> Vi
     key = f"{threads}:{settings.model_dump_json()}:{actor._actor_id.hex() if actor is not None else ''}"
     processor = _PROCESSORS.get(key)
     if processor is None:
-        config = detector_config(settings)
+        backend, plan = device_plan(settings)
+        config = planned_detector_config(settings, backend, plan)
         if isinstance(config, OnnxConfig):   # a task's CPU share, not every core of the machine
             config = config.model_copy(update={"intra_op_threads": threads})
         if actor is not None:   # the machine's shared detector: frames of every video in flight batched together
@@ -88,7 +95,7 @@ def _worker_processor(settings: Settings, threads: int, actor: Any = None) -> Vi
         else:
             # the task's own detector, on the device its plan names: NVDEC decodes there too when it can
             processor = VideoProcessor(settings, build_detector(config), progress=False,
-                                       nvdec_device=nvdec_device_of(device_plan(settings)[1]))
+                                       nvdec_device=nvdec_device_of(plan))
         processor.batch_size = config.batch_size
         _PROCESSORS[key] = processor
     return processor

@@ -45,6 +45,7 @@ import numpy as np
 from av.codec.hwaccel import HWAccel
 
 from streetwatch.core.errors import ProcessingError
+from streetwatch.vision.device import FrameDecoder
 from streetwatch.vision.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class DecodeStats:
         first_error: The decoder's message for the first rejected packet.
         last_pts_s: Time of the last decoded frame, relative to the first.
         declared_duration_s: Duration the container declares, if any.
-        decoder: What decoded the file: ``pyav`` (the CPU) or ``nvdec`` (an NVIDIA GPU through PyAV).
+        decoder: What decoded the file: PyAV on the CPU, or NVDEC (an NVIDIA GPU through PyAV).
         decoder_note: Why the CPU decoded a file that NVDEC was asked to decode.
     """
 
@@ -76,7 +77,7 @@ class DecodeStats:
     first_error: str | None = None
     last_pts_s: float | None = None
     declared_duration_s: float | None = None
-    decoder: str = "pyav"
+    decoder: FrameDecoder = FrameDecoder.PYAV
     decoder_note: str | None = None
 
     @property
@@ -174,7 +175,7 @@ def _generate_frames(
         raise VideoDecodeError(path, f"cannot open as a video: {exc}", stats) from exc
     with container:
         stream = _video_stream(container, path, stats)
-        if stats.decoder == "pyav":
+        if stats.decoder is FrameDecoder.PYAV:
             stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate
         if skip_nonref and sample_fps is not None and rate and sample_fps <= SKIP_NONREF_MAX_SHARE * float(rate):
@@ -219,7 +220,7 @@ def _open(path: Path, nvdec_device: int | None, stats: DecodeStats) -> av.contai
                 _nvdec_warned.set()
                 logger.warning("%s: %s", path, stats.decoder_note)
         else:
-            stats.decoder = "nvdec"
+            stats.decoder = FrameDecoder.NVDEC
             return container
     return av.open(str(path), metadata_errors="ignore")
 

@@ -147,7 +147,12 @@ def detector_config(settings: Settings) -> UltralyticsConfig | OnnxConfig:
     Raises:
         DeviceError: The device is unknown, or CUDA was asked for and cannot be used here.
     """
-    backend, plan = device_plan(settings)
+    return planned_detector_config(settings, *device_plan(settings))
+
+
+def planned_detector_config(settings: Settings, backend: Literal["onnx", "ultralytics"], plan: DevicePlan
+                            ) -> UltralyticsConfig | OnnxConfig:
+    """The detector for the settings with the backend and device plan :func:`device_plan` gave."""
     if backend == "onnx":
         return OnnxConfig(weights=plan.weights, name=settings.model_label, conf=settings.conf_threshold,
                           batch_size=plan.batch_size, providers=plan.onnx_providers, device_id=plan.device_id)
@@ -186,9 +191,10 @@ class VideoProcessor:
         # in, where the caller says (``nvdec_device``; the fleet's shared detector actors: the CPU).
         self.nvdec_device = nvdec_device
         if detector is None:
-            config = detector_config(settings)
+            backend, plan = device_plan(settings)
+            config = planned_detector_config(settings, backend, plan)
             detector, self.batch_size = build_detector(config), config.batch_size
-            self.nvdec_device = nvdec_device_of(device_plan(settings)[1])
+            self.nvdec_device = nvdec_device_of(plan)
         self.detector = detector
         self.gps_options = GpsOptions(
             tz=parse_timezone(settings.gps_local_timezone), configured_offset_s=settings.gps_offset_s,
