@@ -21,7 +21,10 @@ non-reference frames (B-frames no other frame is predicted from: about half the 
 typical H.264 file with B-frames) when sampling at most half the frame rate, so an instant is
 then served by the next decoded frame, one or two frames later, with its own true time.
 :func:`decode_ahead` runs the decoding in a thread of its own (PyAV releases the GIL while
-decoding and converting), so the next frames are ready while the detector works. On a CUDA machine
+decoding and converting), so the next frames are ready while the detector works. That thread decodes
+on its own (``decode_threads=1``, the default): FFmpeg's frame threads decode the same frames (bit for
+bit) for 15-20 % more CPU, and on two cores the detector and the OCR keep the other core busy anyway
+(docs/benchmarks.md); ``decode_threads=0`` lets FFmpeg choose, for one video on many idle cores. On a CUDA machine
 ``nvdec_device`` moves the decoding itself to the GPU's NVDEC (FFmpeg's ``cuda`` hwaccel through
 PyAV), with the CPU as the fallback.
 """
@@ -51,6 +54,7 @@ from streetwatch.vision.types import Frame
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BAD_PACKETS = 100
+DEFAULT_DECODE_THREADS = 1   # FFmpeg threads per decoder; 0 = FFmpeg's own choice (frame threads, one per core + 1)
 # Skip non-reference frames only when sampling at most this share of the frame rate.
 SKIP_NONREF_MAX_SHARE = 0.5
 T = TypeVar("T")
@@ -113,6 +117,7 @@ def iter_frames(
     max_bad_packets: int | None = DEFAULT_MAX_BAD_PACKETS,
     skip_nonref: bool = False,
     nvdec_device: int | None = None,
+    decode_threads: int = DEFAULT_DECODE_THREADS,
 ) -> Generator[Frame, None, None]:
     """Yield upright BGR frames of a video, sampled by presentation time.
 
@@ -131,13 +136,17 @@ def iter_frames(
             PyAV; frames come back to memory for conversion). When the device cannot be opened the
             CPU decodes, ``stats.decoder_note`` says why and a warning is logged once per process;
             a codec NVDEC does not know is decoded on the CPU by FFmpeg itself.
+        decode_threads: Threads of FFmpeg's CPU decoder and of its conversion to BGR: 1 (the default) does
+            both in the calling thread, the cheapest in CPU; 0 lets FFmpeg choose (frame and slice threads),
+            faster in wall time when cores are idle; a larger number asks for that many. The frames are the same
+            either way.
 
     Yields:
         :class:`streetwatch.vision.types.Frame` with ``index`` = position among the decoded frames and
         ``pts_s`` = presentation time relative to the first decoded frame.
 
     Raises:
-        ValueError: At once, on a non-positive ``sample_fps`` or ``max_side``.
+        ValueError: At once, on a non-positive ``sample_fps`` or ``max_side``, or a negative ``decode_threads``.
         VideoDecodeError: While iterating, when the file cannot be opened, has no video
             stream, is too corrupt, or its container cannot be read to the end.
     """
@@ -145,6 +154,8 @@ def iter_frames(
         raise ValueError(f"sample_fps must be positive or None, got {sample_fps}")
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be positive (pixels) or None, got {max_side}")
+    if decode_threads < 0:
+        raise ValueError(f"decode_threads must be 0 (FFmpeg chooses) or more, got {decode_threads}")
     # Arguments are checked now; the file is opened on the first next(), and closed when the
     # iterator is exhausted or closed.
     return _generate_frames(
@@ -156,6 +167,7 @@ def iter_frames(
         max_bad_packets,
         skip_nonref,
         nvdec_device,
+        decode_threads,
     )
 
 
@@ -168,6 +180,7 @@ def _generate_frames(
     max_bad_packets: int | None,
     skip_nonref: bool,
     nvdec_device: int | None,
+    decode_threads: int,
 ) -> Generator[Frame, None, None]:
     try:
         container = _open(path, nvdec_device, stats)
@@ -176,7 +189,9 @@ def _generate_frames(
     with container:
         stream = _video_stream(container, path, stats)
         if stats.decoder is FrameDecoder.PYAV:
-            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = decode_threads
+            if decode_threads != 1:
+                stream.thread_type = "AUTO"   # frame and slice threads, as many as asked (0: FFmpeg's choice)
         rate = stream.average_rate or stream.guessed_rate
         if skip_nonref and sample_fps is not None and rate and sample_fps <= SKIP_NONREF_MAX_SHARE * float(rate):
             stream.codec_context.skip_frame = "NONREF"
@@ -194,7 +209,8 @@ def _generate_frames(
             if sampler is not None and not sampler.take(t):
                 continue
             stats.yielded_frames += 1
-            yield Frame(video_id=video_id, index=index, pts_s=float(t), image=to_upright_bgr(frame, max_side))
+            image = to_upright_bgr(frame, max_side, threads=decode_threads)
+            yield Frame(video_id=video_id, index=index, pts_s=float(t), image=image)
     if stats.bad_packets:
         logger.warning(
             "%s: skipped %d corrupt packet(s) (first: %s)", path, stats.bad_packets, stats.first_error
@@ -306,19 +322,22 @@ class TimeSampler:
         return True
 
 
-def to_upright_bgr(frame: av.VideoFrame, max_side: int | None = None) -> np.ndarray:
+def to_upright_bgr(frame: av.VideoFrame, max_side: int | None = None,
+                   threads: int = DEFAULT_DECODE_THREADS) -> np.ndarray:
     """Convert a decoded frame to a contiguous BGR uint8 image, scaled and rotated upright.
 
     ``frame.rotation`` is the counter-clockwise turn FFmpeg's display matrix asks for;
-    ``np.rot90`` with positive ``k`` turns counter-clockwise too.
+    ``np.rot90`` with positive ``k`` turns counter-clockwise too. ``threads``: swscale's threads for the
+    conversion (1: in the calling thread; 0: as many as FFmpeg likes).
     """
     width, height = frame.width, frame.height
     scale = 1.0 if max_side is None else min(1.0, max_side / max(width, height))
     if scale < 1.0:
         size = max(1, round(width * scale)), max(1, round(height * scale))
-        image = frame.to_ndarray(format="bgr24", width=size[0], height=size[1], interpolation="AREA")
+        image = frame.to_ndarray(format="bgr24", width=size[0], height=size[1], interpolation="AREA",
+                                  threads=threads)
     else:
-        image = frame.to_ndarray(format="bgr24")
+        image = frame.to_ndarray(format="bgr24", threads=threads)
     quarter_turns = round(frame.rotation / 90) % 4
     if quarter_turns:
         image = np.rot90(image, k=quarter_turns)

@@ -373,7 +373,7 @@ class VideoProcessor:
         decoded = DecodeStats()
         frames: Generator[Frame, None, None] = iter_frames(
             path, info.sha256, sample_fps=self.settings.sample_fps, skip_nonref=self.settings.skip_nonref_frames,
-            stats=decoded, nvdec_device=self.nvdec_device)
+            stats=decoded, nvdec_device=self.nvdec_device, decode_threads=self.settings.decode_threads)
         if self.settings.decode_ahead:
             frames = decode_ahead(frames, self.settings.decode_ahead)
         # The banner/small-ad scan reads in a thread of its own, overlapping the detector.

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -229,7 +230,38 @@ def _build_engine(engine: EngineName, threads: int, min_score: float, det_max_si
         raise OcrEngineMissingError(f"rapidocr-onnxruntime is installed but its bundled models are missing: {missing}")
     sizing: dict[str, Any] = ({"det_limit_type": "max", "det_limit_side_len": det_max_side}
                               if det_max_side is not None else {})
-    return module.RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, text_score=min_score, **sizing)
+    with _memory_arena_on():
+        return module.RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, text_score=min_score, **sizing)
+
+
+_SESSION_OPTIONS_PATCH = threading.Lock()
+
+
+@contextmanager
+def _memory_arena_on() -> Iterator[None]:
+    """While building a ``rapidocr_onnxruntime`` engine, its ONNX Runtime sessions keep their CPU memory arena.
+
+    RapidOCR 1.4 turns the arena off, so every inference asks the system for its tensors anew and hands them
+    back: on the bench clip about 250,000 page faults and 0.6-0.8 s of system CPU per footage minute of
+    banner/small-ad scan, for the same text (docs/benchmarks.md). Its sessions take their options from one
+    static method, ``OrtInferSession._init_sess_opts``, swapped here for the construction only, one
+    construction at a time (the library is pinned at 1.4.4; ``tests/vision/test_ocr.py`` checks the sessions).
+    """
+    from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
+
+    with _SESSION_OPTIONS_PATCH:
+        original = OrtInferSession.__dict__["_init_sess_opts"]
+
+        def with_arena(config: dict[str, Any]) -> Any:
+            options = original.__func__(config)
+            options.enable_cpu_mem_arena = True
+            return options
+
+        OrtInferSession._init_sess_opts = staticmethod(with_arena)
+        try:
+            yield
+        finally:
+            OrtInferSession._init_sess_opts = original
 
 
 def _read_selected(engine: Any, image: BgrImage, select: RegionFilter) -> list[tuple[Any, Any, Any]]:

@@ -182,6 +182,17 @@ def test_reader_loads_lazily() -> None:
     assert reader._engine is None  # constructing a pipeline must not load models
 
 
+def test_the_reader_s_sessions_keep_their_memory_arena(reader: ocr.TextReader) -> None:
+    from rapidocr_onnxruntime import RapidOCR
+
+    engine = reader._load()
+    sessions = [engine.text_det.infer.session, engine.text_cls.infer.session, engine.text_rec.session.session]
+    assert [s.get_session_options().enable_cpu_mem_arena for s in sessions] == [True, True, True]
+    # ... and only ours: the library's own default (arena off) is back once the reader is built.
+    plain = RapidOCR()
+    assert plain.text_det.infer.session.get_session_options().enable_cpu_mem_arena is False
+
+
 @pytest.fixture(scope="module")
 def rendered() -> RenderedFrame:
     return render_street_frame()
