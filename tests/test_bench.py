@@ -209,10 +209,11 @@ def test_quick_compare_prints_every_section(tmp_path: Path) -> None:
     cumulative = [float(row[1]) for row in slowest]
     assert cumulative == sorted(cumulative, reverse=True) and cumulative[0] > 0
 
-    stages = table_rows(out, "| measure | value |")
+    stages = table_rows(out, "| measure | value | CPU per frame |")
     assert any(row[0].startswith("inference onnxruntime") for row in stages)
     assert all(re.fullmatch(rf"{NUMBER} (frames/s|ms/frame)", row[1]) and float(row[1].split()[0]) > 0
                for row in stages)
+    assert all(re.fullmatch(rf"{NUMBER} ms", row[2]) and float(row[2].split()[0]) > 0 for row in stages)
 
     end_to_end = table_rows(out, "| sampling | wall s | CPU s |")
     assert [row[0] for row in end_to_end] == ["5 fps (the comparison's run)"]

@@ -3,7 +3,8 @@
 Generates a 1080p30 patrol clip (panning over a real street photo), or takes ``--clip``, then measures:
 
 1. stages, in this process: decode frames/s (PyAV, every frame, and sampled at 5 fps) and
-   detector inference ms/frame for our model and the PyTorch weights it was exported from;
+   detector inference ms/frame for our model and the PyTorch weights it was exported from, each
+   with its CPU time per frame (all threads: a stage that runs on two cores shows it);
 2. start-up, as child processes: ``streetwatch process --help`` and the pipeline's import
    (median of 5), and the slowest imports (``python -X importtime``);
 3. with ``--compare``: ``streetwatch process`` against Ultralytics' ``yolo track`` on the clip
@@ -20,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +115,33 @@ def per_footage_hour(seconds: float, footage_s: float) -> float:
     return seconds / footage_s * 60.0
 
 
+@dataclass(frozen=True, slots=True)
+class StageTime:
+    """One stage timed in this process: frames through it, wall seconds, and CPU seconds of all threads."""
+
+    frames: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def wall_ms(self) -> float:
+        return self.wall_s * 1000.0 / self.frames if self.frames else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu_s * 1000.0 / self.frames if self.frames else 0.0
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process so far (all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 @dataclass(slots=True)
 class BenchReport:
     """Everything one bench measured; :meth:`markdown` prints it."""
@@ -121,10 +150,10 @@ class BenchReport:
     clip: Clip
     load_before: str
     load_after: str = ""
-    decode_fps_all: float = 0.0
-    decode_fps_sampled: float = 0.0
+    decode_all: StageTime | None = None       # every frame of the clip
+    decode_sampled: StageTime | None = None   # sampling 5 fps; frames = the clip's frames
     decoder: str = "pyav"            # what decoded in the stage timings: pyav (the CPU) or nvdec
-    inference_ms: dict[str, float] = field(default_factory=dict)
+    inference: dict[str, StageTime] = field(default_factory=dict)
     startup: StartupReport | None = None
     compare: CompareReport | Skipped | None = None
     end_to_end: list[EndToEnd] = field(default_factory=list)
@@ -154,11 +183,14 @@ class BenchReport:
         return "\n".join(lines)
 
     def _stages(self) -> str:
-        lines = ["| measure | value |", "|---|---|",
-                 f"| decode ({self.decoder}), every frame | {self.decode_fps_all:.0f} frames/s |",
-                 f"| decode ({self.decoder}), sampling 5 fps (every frame still decoded) "
-                 f"| {self.decode_fps_sampled:.0f} frames/s |"]
-        lines += [f"| inference {name} | {ms:.1f} ms/frame |" for name, ms in self.inference_ms.items()]
+        lines = ["| measure | value | CPU per frame |", "|---|---|---|"]
+        decodes = ((f"decode ({self.decoder}), every frame", self.decode_all),
+                   (f"decode ({self.decoder}), sampling 5 fps (every frame still decoded)", self.decode_sampled))
+        for label, stage in decodes:
+            if stage is not None:
+                lines.append(f"| {label} | {stage.fps:.0f} frames/s | {stage.cpu_ms:.1f} ms |")
+        lines += [f"| inference {name} | {stage.wall_ms:.1f} ms/frame | {stage.cpu_ms:.1f} ms |"
+                  for name, stage in self.inference.items()]
         return "\n".join(lines)
 
     def _end_to_end(self) -> str:
@@ -230,24 +262,25 @@ def prepare_clip(plan: BenchPlan, log: Log) -> Clip:
     return Clip(path.absolute(), info.duration_s, info.avg_fps, description)
 
 
-def time_decode(path: Path, sample_fps: float | None, nvdec_device: int | None = None) -> tuple[int, float, str]:
-    """Frames yielded and seconds taken to decode ``path`` (every frame, or sampled), and what decoded it
-    (``pyav``, or ``nvdec`` when ``nvdec_device`` was asked for and could be used)."""
+def time_decode(path: Path, sample_fps: float | None, nvdec_device: int | None = None) -> tuple[StageTime, str]:
+    """Frames yielded, wall and CPU seconds to decode ``path`` (every frame, or sampled; decoded as ``process``
+    decodes, in one thread by default), and what decoded it (``pyav``, or ``nvdec`` when ``nvdec_device`` was
+    asked for and could be used)."""
     from streetwatch.pipeline.frames import DecodeStats, iter_frames
 
     stats = DecodeStats()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_s()
     count = sum(1 for _ in iter_frames(path, "bench", sample_fps=sample_fps, stats=stats, nvdec_device=nvdec_device))
-    return count, time.perf_counter() - started, stats.decoder.value
+    return StageTime(count, time.perf_counter() - started, _cpu_s() - cpu_started), stats.decoder.value
 
 
-def time_inference(detect: Callable[[list[np.ndarray]], object], frames: list[np.ndarray], batch: int) -> float:
-    """Milliseconds per frame to detect ``frames`` in batches, after one warm-up batch."""
+def time_inference(detect: Callable[[list[np.ndarray]], object], frames: list[np.ndarray], batch: int) -> StageTime:
+    """Wall and CPU time to detect ``frames`` in batches, after one warm-up batch."""
     detect(frames[:batch])  # warm-up
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_s()
     for i in range(0, len(frames), batch):
         detect(frames[i:i + batch])
-    return (time.perf_counter() - started) * 1000.0 / len(frames)
+    return StageTime(len(frames), time.perf_counter() - started, _cpu_s() - cpu_started)
 
 
 def measure_stages(report: BenchReport, plan: BenchPlan, log: Log) -> None:
@@ -259,16 +292,16 @@ def measure_stages(report: BenchReport, plan: BenchPlan, log: Log) -> None:
     where = plan_device(plan.device, plan.model, runtime="onnx" if plan.model.suffix == ".onnx" else "torch",
                         batch_size=plan.batch)
     nvdec = where.device_id if where.decoder is FrameDecoder.NVDEC else None
-    n, s, report.decoder = time_decode(clip.path, None, nvdec)
-    report.decode_fps_all = n / s
-    log(f"decode every frame ({report.decoder}): {n} frames in {s:.1f} s")
-    _, s, _ = time_decode(clip.path, 5.0, nvdec)
-    report.decode_fps_sampled = clip.frames / s
+    report.decode_all, report.decoder = time_decode(clip.path, None, nvdec)
+    log(f"decode every frame ({report.decoder}): {report.decode_all.frames} frames in "
+        f"{report.decode_all.wall_s:.1f} s, {report.decode_all.cpu_s:.1f} s CPU")
+    sampled, _ = time_decode(clip.path, 5.0, nvdec)
+    report.decode_sampled = StageTime(clip.frames, sampled.wall_s, sampled.cpu_s)   # per frame of the clip
 
     frames = [f.image for f in iter_frames(clip.path, "bench", sample_fps=2.0)][:32]
     for name, (detector, batch) in _detectors(plan).items():
-        report.inference_ms[name] = time_inference(detector.detect, frames, batch)
-        log(f"inference {name}: {report.inference_ms[name]:.1f} ms/frame")
+        report.inference[name] = stage = time_inference(detector.detect, frames, batch)
+        log(f"inference {name}: {stage.wall_ms:.1f} ms/frame, {stage.cpu_ms:.1f} ms CPU")
 
 
 def _detectors(plan: BenchPlan) -> dict[str, tuple[Detector, int]]:
