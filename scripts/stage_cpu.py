@@ -1,8 +1,9 @@
-"""CPU of two pipeline stages, each measured against its alternative in alternating rounds, in one process.
+"""CPU of pipeline stages, each measured against its alternative in alternating rounds, in one process.
 
 Whole `streetwatch process` runs on a shared 2-core machine move by 10-15 % from one minute to the next, more
 than the difference between two ways of decoding or of running the OCR. Measured here, in one process, with
-`getrusage` (user and system CPU of all threads) around each stage, the two alternatives taking turns:
+`getrusage` (user and system CPU of all threads) around each stage (the bench's `time_stage`), the two
+alternatives taking turns:
 
 - decoding the clip as `process` does (5 fps, non-reference frames skipped, sampled frames converted to BGR)
   with one FFmpeg thread (`decode_threads=1`, the default) and with FFmpeg's own choice (`decode_threads=0`);
@@ -17,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import resource
 import statistics
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -27,31 +26,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streetwatch.cli.bench import StageTime, time_decode, time_inference, time_stage
 from streetwatch.core.settings import DEFAULT_MODEL
 from streetwatch.pipeline.frames import DecodeStats, iter_frames
 from streetwatch.vision import ocr
 from streetwatch.vision.ad_text import ad_text_regions
 from streetwatch.vision.detector import OnnxConfig, build_detector
 
-
-def cpu_wall(work: Callable[[], object]) -> tuple[object, float, float, float]:
-    """``work()``'s result, user and system CPU seconds, and wall seconds."""
-    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    result = work()
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    return result, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime, time.perf_counter() - started
+BATCH = 8   # the detector's batch in `process`
 
 
-def read_all(reader: ocr.TextReader, images: list[np.ndarray]) -> int:
-    """Lines recognised on ``images`` as the scan reads them (ad-shaped regions only)."""
-    return sum(len(reader.read(image, select=ad_text_regions)) for image in images)
-
-
-def detect_all(detect: Callable[[list[np.ndarray]], object], images: list[np.ndarray], batch: int = 8) -> int:
-    """Batches run over ``images``."""
-    for start in range(0, len(images), batch):
-        detect(images[start:start + batch])
-    return (len(images) + batch - 1) // batch
+def read_all(reader: ocr.TextReader, images: list[np.ndarray], lines: list[int]) -> int:
+    """Read ``images`` as the scan reads them (ad-shaped regions only); the lines recognised go to ``lines``."""
+    lines.append(sum(len(reader.read(image, select=ad_text_regions)) for image in images))
+    return len(images)
 
 
 def readers(width: int) -> dict[str, ocr.TextReader]:
@@ -68,30 +56,26 @@ def readers(width: int) -> dict[str, ocr.TextReader]:
     return {"arena on": arena, "arena off": plain}
 
 
-Record = Callable[[str, float, float, float, str], None]
+Record = Callable[[str, StageTime, str], None]
 
 
-def time_decode(clip: Path, rounds: int, record: Record) -> None:
+def time_decoding(clip: Path, rounds: int, record: Record) -> None:
     for _ in range(rounds):
         for threads in (1, 0):
             stats = DecodeStats()
-            frames = iter_frames(clip, "stage", sample_fps=5.0, skip_nonref=True, stats=stats, decode_threads=threads)
-            count, user, system, wall = cpu_wall(partial(sum, (1 for _ in frames)))
-            record(f"decode, decode_threads={threads}", user, system, wall,
-                   f"{count} frames of {stats.decoded_frames} decoded")
+            stage, _ = time_decode(clip, 5.0, stats=stats, skip_nonref=True, decode_threads=threads)
+            record(f"decode, decode_threads={threads}", stage,
+                   f"{stage.frames} frames of {stats.decoded_frames} decoded")
 
 
 def time_detect(clip: Path, rounds: int, record: Record) -> None:
     sampled = [frame.image for frame in iter_frames(clip, "stage", sample_fps=5.0, skip_nonref=True)]
     detectors = {threads: build_detector(OnnxConfig(weights=DEFAULT_MODEL, intra_op_threads=threads))
                  for threads in (1, 2)}
-    for detector in detectors.values():
-        detector.detect(sampled[:8])   # warm-up
     for _ in range(rounds):
         for threads, detector in detectors.items():
-            batches, user, system, wall = cpu_wall(partial(detect_all, detector.detect, sampled))
-            record(f"detect, {threads} intra-op thread(s)", user, system, wall,
-                   f"{len(sampled)} frames, {batches} batches of 8")
+            stage = time_inference(detector.detect, sampled, BATCH)   # after a warm-up batch of its own
+            record(f"detect, {threads} intra-op thread(s)", stage, f"{stage.frames} frames, batches of {BATCH}")
 
 
 def time_scan(clip: Path, rounds: int, record: Record, width: int) -> None:
@@ -102,8 +86,9 @@ def time_scan(clip: Path, rounds: int, record: Record, width: int) -> None:
     built = readers(width)
     for _ in range(rounds):
         for name, reader in built.items():
-            lines, user, system, wall = cpu_wall(partial(read_all, reader, scanned))
-            record(f"scan, {name}", user, system, wall, f"{len(scanned)} frames, {lines} lines recognised")
+            lines: list[int] = []
+            stage = time_stage(partial(read_all, reader, scanned, lines))
+            record(f"scan, {name}", stage, f"{stage.frames} frames, {lines[0]} lines recognised")
 
 
 def main() -> None:
@@ -116,13 +101,14 @@ def main() -> None:
     stages = set(args.stages.split(","))
     cpu: dict[str, list[float]] = {}
 
-    def record(name: str, user: float, system: float, wall: float, note: str) -> None:
-        cpu.setdefault(name, []).append(user + system)
-        print(f"| {name} | {user:.2f} | {system:.2f} | {user + system:.2f} | {wall:.2f} | {note} |", flush=True)
+    def record(name: str, stage: StageTime, note: str) -> None:
+        cpu.setdefault(name, []).append(stage.cpu_s)
+        print(f"| {name} | {stage.user_s:.2f} | {stage.system_s:.2f} | {stage.cpu_s:.2f} | {stage.wall_s:.2f} "
+              f"| {note} |", flush=True)
 
     print("| stage | user s | system s | CPU s | wall s | |\n|---|---|---|---|---|---|")
     if "decode" in stages:
-        time_decode(args.clip, args.rounds, record)
+        time_decoding(args.clip, args.rounds, record)
     if "detect" in stages:
         time_detect(args.clip, args.rounds, record)
     if "scan" in stages:

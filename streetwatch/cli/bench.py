@@ -35,6 +35,7 @@ from streetwatch.cli.bench_runs import ChildRun, StartupReport, measure_startup,
 from streetwatch.core.errors import BadInputError, MissingError
 
 if TYPE_CHECKING:
+    from streetwatch.pipeline.frames import DecodeStats
     from streetwatch.vision.detector import Detector
 
 Log = Callable[[str], None]
@@ -121,7 +122,12 @@ class StageTime:
 
     frames: int
     wall_s: float
-    cpu_s: float
+    user_s: float
+    system_s: float
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.system_s
 
     @property
     def fps(self) -> float:
@@ -136,10 +142,14 @@ class StageTime:
         return self.cpu_s * 1000.0 / self.frames if self.frames else 0.0
 
 
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process so far (all threads)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def time_stage(work: Callable[[], int]) -> StageTime:
+    """Run ``work`` (it returns how many frames it handled) and time it: wall, and this process's user and
+    system CPU (all threads)."""
+    before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    frames = work()
+    wall_s = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return StageTime(frames, wall_s, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
 
 
 @dataclass(slots=True)
@@ -262,25 +272,28 @@ def prepare_clip(plan: BenchPlan, log: Log) -> Clip:
     return Clip(path.absolute(), info.duration_s, info.avg_fps, description)
 
 
-def time_decode(path: Path, sample_fps: float | None, nvdec_device: int | None = None) -> tuple[StageTime, str]:
-    """Frames yielded, wall and CPU seconds to decode ``path`` (every frame, or sampled; decoded as ``process``
-    decodes, in one thread by default), and what decoded it (``pyav``, or ``nvdec`` when ``nvdec_device`` was
-    asked for and could be used)."""
+def time_decode(path: Path, sample_fps: float | None, nvdec_device: int | None = None, *,
+                stats: DecodeStats | None = None, **decoding: Any) -> tuple[StageTime, str]:
+    """Frames yielded, wall and CPU time to decode ``path`` (every frame, or sampled; in one FFmpeg thread unless
+    ``decoding`` says otherwise: it is passed to ``iter_frames``, e.g. ``skip_nonref``, ``decode_threads``), and
+    what decoded it (``pyav``, or ``nvdec`` when ``nvdec_device`` was asked for and could be used)."""
     from streetwatch.pipeline.frames import DecodeStats, iter_frames
 
-    stats = DecodeStats()
-    started, cpu_started = time.perf_counter(), _cpu_s()
-    count = sum(1 for _ in iter_frames(path, "bench", sample_fps=sample_fps, stats=stats, nvdec_device=nvdec_device))
-    return StageTime(count, time.perf_counter() - started, _cpu_s() - cpu_started), stats.decoder.value
+    stats = stats if stats is not None else DecodeStats()
+    frames = iter_frames(path, "bench", sample_fps=sample_fps, stats=stats, nvdec_device=nvdec_device, **decoding)
+    return time_stage(lambda: sum(1 for _ in frames)), stats.decoder.value
 
 
 def time_inference(detect: Callable[[list[np.ndarray]], object], frames: list[np.ndarray], batch: int) -> StageTime:
     """Wall and CPU time to detect ``frames`` in batches, after one warm-up batch."""
     detect(frames[:batch])  # warm-up
-    started, cpu_started = time.perf_counter(), _cpu_s()
-    for i in range(0, len(frames), batch):
-        detect(frames[i:i + batch])
-    return StageTime(len(frames), time.perf_counter() - started, _cpu_s() - cpu_started)
+
+    def run() -> int:
+        for i in range(0, len(frames), batch):
+            detect(frames[i:i + batch])
+        return len(frames)
+
+    return time_stage(run)
 
 
 def measure_stages(report: BenchReport, plan: BenchPlan, log: Log) -> None:
@@ -296,7 +309,7 @@ def measure_stages(report: BenchReport, plan: BenchPlan, log: Log) -> None:
     log(f"decode every frame ({report.decoder}): {report.decode_all.frames} frames in "
         f"{report.decode_all.wall_s:.1f} s, {report.decode_all.cpu_s:.1f} s CPU")
     sampled, _ = time_decode(clip.path, 5.0, nvdec)
-    report.decode_sampled = StageTime(clip.frames, sampled.wall_s, sampled.cpu_s)   # per frame of the clip
+    report.decode_sampled = dataclasses.replace(sampled, frames=clip.frames)   # per frame of the clip
 
     frames = [f.image for f in iter_frames(clip.path, "bench", sample_fps=2.0)][:32]
     for name, (detector, batch) in _detectors(plan).items():
